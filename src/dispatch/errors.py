@@ -1,0 +1,50 @@
+"""One error hierarchy. Transport codes for these live in one table each:
+``dispatch.server.errors`` (gRPC) and ``dispatch.cli`` (exit codes).
+
+Infeasibility is not an error: an unserved job is ``Unassigned`` data in the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field: ``field`` is a path such as ``jobs[3].time_windows[0]``."""
+
+    field: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.description}"
+
+
+class DispatchError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class ProblemError(DispatchError):
+    """The request is malformed; ``violations`` lists every bad field."""
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = list(violations)
+        shown = "; ".join(str(v) for v in self.violations[:5])
+        more = f" (and {len(self.violations) - 5} more)" if len(self.violations) > 5 else ""
+        super().__init__(f"invalid request: {shown}{more}")
+
+
+class OverloadedError(DispatchError):
+    """Every solver worker is busy and the wait queue is full."""
+
+
+class DeadlineError(DispatchError):
+    """The request's deadline passed before a plan was ready."""
+
+
+class WorkerCrashedError(DispatchError):
+    """The solver worker process died while solving this request."""
+
+
+class NotConfiguredError(DispatchError):
+    """The request needs something this server is not configured for."""

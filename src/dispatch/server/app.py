@@ -1,0 +1,101 @@
+"""``dispatch serve``: the gRPC server with health, reflection and graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dispatch.server.servicer import DispatchServicer
+from dispatch.service import Dispatcher, Settings, bootstrap
+from dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
+
+log = logging.getLogger("dispatch")
+
+SERVICE_NAME = dispatch_pb2.DESCRIPTOR.services_by_name["Dispatch"].full_name
+#: Large enough for a 1,000-job request with explicit matrices (about 10 MB) with room to spare.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class DispatchServer:
+    """A running server: ``start()``, then ``wait()`` or ``stop()``."""
+
+    def __init__(self, settings: Settings, *, host: str = "[::]", port: int = 50051) -> None:
+        self.settings = settings
+        self.host = host
+        self.requested_port = port
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.dispatcher: Dispatcher | None = None
+        self.server: grpc.Server | None = None
+        self.port = 0
+        self._stopped = threading.Event()
+        self._finished = threading.Event()
+
+    def start(self) -> int:
+        """Start the solver pool, then serve; health says SERVING once the workers are up."""
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        # The pool (forkserver and workers) starts before any gRPC thread exists.
+        self.dispatcher = bootstrap(self.settings)
+        threads = self.settings.workers + self.settings.max_waiting + 6
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch-rpc"),
+            maximum_concurrent_rpcs=threads * 4,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        dispatch_pb2_grpc.add_DispatchServicer_to_server(DispatchServicer(self.dispatcher), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(f"{self.host}:{self.requested_port}")
+        if self.port == 0:
+            raise RuntimeError(f"could not bind {self.host}:{self.requested_port}")
+        self.server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("dispatch serving on port %d with %d solver workers", self.port, self.settings.workers)
+        return self.port
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop taking calls, let running ones finish for ``grace`` seconds, stop the workers."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            self.server.stop(grace).wait()
+        if self.dispatcher is not None:
+            close = getattr(self.dispatcher.runner, "close", None)
+            if close is not None:
+                close()
+        log.info("dispatch stopped")
+        self._finished.set()
+
+    def wait(self) -> None:
+        """Block until ``stop()`` has finished."""
+        self._finished.wait()
+
+
+def serve(settings: Settings, *, host: str = "[::]", port: int = 50051) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server = DispatchServer(settings, host=host, port=port)
+    server.start()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        threading.Thread(target=server.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.wait()

@@ -1,0 +1,308 @@
+"""Protobuf <-> domain converters: pure functions, the only code that knows both sides.
+
+Parsing also does the *shape* checks (a required message missing, an enum value
+out of range) and returns them as field violations; ``dispatch.validate`` checks
+meaning. Timestamps become integer seconds from the plan epoch (``start_time``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+
+import numpy as np
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from dispatch.domain import (
+    Break,
+    Customer,
+    ExplicitMatrix,
+    Job,
+    Location,
+    Plan,
+    PlanStats,
+    Priority,
+    Problem,
+    Route,
+    ScheduledBreak,
+    SolveOptions,
+    Technician,
+    TimeWindow,
+    TravelModel,
+    Unassigned,
+    UnassignedReason,
+    Visit,
+)
+from dispatch.errors import FieldViolation
+from dispatch.v1 import dispatch_pb2 as pb
+
+DEFAULT_TIME_LIMIT = 10.0
+
+_PRIORITY = {
+    pb.PRIORITY_UNSPECIFIED: Priority.NORMAL,
+    pb.LOW: Priority.LOW,
+    pb.NORMAL: Priority.NORMAL,
+    pb.HIGH: Priority.HIGH,
+    pb.EMERGENCY: Priority.EMERGENCY,
+}
+_TRAVEL = {pb.GREAT_CIRCLE: TravelModel.GREAT_CIRCLE, pb.EXPLICIT: TravelModel.EXPLICIT, pb.GOOGLE: TravelModel.GOOGLE}
+_REASON_TO_PB = {r: pb.UnassignedReason.Value(r.value) for r in UnassignedReason}
+_REASON_FROM_PB = {v: k for k, v in _REASON_TO_PB.items()}
+
+
+class _Parser:
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.violations: list[FieldViolation] = []
+
+    def bad(self, path: str, description: str) -> None:
+        self.violations.append(FieldViolation(path, description))
+
+    def moment(self, msg: object, field: str, path: str) -> int:
+        if not msg.HasField(field):  # type: ignore[attr-defined]
+            self.bad(f"{path}.{field}", "required")
+            return 0
+        ts = getattr(msg, field)
+        return ts.seconds + (1 if ts.nanos >= 500_000_000 else 0) - self.epoch
+
+    def window(self, msg: object, field: str, path: str) -> TimeWindow:
+        if not msg.HasField(field):  # type: ignore[attr-defined]
+            self.bad(f"{path}.{field}", "required")
+            return TimeWindow(start=0, end=0)
+        w = getattr(msg, field)
+        return TimeWindow(
+            start=self.moment(w, "start", f"{path}.{field}"), end=self.moment(w, "end", f"{path}.{field}")
+        )
+
+    def location(self, msg: object, field: str, path: str, default: Location | None = None) -> Location:
+        if not msg.HasField(field):  # type: ignore[attr-defined]
+            if default is not None:
+                return default
+            self.bad(f"{path}.{field}", "required")
+            return Location(lat=0.0, lng=0.0, matrix_index=0)
+        loc = getattr(msg, field)
+        return Location(
+            lat=loc.lat if loc.HasField("lat") else None,
+            lng=loc.lng if loc.HasField("lng") else None,
+            matrix_index=loc.matrix_index if loc.HasField("matrix_index") else None,
+            address=loc.address,
+        )
+
+    def technician(self, i: int, t: pb.Technician) -> Technician:
+        path = f"technicians[{i}]"
+        start = self.location(t, "start_location", path)
+        return Technician(
+            id=t.id,
+            name=t.name,
+            phone=t.phone,
+            start_location=start,
+            end_location=self.location(t, "end_location", path, default=start),
+            shift=self.window(t, "shift", path),
+            breaks=tuple(
+                Break(
+                    window=self.window(b, "window", f"{path}.breaks[{k}]"),
+                    duration=duration_seconds(b.duration),
+                )
+                for k, b in enumerate(t.breaks)
+            ),
+            skills=frozenset(t.skills),
+            tools=frozenset(t.tools),
+            parts=tuple(sorted(t.parts.items())),
+        )
+
+    def job(self, i: int, j: pb.Job) -> Job:
+        path = f"jobs[{i}]"
+        if j.priority not in _PRIORITY:
+            self.bad(f"{path}.priority", f"unknown value {j.priority}")
+        return Job(
+            id=j.id,
+            location=self.location(j, "location", path),
+            service_duration=duration_seconds(j.service_duration),
+            time_windows=tuple(
+                TimeWindow(
+                    start=self.moment(w, "start", f"{path}.time_windows[{k}]"),
+                    end=self.moment(w, "end", f"{path}.time_windows[{k}]"),
+                )
+                for k, w in enumerate(j.time_windows)
+            ),
+            required_skills=frozenset(j.required_skills),
+            required_tools=frozenset(j.required_tools),
+            required_parts=tuple(sorted(j.required_parts.items())),
+            priority=_PRIORITY.get(j.priority, Priority.NORMAL),
+            pinned_technician_id=j.pinned_technician_id,
+            customer=Customer(name=j.customer.name, phone=j.customer.phone),
+            service_type=j.service_type,
+            respond_within=duration_seconds(j.respond_within) if j.HasField("respond_within") else None,
+        )
+
+
+def duration_seconds(d: duration_pb2.Duration) -> int:
+    """Whole seconds, rounded to nearest."""
+    return int(round(d.seconds + d.nanos / 1e9))
+
+
+def request_epoch(request: pb.SolveRequest) -> int:
+    """The plan's time 0: ``start_time``, else the earliest shift start, else now."""
+    if request.HasField("start_time"):
+        return request.start_time.seconds
+    starts = [t.shift.start.seconds for t in request.technicians if t.HasField("shift") and t.shift.HasField("start")]
+    return min(starts) if starts else int(time.time())
+
+
+def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldViolation]]:
+    """Parse a request; return the problem and the shape violations found (validate the rest)."""
+    epoch = request_epoch(request)
+    parser = _Parser(epoch)
+    if not -62_135_596_800 <= epoch <= 253_402_300_799:
+        parser.bad("start_time", "outside the years 0001-9999")
+        parser.epoch = epoch = 0
+    options = request.options
+    if options.travel_model not in _TRAVEL:
+        parser.bad("options.travel_model", f"unknown value {options.travel_model}")
+    time_limit = DEFAULT_TIME_LIMIT
+    if options.HasField("time_limit"):
+        time_limit = options.time_limit.seconds + options.time_limit.nanos / 1e9
+        if time_limit == 0:
+            time_limit = DEFAULT_TIME_LIMIT
+    matrix = None
+    if request.HasField("travel_matrix"):
+        m = request.travel_matrix
+        matrix = ExplicitMatrix(
+            size=m.size,
+            durations=np.fromiter(m.durations_seconds, dtype=np.int64, count=len(m.durations_seconds)),
+            distances=np.fromiter(m.distances_meters, dtype=np.int64, count=len(m.distances_meters)),
+        )
+    problem = Problem(
+        plan_id=request.plan_id,
+        epoch=epoch,
+        technicians=tuple(parser.technician(i, t) for i, t in enumerate(request.technicians)),
+        jobs=tuple(parser.job(i, j) for i, j in enumerate(request.jobs)),
+        options=SolveOptions(
+            time_limit=time_limit if math.isfinite(time_limit) else -1.0,
+            travel_model=_TRAVEL.get(options.travel_model, TravelModel.GREAT_CIRCLE),
+        ),
+        travel_matrix=matrix,
+    )
+    return problem, parser.violations
+
+
+# ---------------------------------------------------------------------------- plan out
+
+
+def timestamp(epoch: int, t: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=epoch + t)
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(round(seconds * 1e9)))
+    return d
+
+
+def plan_to_proto(plan: Plan) -> pb.Plan:
+    e = plan.epoch
+    return pb.Plan(
+        plan_id=plan.plan_id,
+        version=plan.version,
+        start_time=timestamp(e, 0),
+        routes=[
+            pb.Route(
+                technician_id=r.technician_id,
+                start=timestamp(e, r.start),
+                end=timestamp(e, r.end),
+                travel_duration=duration(r.travel_duration),
+                distance_meters=r.distance,
+                return_travel_duration=duration(r.return_travel_duration),
+                return_distance_meters=r.return_distance,
+                visits=[
+                    pb.Visit(
+                        job_id=v.job_id,
+                        arrival=timestamp(e, v.arrival),
+                        start=timestamp(e, v.start),
+                        end=timestamp(e, v.end),
+                        travel_duration=duration(v.travel_duration),
+                        travel_distance_meters=v.travel_distance,
+                    )
+                    for v in r.visits
+                ],
+                breaks=[pb.ScheduledBreak(start=timestamp(e, b.start), end=timestamp(e, b.end)) for b in r.breaks],
+            )
+            for r in plan.routes
+        ],
+        unassigned=[
+            pb.Unassigned(job_id=u.job_id, reason=_REASON_TO_PB[u.reason], detail=u.detail) for u in plan.unassigned
+        ],
+        stats=pb.PlanStats(
+            total_travel_duration=duration(plan.stats.total_travel_duration),
+            total_distance_meters=plan.stats.total_distance,
+            objective=plan.stats.objective,
+            solver_status=plan.stats.solver_status,
+            solve_time=duration(plan.stats.solve_time),
+            jobs_assigned=len(plan.assigned_job_ids),
+            jobs_unassigned=len(plan.unassigned),
+            warnings=list(plan.stats.warnings),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------- plan in
+
+
+def plan_from_proto(msg: pb.Plan, epoch: int) -> tuple[Plan, list[FieldViolation]]:
+    """Parse a plan (for ``Validate``) against the request's epoch."""
+    parser = _Parser(epoch)
+    routes = []
+    for i, r in enumerate(msg.routes):
+        path = f"plan.routes[{i}]"
+        routes.append(
+            Route(
+                technician_id=r.technician_id,
+                start=parser.moment(r, "start", path),
+                end=parser.moment(r, "end", path),
+                visits=tuple(
+                    Visit(
+                        job_id=v.job_id,
+                        arrival=parser.moment(v, "arrival", f"{path}.visits[{k}]"),
+                        start=parser.moment(v, "start", f"{path}.visits[{k}]"),
+                        end=parser.moment(v, "end", f"{path}.visits[{k}]"),
+                        travel_duration=duration_seconds(v.travel_duration),
+                        travel_distance=v.travel_distance_meters,
+                    )
+                    for k, v in enumerate(r.visits)
+                ),
+                breaks=tuple(
+                    ScheduledBreak(
+                        start=parser.moment(b, "start", f"{path}.breaks[{k}]"),
+                        end=parser.moment(b, "end", f"{path}.breaks[{k}]"),
+                    )
+                    for k, b in enumerate(r.breaks)
+                ),
+                return_travel_duration=duration_seconds(r.return_travel_duration),
+                return_distance=r.return_distance_meters,
+            )
+        )
+    unassigned = []
+    for i, u in enumerate(msg.unassigned):
+        if u.reason not in _REASON_FROM_PB:
+            parser.bad(f"plan.unassigned[{i}].reason", f"unknown value {u.reason}")
+            continue
+        unassigned.append(Unassigned(job_id=u.job_id, reason=_REASON_FROM_PB[u.reason], detail=u.detail))
+    plan = Plan(
+        plan_id=msg.plan_id,
+        epoch=epoch,
+        version=msg.version,
+        routes=tuple(routes),
+        unassigned=tuple(unassigned),
+        stats=PlanStats(
+            total_travel_duration=duration_seconds(msg.stats.total_travel_duration),
+            total_distance=msg.stats.total_distance_meters,
+            objective=msg.stats.objective,
+            solver_status=msg.stats.solver_status,
+        ),
+    )
+    return plan, parser.violations
+
+
+def field_violations_to_pairs(violations: Iterable[FieldViolation]) -> list[tuple[str, str]]:
+    return [(v.field, v.description) for v in violations]

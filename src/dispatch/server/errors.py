@@ -1,0 +1,88 @@
+"""The one table from dispatch errors to gRPC status codes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from dispatch.errors import (
+    DeadlineError,
+    DispatchError,
+    NotConfiguredError,
+    OverloadedError,
+    ProblemError,
+    WorkerCrashedError,
+)
+
+log = logging.getLogger("dispatch")
+
+#: dispatch error -> (gRPC code, google.rpc code)
+STATUS: dict[type[DispatchError], tuple[grpc.StatusCode, int]] = {
+    ProblemError: (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT),
+    OverloadedError: (grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED),
+    DeadlineError: (grpc.StatusCode.DEADLINE_EXCEEDED, code_pb2.DEADLINE_EXCEEDED),
+    WorkerCrashedError: (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL),
+    NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def to_status(exc: DispatchError) -> grpc.Status:
+    code = STATUS.get(type(exc), (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL))[1]
+    status = status_pb2.Status(code=code, message=str(exc))
+    if isinstance(exc, ProblemError):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in exc.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    return rpc_status.to_status(status)
+
+
+def grpc_errors(method: F) -> F:
+    """Map dispatch errors raised by a servicer method to gRPC statuses (unary and streaming)."""
+
+    def abort(context: grpc.ServicerContext, exc: Exception) -> None:
+        if isinstance(exc, DispatchError):
+            context.abort_with_status(to_status(exc))
+        log.exception("internal error in %s", method.__name__)
+        context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the server log")
+
+    if _is_generator(method):
+
+        @functools.wraps(method)
+        def stream(self: object, request: object, context: grpc.ServicerContext) -> Any:
+            try:
+                yield from method(self, request, context)
+            except Exception as exc:  # noqa: BLE001
+                abort(context, exc)
+
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    def unary(self: object, request: object, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+
+    return unary  # type: ignore[return-value]
+
+
+def _is_generator(fn: Callable[..., Any]) -> bool:
+    import inspect  # noqa: PLC0415
+
+    return inspect.isgeneratorfunction(fn)

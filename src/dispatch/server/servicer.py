@@ -1,0 +1,90 @@
+"""The ``dispatch.v1.Dispatch`` servicer: convert, delegate to the ``Dispatcher``, convert."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import grpc
+
+from dispatch.errors import FieldViolation, ProblemError
+from dispatch.server.convert import duration, plan_from_proto, plan_to_proto, problem_from_proto
+from dispatch.server.errors import grpc_errors
+from dispatch.service import Dispatcher
+from dispatch.v1 import dispatch_pb2 as pb
+from dispatch.v1 import dispatch_pb2_grpc as pb_grpc
+
+
+def _deadline(context: grpc.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class DispatchServicer(pb_grpc.DispatchServicer):
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    @grpc_errors
+    def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
+        problem, shape = problem_from_proto(request)
+        plan = self.dispatcher.solve(
+            problem, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
+        )
+        return pb.SolveResponse(plan=plan_to_proto(plan))
+
+    @grpc_errors
+    def SolveStream(self, request: pb.SolveRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
+        problem, shape = problem_from_proto(request)
+        updates: queue.Queue[object] = queue.Queue()
+        done = object()
+        result: dict[str, object] = {}
+
+        def progress(p: object) -> None:
+            updates.put(
+                pb.SolveUpdate(
+                    progress=pb.SolveProgress(objective=p.objective, elapsed=duration(p.elapsed))  # type: ignore[attr-defined]
+                )
+            )
+
+        def run() -> None:
+            try:
+                result["plan"] = self.dispatcher.solve(
+                    problem,
+                    shape,
+                    deadline=_deadline(context),
+                    on_progress=progress,
+                    cancelled=lambda: not context.is_active(),
+                )
+            except Exception as exc:  # noqa: BLE001 (re-raised in the RPC thread)
+                result["error"] = exc
+            finally:
+                updates.put(done)
+
+        threading.Thread(target=run, name="dispatch-solve-stream", daemon=True).start()
+        while (item := updates.get()) is not done:
+            yield item
+        if "error" in result:
+            raise result["error"]  # type: ignore[misc]
+        yield pb.SolveUpdate(plan=plan_to_proto(result["plan"]))  # type: ignore[arg-type]
+
+    @grpc_errors
+    def Validate(self, request: pb.ValidateRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:  # noqa: N802
+        problem, shape = problem_from_proto(request.request)
+        plan, plan_shape = plan_from_proto(request.plan, problem.epoch)
+        try:
+            violations = self.dispatcher.check(problem, plan, shape + plan_shape)
+        except ProblemError as exc:  # name request fields by their path in ValidateRequest
+            raise ProblemError(
+                [
+                    v if v.field.startswith("plan.") else FieldViolation(f"request.{v.field}", v.description)
+                    for v in exc.violations
+                ]
+            ) from None
+        return pb.ValidateResponse(
+            feasible=not violations,
+            violations=[
+                pb.Violation(code=v.code, message=v.message, technician_id=v.technician_id, job_id=v.job_id)
+                for v in violations
+            ],
+        )

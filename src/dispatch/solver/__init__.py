@@ -1,0 +1,88 @@
+"""The solver: ``solve(problem, matrix) -> Plan``, the one way in for the service, CLI and benchmarks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dispatch.domain import Plan, PlanStats, Problem
+from dispatch.matrix import DayMatrix
+from dispatch.solver.extract import extract
+from dispatch.solver.model import build
+from dispatch.solver.screen import screen
+from dispatch.solver.search import search_parameters
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An improving solution found during the search."""
+
+    objective: int
+    elapsed: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def solve(
+    problem: Problem,
+    matrix: DayMatrix,
+    *,
+    time_limit: float | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Plan:
+    """Plan the day: assign and time every job that can be served.
+
+    Parameters
+    ----------
+    problem
+        A validated problem.
+    matrix
+        Travel between the day's points (``dispatch.matrix.day_matrix``).
+    time_limit
+        Seconds for the whole call (screening, model build and search); default the
+        problem's ``options.time_limit``.
+    on_progress
+        Called in the solving process with each improving solution.
+
+    Returns
+    -------
+    Plan
+        Routes with timed visits and breaks, and every job not served with a reason.
+    """
+    began = time.monotonic()
+    budget = problem.options.time_limit if time_limit is None else time_limit
+    screening = screen(problem, matrix)
+    if len(screening.unassigned) == len(problem.jobs):
+        return _no_search(problem, screening, began)
+    model = build(problem, matrix, screening)
+    routing = model.routing
+    best: list[int] = []
+
+    def at_solution() -> None:
+        objective = routing.CostVar().Max()
+        if on_progress is not None and (not best or objective < best[-1]):
+            best.append(objective)
+            on_progress(Progress(objective=objective, elapsed=time.monotonic() - began))
+
+    routing.AddAtSolutionCallback(at_solution)
+    remaining = budget - (time.monotonic() - began)
+    solution = routing.SolveWithParameters(search_parameters(remaining))
+    status = routing.status().name if hasattr(routing.status(), "name") else str(routing.status())
+    if solution is None:
+        # Cannot happen with every job droppable; kept as a clear failure rather than a silent empty plan.
+        raise RuntimeError(f"routing search found no solution (status {status})")
+    return extract(model, solution, status=status, solve_time=time.monotonic() - began)
+
+
+def _no_search(problem: Problem, screening, began: float) -> Plan:  # type: ignore[no-untyped-def]
+    return Plan(
+        plan_id=problem.plan_id,
+        epoch=problem.epoch,
+        unassigned=tuple(screening.unassigned[j] for j in sorted(screening.unassigned)),
+        stats=PlanStats(solver_status="NO_SEARCH_NEEDED", solve_time=time.monotonic() - began),
+    )
+
+
+__all__ = ["Progress", "ProgressCallback", "solve"]

@@ -1,0 +1,205 @@
+"""The OR-Tools routing model of a dispatch day: one ``add_<constraint>()`` per rule family.
+
+Only this package imports OR-Tools. Nodes are the technicians' start and end
+points (``2 v``, ``2 v + 1``) followed by the jobs that passed screening; ``Model``
+holds the one mapping between job indices, matrix points and solver nodes.
+Transit data goes in as matrices and vectors, never as Python callbacks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp
+
+from dispatch.domain import Priority, Problem
+from dispatch.matrix import DayMatrix
+from dispatch.solver.screen import Screening, service_windows, shift_bounds
+
+TIME = "time"
+PART_PREFIX = "part:"
+INT64_SAFE = 1 << 60
+
+
+@dataclass
+class Model:
+    problem: Problem
+    matrix: DayMatrix
+    screening: Screening
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    points: list[int]  # node -> matrix point
+    job_of_node: dict[int, int]  # node -> job index (jobs in the model only)
+    breaks: dict[int, list[pywrapcp.IntervalVar]] = field(default_factory=dict)
+    penalties: dict[Priority, int] = field(default_factory=dict)
+
+    @property
+    def time(self) -> pywrapcp.RoutingDimension:
+        return self.routing.GetDimensionOrDie(TIME)
+
+    def job_index(self, job: int) -> int:
+        """Routing index of a job in the model."""
+        return self.manager.NodeToIndex(self.node_of_job[job])
+
+    @property
+    def node_of_job(self) -> dict[int, int]:
+        return {j: n for n, j in self.job_of_node.items()}
+
+
+def build(problem: Problem, matrix: DayMatrix, screening: Screening) -> Model:
+    """Build the routing model for every job that passed ``screening``."""
+    m = len(problem.technicians)
+    jobs = [j for j in range(len(problem.jobs)) if screening.eligible[j]]
+    points = [p for v in range(m) for p in (matrix.start_point(v), matrix.end_point(v))]
+    points += [matrix.job_point(j) for j in jobs]
+    manager = pywrapcp.RoutingIndexManager(len(points), m, [2 * v for v in range(m)], [2 * v + 1 for v in range(m)])
+    model = Model(
+        problem=problem,
+        matrix=matrix,
+        screening=screening,
+        manager=manager,
+        routing=pywrapcp.RoutingModel(manager),
+        points=points,
+        job_of_node={2 * m + k: j for k, j in enumerate(jobs)},
+    )
+    travel = _travel_matrix(model)
+    add_travel_cost(model, travel)
+    add_time(model, travel)
+    add_breaks(model)
+    add_qualifications(model)
+    add_parts(model)
+    add_priorities(model, travel)
+    return model
+
+
+def _travel_matrix(model: Model) -> np.ndarray:
+    """Node-to-node travel seconds; an idle technician's start->end arc costs nothing."""
+    idx = np.asarray(model.points, dtype=np.int64)
+    travel = model.matrix.durations[np.ix_(idx, idx)].copy()
+    for v in range(len(model.problem.technicians)):
+        travel[2 * v, 2 * v + 1] = 0  # unused route: the technician does not drive
+    return travel
+
+
+def add_travel_cost(model: Model, travel: np.ndarray) -> None:
+    """The objective is total travel time (plus drop penalties, see ``add_priorities``)."""
+    cost = model.routing.RegisterTransitMatrix(travel.tolist())
+    model.routing.SetArcCostEvaluatorOfAllVehicles(cost)
+
+
+def _service_by_node(model: Model) -> list[int]:
+    service = [0] * len(model.points)
+    for node, j in model.job_of_node.items():
+        service[node] = model.problem.jobs[j].service_duration
+    return service
+
+
+def add_time(model: Model, travel: np.ndarray) -> None:
+    """Service starts inside an arrival window (waiting allowed) and within ``respond_within``;
+    each technician leaves no earlier than shift start and is back by shift end."""
+    horizon = model.screening.horizon
+    service = np.asarray(_service_by_node(model), dtype=np.int64)
+    transit = model.routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
+    model.routing.AddDimension(transit, horizon, horizon, False, TIME)
+    time = model.time
+    for node, j in model.job_of_node.items():
+        windows = service_windows(model.problem.jobs[j], horizon)
+        cumul = time.CumulVar(model.manager.NodeToIndex(node))
+        cumul.SetRange(windows[0][0], windows[-1][1])
+        for (_, b), (a, _) in itertools.pairwise(windows):
+            cumul.RemoveInterval(b + 1, a - 1)
+    for v, tech in enumerate(model.problem.technicians):
+        lo, hi = shift_bounds(tech) or (0, 0)
+        time.CumulVar(model.routing.Start(v)).SetRange(lo, hi)
+        time.CumulVar(model.routing.End(v)).SetRange(lo, hi)
+    # Earliest service starts and returns; then the latest departure that keeps them.
+    for node in model.job_of_node:
+        model.routing.AddVariableMinimizedByFinalizer(time.CumulVar(model.manager.NodeToIndex(node)))
+    for v in range(len(model.problem.technicians)):
+        model.routing.AddVariableMinimizedByFinalizer(time.CumulVar(model.routing.End(v)))
+    for v in range(len(model.problem.technicians)):
+        model.routing.AddVariableMaximizedByFinalizer(time.CumulVar(model.routing.Start(v)))
+
+
+def add_breaks(model: Model) -> None:
+    """Each break lies inside its window and never during a service; it may fall before
+    departure, after the return, or interrupt a drive. A break whose window has passed is history."""
+    solver = model.routing.solver()
+    service = _service_by_node(model)
+    visit_transit = [0] * model.routing.Size()
+    for index in range(model.routing.Size()):
+        visit_transit[index] = service[model.manager.IndexToNode(index)]
+    for v, tech in enumerate(model.problem.technicians):
+        intervals = []
+        for k, brk in enumerate(tech.breaks):
+            latest = brk.window.end - brk.duration
+            if latest < 0:
+                continue
+            earliest = max(brk.window.start, 0)
+            intervals.append(solver.FixedDurationIntervalVar(earliest, latest, brk.duration, False, f"break {v} {k}"))
+        if intervals:
+            model.time.SetBreakIntervalsOfVehicle(intervals, v, visit_transit)
+            model.breaks[v] = intervals
+
+
+def add_qualifications(model: Model) -> None:
+    """Skills, tools, pins and van stock are hard: a job goes only to an eligible technician."""
+    m = len(model.problem.technicians)
+    for node, j in model.job_of_node.items():
+        vehicles = model.screening.eligible[j]
+        if len(vehicles) < m:
+            # SetAllowedVehiclesForIndex's absl::Span argument takes no Python sequence in the
+            # 9.15 SWIG wrapper (TypeError); the vehicle variable's domain is the same rule
+            # (-1: the job may still be dropped).
+            model.routing.VehicleVar(model.manager.NodeToIndex(node)).SetValues([-1, *vehicles])
+
+
+def add_parts(model: Model) -> None:
+    """One capacity dimension per part type: a route uses at most the van's stock."""
+    names = sorted({p for j in model.job_of_node.values() for p, q in model.problem.jobs[j].required_parts if q > 0})
+    for name in names:
+        demand = [0] * len(model.points)
+        for node, j in model.job_of_node.items():
+            demand[node] = dict(model.problem.jobs[j].required_parts).get(name, 0)
+        stock = [t.stock(name) for t in model.problem.technicians]
+        callback = model.routing.RegisterUnaryTransitVector(demand)
+        model.routing.AddDimensionWithVehicleCapacity(callback, 0, stock, True, PART_PREFIX + name)
+
+
+def priority_penalties(counts: dict[Priority, int], max_arc: int) -> dict[Priority, int]:
+    """Drop penalties, lexicographic by priority.
+
+    Serving any job is worth more than the detour it costs (at most two arcs), and
+    dropping one job costs more than dropping every lower-priority job plus all travel,
+    so an EMERGENCY is dropped only when no feasible insertion exists, then HIGH before
+    NORMAL before LOW. When the exact rule would overflow int64 (thousands of jobs and
+    very long arcs), each level outweighs only ``cap`` jobs of the levels below, with
+    ``cap`` halved until dropping every job still fits.
+    """
+    n_total = sum(counts.values())
+    travel_bound = (n_total + 1) * 2 * max_arc + 1
+    cap = n_total
+    while True:
+        penalties: dict[Priority, int] = {}
+        lower = travel_bound
+        for prio in sorted(Priority):
+            penalties[prio] = lower + (2 * max_arc + 1 if prio is Priority.LOW else 0)
+            lower += min(counts.get(prio, 0), cap) * penalties[prio]
+        total = travel_bound + sum(counts.get(p, 0) * penalties[p] for p in Priority)
+        if total < INT64_SAFE or cap <= 1:
+            return penalties
+        cap //= 2
+
+
+def add_priorities(model: Model, travel: np.ndarray) -> None:
+    """Every job may be dropped, at the penalty of its priority."""
+    counts: dict[Priority, int] = {}
+    for j in model.job_of_node.values():
+        prio = model.problem.jobs[j].priority
+        counts[prio] = counts.get(prio, 0) + 1
+    model.penalties = priority_penalties(counts, max(1, int(travel.max(initial=0))))
+    for node, j in model.job_of_node.items():
+        penalty = model.penalties[model.problem.jobs[j].priority]
+        model.routing.AddDisjunction([model.manager.NodeToIndex(node)], penalty)

@@ -1,0 +1,275 @@
+"""Solver worker processes: one solve per worker, hard kill on deadline, respawn on death.
+
+OR-Tools holds the GIL for a whole search and can abort the process on malformed
+input (a failed CHECK), so every search runs in a child process. Children come from
+a ``forkserver`` started before any gRPC thread exists, with the solver pre-imported,
+so a replacement worker is ready in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from dispatch.domain import Plan, Problem
+from dispatch.errors import DeadlineError, DispatchError, OverloadedError, WorkerCrashedError
+from dispatch.matrix import DayMatrix
+
+log = logging.getLogger("dispatch")
+
+#: Extra seconds a worker gets past its search budget (model build, extraction, pickling)
+#: before it is killed.
+GRACE = 2.0
+
+
+@dataclass
+class _Worker:
+    process: mp.process.BaseProcess
+    conn: Connection
+    number: int
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+
+def _worker_main(conn: Connection) -> None:
+    """Child process: solve requests from ``conn`` until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from dispatch.solver import solve  # noqa: PLC0415 (import in the child)
+
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        problem, matrix, time_limit, progress = message
+
+        def report(p: object) -> None:
+            conn.send(("progress", p))
+
+        try:
+            plan = solve(problem, matrix, time_limit=time_limit, on_progress=report if progress else None)
+        except DispatchError as exc:
+            conn.send(("error", type(exc).__name__, str(exc)))
+        except Exception as exc:  # noqa: BLE001 (reported to the caller, worker stays usable)
+            log.exception("solver failed")
+            conn.send(("error", "RuntimeError", f"{type(exc).__name__}: {exc}"))
+        else:
+            conn.send(("plan", plan))
+
+
+class SolverPool:
+    """A fixed set of solver processes shared by all requests.
+
+    Parameters
+    ----------
+    workers
+        Number of solver processes (one per core is the rule).
+    max_waiting
+        Requests that may wait for a free worker; beyond that ``OverloadedError``.
+    """
+
+    def __init__(self, workers: int = 2, *, max_waiting: int = 8) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.size = workers
+        self.max_waiting = max_waiting
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["dispatch.solver", "dispatch.solver.pool"])
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._busy: dict[int, int | None] = {}  # worker number -> pid
+        self._closed = False
+        self._numbers = iter(range(1, 1 << 62))
+        self.restarts = 0
+        self.started = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start every worker and wait until each has imported the solver."""
+        workers = [self._spawn() for _ in range(self.size)]
+        for worker in workers:
+            self._await_ready(worker, timeout)
+            self._idle.put(worker)
+        self.started.set()
+        log.info("solver pool ready", extra={"workers": self.size})
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="dispatch-solver")
+        process.start()
+        child.close()
+        return _Worker(process=process, conn=parent, number=next(self._numbers))
+
+    @staticmethod
+    def _await_ready(worker: _Worker, timeout: float) -> None:
+        if not worker.conn.poll(timeout):
+            worker.process.kill()
+            raise RuntimeError("solver worker did not start")
+        kind, _pid = worker.conn.recv()
+        if kind != "ready":
+            raise RuntimeError(f"solver worker sent {kind!r} before ready")
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill ``worker`` and put a fresh one in the pool (in the background)."""
+        with self._lock:
+            self.restarts += 1
+        _kill(worker)
+
+        def respawn() -> None:
+            if self._closed:
+                return
+            try:
+                fresh = self._spawn()
+                self._await_ready(fresh, 120.0)
+            except Exception:  # noqa: BLE001
+                log.exception("could not start a replacement solver worker")
+                return
+            self._idle.put(fresh)
+
+        threading.Thread(target=respawn, name="dispatch-respawn", daemon=True).start()
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            _kill(worker)
+
+    def pids(self) -> list[int]:
+        """Process ids of the idle workers (for operators and tests)."""
+        return [w.pid for w in list(self._idle.queue) if w.pid is not None]
+
+    @property
+    def busy(self) -> int:
+        return len(self._busy)
+
+    def busy_pids(self) -> list[int]:
+        """Process ids of the workers solving right now."""
+        with self._lock:
+            return [pid for pid in self._busy.values() if pid is not None]
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    # ------------------------------------------------------------------ solving
+
+    def solve(
+        self,
+        problem: Problem,
+        matrix: DayMatrix,
+        *,
+        time_limit: float,
+        deadline: float | None = None,
+        on_progress: Callable[[object], None] | None = None,
+        on_worker: Callable[[int | None], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Plan:
+        """Solve in a worker; raise ``DeadlineError``, ``WorkerCrashedError`` or ``OverloadedError``.
+
+        ``deadline`` (``time.monotonic()`` seconds) is when the caller stops listening: the
+        worker is killed then, or at ``time_limit + GRACE`` if that is sooner.
+        """
+        worker = self._acquire(deadline)
+        with self._lock:
+            self._busy[worker.number] = worker.pid
+        try:
+            if on_worker is not None:
+                on_worker(worker.pid)
+            return self._run(worker, problem, matrix, time_limit, deadline, on_progress, cancelled)
+        finally:
+            with self._lock:
+                self._busy.pop(worker.number, None)
+
+    def _acquire(self, deadline: float | None) -> _Worker:
+        with self._lock:
+            if self._closed:
+                raise OverloadedError("the solver pool is shutting down")
+            if self._idle.empty() and self._waiting >= self.max_waiting:
+                raise OverloadedError(
+                    f"all {self.size} solver workers are busy and {self._waiting} requests are waiting"
+                )
+            self._waiting += 1
+        try:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return self._idle.get(timeout=wait)
+            except queue.Empty:
+                raise DeadlineError("deadline passed while waiting for a free solver worker") from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def _run(
+        self,
+        worker: _Worker,
+        problem: Problem,
+        matrix: DayMatrix,
+        time_limit: float,
+        deadline: float | None,
+        on_progress: Callable[[object], None] | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> Plan:
+        kill_at = time.monotonic() + time_limit + GRACE
+        if deadline is not None:
+            kill_at = min(kill_at, deadline)
+        try:
+            worker.conn.send((problem, matrix, time_limit, on_progress is not None))
+            while True:
+                left = kill_at - time.monotonic()
+                if left <= 0:
+                    self._replace(worker)
+                    raise DeadlineError(f"solve did not finish within {time_limit:.1f} s (+{GRACE:g} s grace)")
+                if cancelled is not None and cancelled():
+                    self._replace(worker)
+                    raise DeadlineError("the caller went away; the solve was stopped")
+                if not worker.conn.poll(min(left, 0.1)):
+                    continue
+                message = worker.conn.recv()
+                if message[0] == "progress":
+                    if on_progress is not None:
+                        on_progress(message[1])
+                    continue
+                self._idle.put(worker)
+                if message[0] == "plan":
+                    return message[1]
+                _, kind, text = message
+                raise _error(kind, text)
+        except (EOFError, OSError, BrokenPipeError):
+            code = worker.process.exitcode
+            self._replace(worker)
+            log.error("solver worker %s died (exit code %s)", worker.pid, code)
+            raise WorkerCrashedError(
+                f"the solver worker died while solving (exit code {code}); a fresh worker has been started"
+            ) from None
+
+
+def _error(kind: str, text: str) -> DispatchError | RuntimeError:
+    if kind == "DeadlineError":
+        return DeadlineError(text)
+    return RuntimeError(text)
+
+
+def _kill(worker: _Worker) -> None:
+    try:
+        worker.process.kill()
+        worker.process.join(timeout=5)
+    except Exception:  # noqa: BLE001
+        pass
+    worker.conn.close()

@@ -1,0 +1,331 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    LOW: _ClassVar[Priority]
+    NORMAL: _ClassVar[Priority]
+    HIGH: _ClassVar[Priority]
+    EMERGENCY: _ClassVar[Priority]
+
+class TravelModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GREAT_CIRCLE: _ClassVar[TravelModel]
+    EXPLICIT: _ClassVar[TravelModel]
+    GOOGLE: _ClassVar[TravelModel]
+
+class UnassignedReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNASSIGNED_REASON_UNSPECIFIED: _ClassVar[UnassignedReason]
+    NO_QUALIFIED_TECHNICIAN: _ClassVar[UnassignedReason]
+    PARTS_UNAVAILABLE: _ClassVar[UnassignedReason]
+    NO_REACHABLE_WINDOW: _ClassVar[UnassignedReason]
+    CAPACITY_EXHAUSTED: _ClassVar[UnassignedReason]
+    ADDRESS_NOT_FOUND: _ClassVar[UnassignedReason]
+    UNREACHABLE: _ClassVar[UnassignedReason]
+PRIORITY_UNSPECIFIED: Priority
+LOW: Priority
+NORMAL: Priority
+HIGH: Priority
+EMERGENCY: Priority
+GREAT_CIRCLE: TravelModel
+EXPLICIT: TravelModel
+GOOGLE: TravelModel
+UNASSIGNED_REASON_UNSPECIFIED: UnassignedReason
+NO_QUALIFIED_TECHNICIAN: UnassignedReason
+PARTS_UNAVAILABLE: UnassignedReason
+NO_REACHABLE_WINDOW: UnassignedReason
+CAPACITY_EXHAUSTED: UnassignedReason
+ADDRESS_NOT_FOUND: UnassignedReason
+UNREACHABLE: UnassignedReason
+
+class Location(_message.Message):
+    __slots__ = ("lat", "lng", "matrix_index", "address")
+    LAT_FIELD_NUMBER: _ClassVar[int]
+    LNG_FIELD_NUMBER: _ClassVar[int]
+    MATRIX_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    lat: float
+    lng: float
+    matrix_index: int
+    address: str
+    def __init__(self, lat: _Optional[float] = ..., lng: _Optional[float] = ..., matrix_index: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
+
+class TimeWindow(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Break(_message.Message):
+    __slots__ = ("window", "duration")
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    window: TimeWindow
+    duration: _duration_pb2.Duration
+    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Technician(_message.Message):
+    __slots__ = ("id", "name", "phone", "start_location", "end_location", "shift", "breaks", "skills", "tools", "parts")
+    class PartsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    START_LOCATION_FIELD_NUMBER: _ClassVar[int]
+    END_LOCATION_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_FIELD_NUMBER: _ClassVar[int]
+    BREAKS_FIELD_NUMBER: _ClassVar[int]
+    SKILLS_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    phone: str
+    start_location: Location
+    end_location: Location
+    shift: TimeWindow
+    breaks: _containers.RepeatedCompositeFieldContainer[Break]
+    skills: _containers.RepeatedScalarFieldContainer[str]
+    tools: _containers.RepeatedScalarFieldContainer[str]
+    parts: _containers.ScalarMap[str, int]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., phone: _Optional[str] = ..., start_location: _Optional[_Union[Location, _Mapping]] = ..., end_location: _Optional[_Union[Location, _Mapping]] = ..., shift: _Optional[_Union[TimeWindow, _Mapping]] = ..., breaks: _Optional[_Iterable[_Union[Break, _Mapping]]] = ..., skills: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[str]] = ..., parts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class Customer(_message.Message):
+    __slots__ = ("name", "phone")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    phone: str
+    def __init__(self, name: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("id", "location", "service_duration", "time_windows", "required_skills", "required_tools", "required_parts", "priority", "pinned_technician_id", "customer", "service_type", "respond_within")
+    class RequiredPartsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_DURATION_FIELD_NUMBER: _ClassVar[int]
+    TIME_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_SKILLS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_TOOLS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_PARTS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    PINNED_TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RESPOND_WITHIN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    location: Location
+    service_duration: _duration_pb2.Duration
+    time_windows: _containers.RepeatedCompositeFieldContainer[TimeWindow]
+    required_skills: _containers.RepeatedScalarFieldContainer[str]
+    required_tools: _containers.RepeatedScalarFieldContainer[str]
+    required_parts: _containers.ScalarMap[str, int]
+    priority: Priority
+    pinned_technician_id: str
+    customer: Customer
+    service_type: str
+    respond_within: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class SolveOptions(_message.Message):
+    __slots__ = ("time_limit", "travel_model")
+    TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_MODEL_FIELD_NUMBER: _ClassVar[int]
+    time_limit: _duration_pb2.Duration
+    travel_model: TravelModel
+    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ...) -> None: ...
+
+class TravelMatrix(_message.Message):
+    __slots__ = ("size", "durations_seconds", "distances_meters")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    DURATIONS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DISTANCES_METERS_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    durations_seconds: _containers.RepeatedScalarFieldContainer[int]
+    distances_meters: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, size: _Optional[int] = ..., durations_seconds: _Optional[_Iterable[int]] = ..., distances_meters: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SolveRequest(_message.Message):
+    __slots__ = ("plan_id", "start_time", "technicians", "jobs", "options", "travel_matrix")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIANS_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_MATRIX_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    start_time: _timestamp_pb2.Timestamp
+    technicians: _containers.RepeatedCompositeFieldContainer[Technician]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    options: SolveOptions
+    travel_matrix: TravelMatrix
+    def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ...) -> None: ...
+
+class Visit(_message.Message):
+    __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    arrival: _timestamp_pb2.Timestamp
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    travel_duration: _duration_pb2.Duration
+    travel_distance_meters: int
+    def __init__(self, job_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_distance_meters: _Optional[int] = ...) -> None: ...
+
+class ScheduledBreak(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Route(_message.Message):
+    __slots__ = ("technician_id", "start", "end", "travel_duration", "distance_meters", "visits", "breaks", "return_travel_duration", "return_distance_meters")
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
+    VISITS_FIELD_NUMBER: _ClassVar[int]
+    BREAKS_FIELD_NUMBER: _ClassVar[int]
+    RETURN_TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
+    RETURN_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
+    technician_id: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    travel_duration: _duration_pb2.Duration
+    distance_meters: int
+    visits: _containers.RepeatedCompositeFieldContainer[Visit]
+    breaks: _containers.RepeatedCompositeFieldContainer[ScheduledBreak]
+    return_travel_duration: _duration_pb2.Duration
+    return_distance_meters: int
+    def __init__(self, technician_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., distance_meters: _Optional[int] = ..., visits: _Optional[_Iterable[_Union[Visit, _Mapping]]] = ..., breaks: _Optional[_Iterable[_Union[ScheduledBreak, _Mapping]]] = ..., return_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_distance_meters: _Optional[int] = ...) -> None: ...
+
+class Unassigned(_message.Message):
+    __slots__ = ("job_id", "reason", "detail")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    reason: UnassignedReason
+    detail: str
+    def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[_Union[UnassignedReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class PlanStats(_message.Message):
+    __slots__ = ("total_travel_duration", "total_distance_meters", "objective", "solver_status", "solve_time", "jobs_assigned", "jobs_unassigned", "warnings")
+    TOTAL_TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOLVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    JOBS_ASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    JOBS_UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    total_travel_duration: _duration_pb2.Duration
+    total_distance_meters: int
+    objective: int
+    solver_status: str
+    solve_time: _duration_pb2.Duration
+    jobs_assigned: int
+    jobs_unassigned: int
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, total_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_distance_meters: _Optional[int] = ..., objective: _Optional[int] = ..., solver_status: _Optional[str] = ..., solve_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ..., jobs_unassigned: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Plan(_message.Message):
+    __slots__ = ("plan_id", "version", "routes", "unassigned", "stats", "start_time")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    version: int
+    routes: _containers.RepeatedCompositeFieldContainer[Route]
+    unassigned: _containers.RepeatedCompositeFieldContainer[Unassigned]
+    stats: PlanStats
+    start_time: _timestamp_pb2.Timestamp
+    def __init__(self, plan_id: _Optional[str] = ..., version: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., unassigned: _Optional[_Iterable[_Union[Unassigned, _Mapping]]] = ..., stats: _Optional[_Union[PlanStats, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SolveResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: Plan
+    def __init__(self, plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
+
+class SolveProgress(_message.Message):
+    __slots__ = ("objective", "elapsed", "jobs_assigned")
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    JOBS_ASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    objective: int
+    elapsed: _duration_pb2.Duration
+    jobs_assigned: int
+    def __init__(self, objective: _Optional[int] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ...) -> None: ...
+
+class SolveUpdate(_message.Message):
+    __slots__ = ("progress", "plan")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    progress: SolveProgress
+    plan: Plan
+    def __init__(self, progress: _Optional[_Union[SolveProgress, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
+
+class ValidateRequest(_message.Message):
+    __slots__ = ("request", "plan")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    request: SolveRequest
+    plan: Plan
+    def __init__(self, request: _Optional[_Union[SolveRequest, _Mapping]] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
+
+class Violation(_message.Message):
+    __slots__ = ("code", "message", "technician_id", "job_id")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    technician_id: str
+    job_id: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., technician_id: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class ValidateResponse(_message.Message):
+    __slots__ = ("feasible", "violations")
+    FEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    feasible: bool
+    violations: _containers.RepeatedCompositeFieldContainer[Violation]
+    def __init__(self, feasible: bool = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,233 @@
+"""Meaning checks on a parsed ``Problem``: collect every bad field, then raise once.
+
+Shape checks (missing messages, unknown enum values) happen while parsing, in the
+transport layer; both feed one ``ProblemError``. The solver only sees problems
+that pass here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from dispatch.domain import Location, Problem, TimeWindow, TravelModel
+from dispatch.errors import FieldViolation, ProblemError
+
+DAY = 86_400
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Request limits (configurable by the operator; see ``dispatch serve --help``)."""
+
+    max_jobs: int = 5_000
+    max_technicians: int = 500
+    max_time_limit: float = 600.0
+    max_id_length: int = 128
+    max_text_length: int = 1_024
+    max_matrix_size: int = 6_000
+    # Every timestamp must lie within this many seconds before/after start_time.
+    max_past: int = 7 * DAY
+    max_future: int = 31 * DAY
+    max_duration: int = 7 * DAY  # service, break, respond_within
+    max_travel: int = 7 * DAY  # one matrix entry, seconds
+    max_distance: int = 50_000_000  # one matrix entry, metres
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def validate(
+    problem: Problem,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    travel_models: frozenset[TravelModel] = frozenset({TravelModel.GREAT_CIRCLE, TravelModel.EXPLICIT}),
+    violations: list[FieldViolation] | None = None,
+) -> None:
+    """Raise ``ProblemError`` listing every violation (plus any passed in), else return."""
+    found = list(violations or [])
+    _Checker(problem, limits, travel_models, found).run()
+    if found:
+        raise ProblemError(found)
+
+
+class _Checker:
+    def __init__(
+        self,
+        problem: Problem,
+        limits: Limits,
+        travel_models: frozenset[TravelModel],
+        out: list[FieldViolation],
+    ) -> None:
+        self.p = problem
+        self.limits = limits
+        self.travel_models = travel_models
+        self.out = out
+
+    def bad(self, path: str, description: str) -> None:
+        self.out.append(FieldViolation(path, description))
+
+    def run(self) -> None:
+        p, lim = self.p, self.limits
+        self.text(p.plan_id, "plan_id", lim.max_id_length, required=False)
+        if not 0 <= p.options.time_limit <= lim.max_time_limit or math.isnan(p.options.time_limit):
+            self.bad("options.time_limit", f"must be between 0 and {lim.max_time_limit:g} s")
+        if p.options.travel_model not in self.travel_models:
+            self.bad(
+                "options.travel_model",
+                f"{p.options.travel_model.value} is not configured on this server",
+            )
+        if not p.technicians:
+            self.bad("technicians", "at least one technician is required")
+        if len(p.technicians) > lim.max_technicians:
+            self.bad("technicians", f"at most {lim.max_technicians} technicians per request")
+        if len(p.jobs) > lim.max_jobs:
+            self.bad("jobs", f"at most {lim.max_jobs} jobs per request")
+        self.matrix()
+        self.duplicates([t.id for t in p.technicians], "technicians")
+        self.duplicates([j.id for j in p.jobs], "jobs")
+        for i, tech in enumerate(p.technicians):
+            self.technician(i, tech)
+        tech_ids = {t.id for t in p.technicians}
+        for i, job in enumerate(p.jobs):
+            self.job(i, job, tech_ids)
+
+    # ------------------------------------------------------------------ pieces
+
+    def text(self, value: str, path: str, max_len: int, *, required: bool = True) -> None:
+        if required and not value.strip():
+            self.bad(path, "must not be empty")
+        elif len(value) > max_len:
+            self.bad(path, f"longer than {max_len} characters")
+        elif any(ord(c) < 32 for c in value):
+            self.bad(path, "contains control characters")
+
+    def duplicates(self, ids: list[str], path: str) -> None:
+        counts = Counter(ids)
+        for i, value in enumerate(ids):
+            if value and counts[value] > 1:
+                self.bad(f"{path}[{i}].id", f"duplicate id {value!r}")
+
+    def moment(self, t: int, path: str) -> bool:
+        if not -self.limits.max_past <= t <= self.limits.max_future:
+            self.bad(
+                path,
+                f"more than {self.limits.max_past // DAY} days before or "
+                f"{self.limits.max_future // DAY} days after start_time",
+            )
+            return False
+        return True
+
+    def window(self, w: TimeWindow, path: str) -> None:
+        ok = self.moment(w.start, f"{path}.start") & self.moment(w.end, f"{path}.end")
+        if ok and w.end < w.start:
+            self.bad(path, "end before start")
+
+    def duration(self, d: int, path: str, *, positive: bool = False) -> None:
+        if d < 0 or (positive and d == 0):
+            self.bad(path, "must be positive" if positive else "must not be negative")
+        elif d > self.limits.max_duration:
+            self.bad(path, f"longer than {self.limits.max_duration // DAY} days")
+
+    def location(self, loc: Location, path: str) -> None:
+        model = self.p.options.travel_model
+        if model is TravelModel.EXPLICIT:
+            size = self.p.travel_matrix.size if self.p.travel_matrix else 0
+            if loc.matrix_index is None:
+                self.bad(f"{path}.matrix_index", "required with travel_model EXPLICIT")
+            elif not 0 <= loc.matrix_index < size:
+                self.bad(f"{path}.matrix_index", f"out of range for a travel_matrix of size {size}")
+        elif loc.lat is None or loc.lng is None:
+            for name, value in (("lat", loc.lat), ("lng", loc.lng)):
+                if value is None:
+                    self.bad(f"{path}.{name}", "required (geocoding addresses needs travel_model GOOGLE)")
+        if loc.lat is not None and not (math.isfinite(loc.lat) and -90 <= loc.lat <= 90):
+            self.bad(f"{path}.lat", "must be a latitude between -90 and 90")
+        if loc.lng is not None and not (math.isfinite(loc.lng) and -180 <= loc.lng <= 180):
+            self.bad(f"{path}.lng", "must be a longitude between -180 and 180")
+        if len(loc.address) > self.limits.max_text_length:
+            self.bad(f"{path}.address", f"longer than {self.limits.max_text_length} characters")
+
+    def names(self, values: frozenset[str], path: str) -> None:
+        for value in sorted(values):
+            if not value.strip() or len(value) > self.limits.max_id_length:
+                self.bad(path, f"invalid name {value[:40]!r}")
+
+    def quantities(self, pairs: tuple[tuple[str, int], ...], path: str, *, positive: bool) -> None:
+        for name, qty in pairs:
+            if not name.strip() or len(name) > self.limits.max_id_length:
+                self.bad(path, f"invalid part name {name[:40]!r}")
+            if qty < 0 or (positive and qty == 0):
+                self.bad(f"{path}[{name[:40]!r}]", "must be positive" if positive else "must not be negative")
+
+    def technician(self, i: int, tech) -> None:  # type: ignore[no-untyped-def]
+        path = f"technicians[{i}]"
+        self.text(tech.id, f"{path}.id", self.limits.max_id_length)
+        self.text(tech.name, f"{path}.name", self.limits.max_text_length, required=False)
+        self.text(tech.phone, f"{path}.phone", 64, required=False)
+        self.location(tech.start_location, f"{path}.start_location")
+        self.location(tech.end_location, f"{path}.end_location")
+        self.window(tech.shift, f"{path}.shift")
+        if tech.shift.end == tech.shift.start:
+            self.bad(f"{path}.shift", "end must be after start")
+        for k, brk in enumerate(tech.breaks):
+            bpath = f"{path}.breaks[{k}]"
+            self.window(brk.window, f"{bpath}.window")
+            self.duration(brk.duration, f"{bpath}.duration", positive=True)
+            if brk.duration > brk.window.end - brk.window.start >= 0:
+                self.bad(f"{bpath}.duration", "longer than its window")
+        self.names(tech.skills, f"{path}.skills")
+        self.names(tech.tools, f"{path}.tools")
+        self.quantities(tech.parts, f"{path}.parts", positive=False)
+
+    def job(self, i: int, job, tech_ids: set[str]) -> None:  # type: ignore[no-untyped-def]
+        path = f"jobs[{i}]"
+        self.text(job.id, f"{path}.id", self.limits.max_id_length)
+        self.location(job.location, f"{path}.location")
+        self.duration(job.service_duration, f"{path}.service_duration")
+        for k, w in enumerate(job.time_windows):
+            self.window(w, f"{path}.time_windows[{k}]")
+        self.names(job.required_skills, f"{path}.required_skills")
+        self.names(job.required_tools, f"{path}.required_tools")
+        self.quantities(job.required_parts, f"{path}.required_parts", positive=False)
+        if job.pinned_technician_id and job.pinned_technician_id not in tech_ids:
+            self.bad(f"{path}.pinned_technician_id", f"unknown technician {job.pinned_technician_id[:40]!r}")
+        if job.respond_within is not None:
+            self.duration(job.respond_within, f"{path}.respond_within", positive=True)
+        self.text(job.service_type, f"{path}.service_type", self.limits.max_text_length, required=False)
+        self.text(job.customer.name, f"{path}.customer.name", self.limits.max_text_length, required=False)
+        self.text(job.customer.phone, f"{path}.customer.phone", 64, required=False)
+
+    def matrix(self) -> None:
+        p, lim = self.p, self.limits
+        if p.options.travel_model is not TravelModel.EXPLICIT:
+            return
+        m = p.travel_matrix
+        if m is None or m.size <= 0:
+            self.bad("travel_matrix.size", "required (positive) with travel_model EXPLICIT")
+            return
+        if m.size > lim.max_matrix_size:
+            self.bad("travel_matrix.size", f"at most {lim.max_matrix_size}")
+            return
+        cells = m.size * m.size
+        if len(m.durations) != cells:
+            self.bad(
+                "travel_matrix.durations_seconds",
+                f"has {len(m.durations)} entries; size {m.size} needs {cells}",
+            )
+        elif not _within(m.durations, lim.max_travel):
+            self.bad("travel_matrix.durations_seconds", f"entries must be between 0 and {lim.max_travel}")
+        if len(m.distances) and len(m.distances) != cells:
+            self.bad(
+                "travel_matrix.distances_meters",
+                f"has {len(m.distances)} entries; size {m.size} needs {cells} (or none)",
+            )
+        elif not _within(m.distances, lim.max_distance):
+            self.bad("travel_matrix.distances_meters", f"entries must be between 0 and {lim.max_distance}")
+
+
+def _within(values: np.ndarray, high: int) -> bool:
+    return len(values) == 0 or bool(values.min() >= 0 and values.max() <= high)

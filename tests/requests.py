@@ -1,0 +1,77 @@
+"""Requests as a dispatch console sends them: protobuf JSON with the public field names."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf import json_format
+
+from dispatch.v1 import dispatch_pb2 as pb
+
+DENVER = (39.7392, -104.9903)
+
+
+def _stamp(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _at(dlat: float, dlng: float) -> dict[str, float]:
+    return {"lat": DENVER[0] + dlat, "lng": DENVER[1] + dlng}
+
+
+def small_day(*, jobs: int = 8, time_limit: str = "1s") -> dict[str, Any]:
+    """Two technicians (HVAC, plumbing) from homes across town, ``jobs`` jobs with 3-hour windows."""
+    technicians = [
+        {
+            "id": "mike",
+            "name": "Mike",
+            "phone": "+13035550101",
+            "start_location": _at(0.05, -0.05),
+            "shift": {"start": "2026-03-02T15:00:00Z", "end": "2026-03-03T00:00:00Z"},
+            "breaks": [
+                {"window": {"start": "2026-03-02T18:30:00Z", "end": "2026-03-02T20:30:00Z"}, "duration": "1800s"}
+            ],
+            "skills": ["hvac", "epa_608"],
+            "tools": ["ladder_28ft"],
+            "parts": {"filter_16x25": 4},
+        },
+        {
+            "id": "rosa",
+            "name": "Rosa",
+            "start_location": _at(-0.04, 0.06),
+            "end_location": _at(-0.04, 0.06),
+            "shift": {"start": "2026-03-02T15:00:00Z", "end": "2026-03-03T00:00:00Z"},
+            "skills": ["plumbing"],
+            "tools": ["pipe_camera"],
+        },
+    ]
+    out = []
+    for i in range(jobs):
+        hvac = i % 2 == 0
+        start = datetime(2026, 3, 2, 15, tzinfo=UTC) + timedelta(hours=(i % 4) * 2)
+        out.append(
+            {
+                "id": f"job-{i}",
+                "location": _at(0.01 * (i % 5) - 0.02, 0.012 * (i % 3) - 0.01),
+                "service_duration": "2700s",
+                "time_windows": [{"start": _stamp(start), "end": _stamp(start + timedelta(hours=3))}],
+                "required_skills": ["hvac"] if hvac else ["plumbing"],
+                "required_parts": {"filter_16x25": 1} if hvac and i % 4 == 0 else {},
+                "priority": "NORMAL",
+                "customer": {"name": f"Customer {i}", "phone": "+13035550199"},
+                "service_type": "AC tune-up" if hvac else "Drain cleaning",
+            }
+        )
+    return {
+        "plan_id": "small-day",
+        "start_time": "2026-03-02T14:00:00Z",
+        "technicians": technicians,
+        "jobs": out,
+        "options": {"time_limit": time_limit, "travel_model": "GREAT_CIRCLE"},
+    }
+
+
+def to_proto(day: dict[str, Any]) -> pb.SolveRequest:
+    return json_format.ParseDict(copy.deepcopy(day), pb.SolveRequest())

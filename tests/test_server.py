@@ -1,0 +1,141 @@
+"""The gRPC API over a real loopback channel, with real solver worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from dispatch.v1 import dispatch_pb2 as pb
+from tests.requests import small_day, to_proto
+
+
+def field_violations(err: grpc.RpcError) -> dict[str, str]:
+    for key, value in err.trailing_metadata():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                bad = error_details_pb2.BadRequest()
+                if detail.Unpack(bad):
+                    return {v.field: v.description for v in bad.field_violations}
+    return {}
+
+
+def test_health_is_serving(channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "dispatch.v1.Dispatch"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_solve_returns_a_feasible_versioned_plan(stub):
+    day = small_day()
+    response = stub.Solve(to_proto(day), timeout=30)
+    plan = response.plan
+    assert plan.plan_id == "small-day" and plan.version >= 1
+    assert plan.stats.jobs_assigned + plan.stats.jobs_unassigned == len(day["jobs"])
+    assert plan.stats.jobs_assigned == len(day["jobs"])
+    check = stub.Validate(pb.ValidateRequest(request=to_proto(day), plan=plan), timeout=30)
+    assert check.feasible, [v.message for v in check.violations]
+    again = stub.Solve(to_proto(day), timeout=30)
+    assert again.plan.version == plan.version + 1
+
+
+def test_plan_ids_are_assigned_when_missing(stub):
+    day = small_day(jobs=2)
+    day["plan_id"] = ""
+    plan = stub.Solve(to_proto(day), timeout=30).plan
+    assert len(plan.plan_id) >= 16 and plan.version == 1
+
+
+def test_solve_stream_sends_progress_then_the_plan(stub):
+    updates = list(stub.SolveStream(to_proto(small_day()), timeout=30))
+    assert updates[-1].WhichOneof("update") == "plan"
+    progress = [u.progress for u in updates[:-1]]
+    assert progress and all(u.WhichOneof("update") == "progress" for u in updates[:-1])
+    objectives = [p.objective for p in progress]
+    assert objectives == sorted(objectives, reverse=True)
+    assert updates[-1].plan.stats.jobs_assigned == 8
+
+
+def test_validate_finds_a_tampered_plan(stub):
+    day = small_day()
+    plan = stub.Solve(to_proto(day), timeout=30).plan
+    visit = plan.routes[0].visits[0]
+    visit.start.seconds -= 6 * 3600  # before its window
+    visit.end.seconds -= 6 * 3600
+    check = stub.Validate(pb.ValidateRequest(request=to_proto(day), plan=plan), timeout=30)
+    assert not check.feasible
+    assert any(v.job_id == visit.job_id for v in check.violations)
+
+
+def test_malformed_request_lists_every_bad_field(stub):
+    day = small_day()
+    day["jobs"][3]["time_windows"][0] = {"start": "2026-03-02T20:00:00Z", "end": "2026-03-02T18:00:00Z"}
+    day["jobs"][4]["id"] = day["jobs"][5]["id"]
+    day["jobs"][6]["pinned_technician_id"] = "nobody"
+    day["jobs"][7]["service_duration"] = "-60s"
+    day["technicians"][1]["start_location"] = {"lat": 91.0, "lng": -104.9}
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(to_proto(day), timeout=30)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = field_violations(err.value)
+    assert "end before start" in fields["jobs[3].time_windows[0]"]
+    assert "duplicate" in fields["jobs[4].id"] and "duplicate" in fields["jobs[5].id"]
+    assert "unknown technician" in fields["jobs[6].pinned_technician_id"]
+    assert "negative" in fields["jobs[7].service_duration"]
+    assert "latitude" in fields["technicians[1].start_location.lat"]
+
+
+def test_explicit_matrix_of_the_wrong_size_is_rejected(stub):
+    day = small_day(jobs=1)
+    day["options"]["travel_model"] = "EXPLICIT"
+    day["travel_matrix"] = {"size": 3, "durations_seconds": [0, 1, 2, 3]}
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(to_proto(day), timeout=30)
+    fields = field_violations(err.value)
+    assert "needs 9" in fields["travel_matrix.durations_seconds"]
+    assert "technicians[0].start_location.matrix_index" in fields
+
+
+def test_deadline_shorter_than_time_limit_still_answers_in_time(stub):
+    day = small_day(time_limit="30s")
+    began = time.monotonic()
+    plan = stub.Solve(to_proto(day), timeout=3).plan
+    assert time.monotonic() - began < 3
+    assert plan.stats.jobs_assigned == 8
+
+
+def test_killed_worker_fails_that_call_cleanly_and_the_next_succeeds(server, stub):
+    pool = server.dispatcher.runner
+    day = small_day(jobs=8, time_limit="20s")
+    outcome: dict[str, object] = {}
+
+    def call() -> None:
+        try:
+            outcome["plan"] = stub.Solve(to_proto(day), timeout=60)
+        except grpc.RpcError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    for _ in range(200):
+        if pool.busy_pids():
+            break
+        time.sleep(0.05)
+    victim = pool.busy_pids()[0]
+    time.sleep(0.3)
+    os.kill(victim, signal.SIGKILL)
+    thread.join(30)
+    err = outcome.get("error")
+    assert isinstance(err, grpc.RpcError), outcome
+    assert err.code() is grpc.StatusCode.INTERNAL and "worker died" in err.details()
+    plan = stub.Solve(to_proto(small_day(jobs=4)), timeout=30).plan
+    assert plan.stats.jobs_assigned == 4
+    assert pool.restarts >= 1
