@@ -255,6 +255,8 @@ def _print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: T
         print("unassigned:", file=out)
         for u in plan.unassigned:
             print(f"  {u.job_id}: {pb.UnassignedReason.Name(u.reason)} — {u.detail}", file=out)
+    for warning in s.warnings:
+        print(f"warning: {warning}", file=out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -146,6 +146,7 @@ class Dispatcher:
         plan = self.runner.solve(
             problem, matrix, time_limit=budget, deadline=deadline, on_progress=on_progress, cancelled=cancelled
         )
+        plan = self._checked(problem, matrix, plan)
         plan = self.store.save(problem, plan)
         log.info(
             "solved plan %s v%d: %d assigned, %d unassigned, travel %d s in %.2f s",
@@ -157,6 +158,27 @@ class Dispatcher:
             plan.stats.solve_time,
         )
         return plan
+
+    @staticmethod
+    def _checked(problem: Problem, matrix: DayMatrix, plan: Plan) -> Plan:
+        """Run the independent checker on a fresh plan; anything it finds is a solver bug,
+        logged as an error and reported in the plan's warnings rather than hidden."""
+        violations = check_plan(problem, matrix, plan)
+        if not violations:
+            return plan
+        for v in violations:
+            log.error(
+                "checker: plan %s: %s %s (technician %r, job %r)",
+                plan.plan_id,
+                v.code,
+                v.message,
+                v.technician_id,
+                v.job_id,
+            )
+        warnings = [f"checker {v.code}: {v.message}" for v in violations]
+        return dataclasses.replace(
+            plan, stats=dataclasses.replace(plan.stats, warnings=(*plan.stats.warnings, *warnings))
+        )
 
     def check(self, problem: Problem, plan: Plan, shape: list[FieldViolation] | None = None) -> list[PlanViolation]:
         """Every constraint ``plan`` violates for ``problem`` (empty: feasible)."""

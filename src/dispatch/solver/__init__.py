@@ -6,7 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ortools.constraint_solver import routing_enums_pb2
+
 from dispatch.domain import Plan, PlanStats, Problem
+from dispatch.errors import DeadlineError
 from dispatch.matrix import DayMatrix
 from dispatch.solver.extract import extract
 from dispatch.solver.model import build
@@ -69,11 +72,19 @@ def solve(
     routing.AddAtSolutionCallback(at_solution)
     remaining = budget - (time.monotonic() - began)
     solution = routing.SolveWithParameters(search_parameters(remaining))
-    status = routing.status().name if hasattr(routing.status(), "name") else str(routing.status())
+    status = status_name(routing.status())
     if solution is None:
-        # Cannot happen with every job droppable; kept as a clear failure rather than a silent empty plan.
-        raise RuntimeError(f"routing search found no solution (status {status})")
+        # Every job is droppable, so only a budget too short for the first solution gets here.
+        raise DeadlineError(f"no plan found within {budget:.2f} s (routing status {status})")
     return extract(model, solution, status=status, solve_time=time.monotonic() - began)
+
+
+def status_name(status: object) -> str:
+    """``ROUTING_SUCCESS`` etc.: ``routing.status()`` is a bare int since OR-Tools 9.12."""
+    try:
+        return str(routing_enums_pb2.RoutingSearchStatus.Value.Name(int(status)))  # type: ignore[call-overload]
+    except (ValueError, TypeError):
+        return str(status)
 
 
 def _no_search(problem: Problem, screening, began: float) -> Plan:  # type: ignore[no-untyped-def]

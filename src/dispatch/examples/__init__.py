@@ -1,0 +1,1 @@
+"""Example days and their generator."""
