@@ -136,9 +136,15 @@ class Dispatcher:
         on_progress: Callable[[object], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> Plan:
-        """Plan ``problem`` within its time limit and ``deadline`` (``time.monotonic()`` seconds)."""
+        """Plan ``problem`` within its time limit and ``deadline`` (``time.monotonic()`` seconds).
+
+        The time limit covers the whole call: validation and the travel matrix come out of it
+        (but the search keeps at least a tenth of it).
+        """
+        began = time.monotonic()
         problem, matrix = self.prepare(problem, shape)
-        budget = problem.options.time_limit
+        limit = problem.options.time_limit
+        budget = max(limit - (time.monotonic() - began), 0.1 * limit)
         if deadline is not None:
             budget = min(budget, deadline - time.monotonic() - self.settings.deadline_margin)
             if budget <= 0:

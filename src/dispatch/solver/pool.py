@@ -28,6 +28,8 @@ log = logging.getLogger("dispatch")
 #: Extra seconds a worker gets past its search budget (model build, extraction, pickling)
 #: before it is killed.
 GRACE = 2.0
+#: Solver processes run at lower CPU priority than the gRPC front.
+WORKER_NICENESS = 5
 
 
 @dataclass
@@ -45,6 +47,9 @@ def _worker_main(conn: Connection) -> None:
     """Child process: solve requests from ``conn`` until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Searches yield the CPU to the server process, so health checks and request parsing stay
+    # fast while every core is solving (p99 health 9.5 ms at nice 0 vs the 10 ms budget on 2 cores).
+    os.nice(WORKER_NICENESS)
     from dispatch.solver import solve  # noqa: PLC0415 (import in the child)
 
     conn.send(("ready", os.getpid()))
