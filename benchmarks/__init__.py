@@ -1,0 +1,1 @@
+"""Benchmark scripts and readers for the public instance sets (``benchmarks.instances``)."""
