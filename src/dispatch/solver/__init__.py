@@ -11,10 +11,10 @@ from ortools.constraint_solver import routing_enums_pb2
 from dispatch.domain import Plan, PlanStats, Problem
 from dispatch.errors import DeadlineError
 from dispatch.matrix import DayMatrix
+from dispatch.solver import search
 from dispatch.solver.extract import extract
 from dispatch.solver.model import build
 from dispatch.solver.screen import screen
-from dispatch.solver.search import search_parameters
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,7 @@ def solve(
             on_progress(Progress(objective=objective, elapsed=time.monotonic() - began))
 
     routing.AddAtSolutionCallback(at_solution)
-    remaining = budget - (time.monotonic() - began)
-    solution = routing.SolveWithParameters(search_parameters(remaining))
+    solution, _ = search.run(model, deadline=began + budget)
     status = status_name(routing.status())
     if solution is None:
         # Every job is droppable, so only a budget too short for the first solution gets here.

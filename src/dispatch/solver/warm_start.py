@@ -1,0 +1,216 @@
+"""A first plan from PyVRP's iterated local search, for OR-Tools to start from.
+
+PyVRP (a hybrid/iterated local search for VRPTW-family problems) finds much better
+routes in a few seconds than OR-Tools' own first-solution heuristics plus guided local
+search. It cannot express every dispatch rule, so it is used only for the part it can:
+one arrival window per job, no breaks, shifts, start/end places, parts as a multi-
+dimensional capacity, skills/tools/pins/reachability as per-technician routing profiles
+(an arc into a job a technician may not serve costs more than any plan), priorities as
+prizes. For such days its routes are exactly feasible for the full model; OR-Tools then
+loads them (``ReadAssignmentFromRoutes``), which re-checks every constraint, and keeps
+improving from there. Days with breaks or several windows per job skip this step.
+
+Only this module imports PyVRP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import pyvrp
+import pyvrp.stop
+
+from dispatch.domain import Problem
+from dispatch.matrix import DayMatrix
+from dispatch.solver.screen import Screening, service_windows, shift_bounds
+
+log = logging.getLogger("dispatch")
+
+#: Largest problem sent to PyVRP: its matrices are dense, one pair per routing profile.
+MAX_CELLS = 60_000_000  # profiles x locations^2
+#: Cap for the arc cost that blocks a job for a technician.
+MAX_COST = 1 << 40
+#: Prize ratio between adjacent priorities. PyVRP weighs a prize against per-second
+#: penalties for late arrival (capped), so prizes must stay near the scale of travel
+#: costs: OR-Tools' exact lexicographic penalties (up to 2^60) would make PyVRP prefer
+#: late, infeasible routes to dropping anything.
+PRIZE_STEP = 4
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Job indices in visiting order, per technician index (technicians without work omitted)."""
+
+    by_technician: dict[int, list[int]]
+    cost: int
+
+
+def expressible(problem: Problem, screening: Screening) -> bool:
+    """True if PyVRP's model is exact for this day: no breaks left to take, one window per job."""
+    for tech in problem.technicians:
+        if any(b.window.end - b.duration >= 0 for b in tech.breaks):
+            return False
+    for j, job in enumerate(problem.jobs):
+        if screening.eligible[j] and len(service_windows(job, screening.horizon)) != 1:
+            return False
+    return True
+
+
+def pyvrp_routes(
+    problem: Problem,
+    matrix: DayMatrix,
+    screening: Screening,
+    *,
+    time_limit: float,
+    seed: int = 1,
+) -> Routes | None:
+    """Solve the day with PyVRP in ``time_limit`` seconds; ``None`` if it is too large or finds nothing.
+
+    Serving a job is worth more than the detour to it, and each priority level is worth
+    ``PRIZE_STEP`` times the one below. Every returned route keeps the day's rules
+    exactly when ``expressible`` holds.
+    """
+    jobs = [j for j in range(len(problem.jobs)) if screening.eligible[j]]
+    if not jobs:
+        return None
+    groups = _vehicle_groups(problem, screening, jobs)
+    profiles = sorted({g.allowed for g in groups})
+    n_locations = len(problem.technicians) * 2 + len(jobs)
+    if len(profiles) * n_locations**2 > MAX_CELLS:
+        log.info("warm start skipped: %d profiles x %d locations is too large", len(profiles), n_locations)
+        return None
+    data = _problem_data(problem, matrix, screening, jobs, groups, profiles)
+    top_prize = max(c.prize for c in data.clients())
+    params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=max(1e5, 4.0 * top_prize)))
+    result = pyvrp.solve(
+        data, stop=pyvrp.stop.MaxRuntime(max(time_limit, 0.01)), seed=seed, display=False, params=params
+    )
+    if not result.best.is_feasible():
+        # Prize-collecting with capped penalties can end on late or overloaded routes; keep
+        # what fits and let OR-Tools re-insert the rest.
+        log.info("warm start: PyVRP's best plan is infeasible; dropping the visits that break it")
+    by_technician: dict[int, list[int]] = {}
+    free = {k: list(g.technicians) for k, g in enumerate(groups)}
+    for route in result.best.routes():
+        v = free[route.vehicle_type()].pop(0)
+        clients = _feasible_part(problem, matrix, screening, v, [jobs[a.idx] for a in route if a.is_client()])
+        if clients:
+            by_technician[v] = clients
+    return Routes(by_technician=by_technician, cost=int(result.cost()))
+
+
+def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v: int, route: list[int]) -> list[int]:
+    """The visits of ``route`` that technician ``v`` can make in order, skipping any that would
+    break a window, the van's stock, the shift end or the technician's qualifications."""
+    tech = problem.technicians[v]
+    lo, hi = shift_bounds(tech) or (0, -1)
+    stock = dict(tech.parts)
+    used: dict[str, int] = defaultdict(int)
+    t, here, kept = lo, matrix.start_point(v), []
+    for j in route:
+        job = problem.jobs[j]
+        point = matrix.job_point(j)
+        early, late = service_windows(job, screening.horizon)[0]
+        start = max(t + matrix.duration(here, point), early)
+        done = start + job.service_duration
+        if (
+            v not in screening.eligible[j]
+            or start > late
+            or done + matrix.duration(point, matrix.end_point(v)) > hi
+            or any(used[p] + q > stock.get(p, 0) for p, q in job.required_parts)
+        ):
+            continue
+        for p, q in job.required_parts:
+            used[p] += q
+        t, here = done, point
+        kept.append(j)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Interchangeable technicians: same places, shift, stock and allowed jobs."""
+
+    technicians: tuple[int, ...]
+    allowed: frozenset[int]
+
+
+def _vehicle_groups(problem: Problem, screening: Screening, jobs: list[int]) -> list[_Group]:
+    allowed: dict[int, set[int]] = defaultdict(set)
+    for j in jobs:
+        for v in screening.eligible[j]:
+            allowed[v].add(j)
+    members: dict[tuple, list[int]] = defaultdict(list)
+    for v, tech in enumerate(problem.technicians):
+        key = (tech.start_location, tech.end_location, shift_bounds(tech), tech.parts, frozenset(allowed[v]))
+        members[key].append(v)
+    return [_Group(technicians=tuple(vs), allowed=key[-1]) for key, vs in members.items()]
+
+
+def _problem_data(
+    problem: Problem,
+    matrix: DayMatrix,
+    screening: Screening,
+    jobs: list[int],
+    groups: list[_Group],
+    profiles: list[frozenset[int]],
+) -> pyvrp.ProblemData:
+    # Locations: each group's start and end (of its first technician), then the jobs.
+    points = [p for g in groups for p in (matrix.start_point(g.technicians[0]), matrix.end_point(g.technicians[0]))]
+    location_of_job = {j: len(points) + k for k, j in enumerate(jobs)}
+    points += [matrix.job_point(j) for j in jobs]
+    idx = np.asarray(points, dtype=np.int64)
+    durations = np.ascontiguousarray(matrix.durations[np.ix_(idx, idx)], dtype=np.int64)
+    parts = sorted({p for j in jobs for p, _ in problem.jobs[j].required_parts})
+    longest = int(durations.max(initial=0))
+    forbidden = int(min(MAX_COST, (longest + 1) * (len(points) + 1)))
+    distance_matrices = []
+    for allowed in profiles:
+        d = durations.copy()
+        blocked = [location_of_job[j] for j in jobs if j not in allowed]
+        d[:, blocked] = forbidden
+        np.fill_diagonal(d, 0)
+        distance_matrices.append(d)
+    clients = []
+    for j in jobs:
+        job = problem.jobs[j]
+        (early, late) = service_windows(job, screening.horizon)[0]
+        need = dict(job.required_parts)
+        clients.append(
+            pyvrp.Client(
+                location=location_of_job[j],
+                delivery=[need.get(p, 0) for p in parts],
+                service_duration=job.service_duration,
+                tw_early=early,
+                tw_late=late,
+                prize=(2 * longest + 1) * PRIZE_STEP ** (int(job.priority) - 1),
+                required=False,
+            )
+        )
+    depots = [pyvrp.Depot(location=k) for k in range(2 * len(groups))]
+    vehicle_types = []
+    for k, g in enumerate(groups):
+        tech = problem.technicians[g.technicians[0]]
+        lo, hi = shift_bounds(tech) or (0, 0)
+        vehicle_types.append(
+            pyvrp.VehicleType(
+                num_available=len(g.technicians),
+                capacity=[tech.stock(p) for p in parts],
+                start_depot=2 * k,
+                end_depot=2 * k + 1,
+                tw_early=lo,
+                tw_late=hi,
+                profile=profiles.index(g.allowed),
+            )
+        )
+    return pyvrp.ProblemData(
+        locations=[pyvrp.Location(0, 0) for _ in points],
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance_matrices=distance_matrices,
+        duration_matrices=[durations] * len(profiles),
+    )

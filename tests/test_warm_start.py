@@ -1,0 +1,119 @@
+"""The PyVRP warm start: used only where it is exact, checked by OR-Tools and the checker."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from dispatch.domain import Priority
+from dispatch.solver import search
+from dispatch.solver.extract import extract
+from dispatch.solver.model import build
+from dispatch.solver.screen import screen
+from dispatch.solver.warm_start import Routes, expressible
+from tests.factories import HOUR, MIN, assert_feasible, job, matrix_for, problem, tech, visit_of, who_serves
+
+
+def run_search(p):  # noqa: ANN001, ANN201
+    """Build the model and search as ``solve`` does; return the checked plan and how the search started."""
+    m = matrix_for(p)
+    model = build(p, m, screen(p, m))
+    solution, how = search.run(model, deadline=time.monotonic() + p.options.time_limit)
+    assert solution is not None
+    plan = extract(model, solution, status="test", solve_time=0.0)
+    assert_feasible(p, m, plan)
+    return plan, how
+
+
+def test_only_days_without_breaks_or_second_windows_are_expressible():
+    plain = problem([tech("a")], [job("j", x=5, windows=((0, HOUR),))])
+    m = matrix_for(plain)
+    assert expressible(plain, screen(plain, m))
+    lunch = problem([tech("a", breaks=((3 * HOUR, 5 * HOUR, 30 * MIN),))], [job("j", x=5)])
+    assert not expressible(lunch, screen(lunch, matrix_for(lunch)))
+    two = problem([tech("a")], [job("j", x=5, windows=((0, HOUR), (3 * HOUR, 4 * HOUR)))])
+    assert not expressible(two, screen(two, matrix_for(two)))
+    over = problem([tech("a", breaks=((-3 * HOUR, -HOUR, 30 * MIN),))], [job("j", x=5)])  # lunch already taken
+    assert expressible(over, screen(over, matrix_for(over)))
+
+
+def test_a_mixed_crew_day_is_warm_started_and_keeps_every_rule():
+    """Four technicians with different trades, vans and shifts; 26 jobs, more than they can do.
+
+    Skills, tools, parts, a pin, an emergency with a response bound: all must hold in PyVRP's routes.
+    """
+    techs = [
+        tech("h1", home=10, skills=("hvac",), tools=("ladder",), parts={"filter": 3}),
+        tech("h2", home=150, skills=("hvac",), parts={"filter": 1}, shift=(HOUR, 7 * HOUR)),
+        tech("p1", home=80, skills=("plumbing",), tools=("camera",)),
+        tech("p2", home=120, end=60, skills=("plumbing",)),
+    ]
+    rng = random.Random(7)
+    jobs = []
+    for i in range(24):
+        trade = "hvac" if i % 2 else "plumbing"
+        start = rng.randrange(0, 6) * HOUR
+        jobs.append(
+            job(
+                f"j{i}",
+                x=rng.randrange(0, 190),
+                service=rng.choice((30, 45, 60)) * MIN,
+                windows=((start, start + 3 * HOUR),),
+                skills=(trade,),
+                tools=("ladder",) if trade == "hvac" and i % 5 == 0 else ("camera",) if i % 7 == 0 else (),
+                parts={"filter": 1} if trade == "hvac" and i % 3 == 0 else None,
+                priority=(Priority.LOW, Priority.NORMAL, Priority.HIGH)[i % 3],
+            )
+        )
+    jobs.append(job("pin", x=100, skills=("plumbing",), pinned="p2"))
+    jobs.append(job("sos", x=140, skills=("hvac",), priority=Priority.EMERGENCY, respond_within=2 * HOUR))
+    p = problem(techs, jobs, time_limit=1.5)
+    plan, how = run_search(p)
+    assert how == "pyvrp"
+    assert who_serves(plan, "pin") == "p2"
+    sos = visit_of(plan, "sos")
+    assert sos is not None and sos.start <= 2 * HOUR
+    assert len(plan.unassigned) > 0  # more work than time: the checker verified the rest
+
+
+def test_random_expressible_days_are_feasible():
+    rng = random.Random(11)
+    for seed in range(12):
+        techs = [
+            tech(
+                f"t{k}",
+                home=rng.randrange(0, 150),
+                shift=(rng.choice((0, HOUR)), rng.choice((5, 7, 9)) * HOUR),
+                skills=tuple(rng.sample(("a", "b", "c"), rng.randint(1, 3))),
+                parts={"x": rng.randint(0, 4), "y": rng.randint(0, 2)},
+            )
+            for k in range(rng.randint(1, 5))
+        ]
+        jobs = [
+            job(
+                f"s{seed}j{i}",
+                x=rng.randrange(0, 190),
+                service=rng.choice((15, 45, 90)) * MIN,
+                windows=((w := rng.randrange(0, 7) * HOUR, w + rng.choice((1, 2, 4)) * HOUR),),
+                skills=(rng.choice("abc"),),
+                parts={rng.choice("xy"): 1} if rng.random() < 0.4 else None,
+                priority=rng.choice(list(Priority)),
+                respond_within=3 * HOUR if rng.random() < 0.1 else None,
+                pinned=rng.choice(techs).id if rng.random() < 0.1 else "",
+            )
+            for i in range(rng.randint(1, 20))
+        ]
+        plan, how = run_search(problem(techs, jobs, time_limit=0.6))
+        assert how == "pyvrp"
+        assert len(plan.assigned_job_ids) + len(plan.unassigned) == len(jobs)
+
+
+def test_routes_the_full_model_rejects_fall_back_to_a_plain_search(monkeypatch):
+    """A warm start that breaks a rule (here: a plumbing job on the HVAC van) is refused by OR-Tools."""
+    techs = [tech("h", home=0, skills=("hvac",)), tech("p", home=100, skills=("plumbing",))]
+    p = problem(techs, [job("leak", x=5, skills=("plumbing",)), job("ac", x=6, skills=("hvac",))], time_limit=0.8)
+    wrong = Routes(by_technician={0: [0, 1]}, cost=0)  # both jobs to the HVAC technician
+    monkeypatch.setattr(search, "pyvrp_routes", lambda *a, **k: wrong)
+    plan, how = run_search(p)
+    assert how == "or-tools"
+    assert who_serves(plan, "leak") == "p" and who_serves(plan, "ac") == "h"
