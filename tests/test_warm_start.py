@@ -10,7 +10,7 @@ from dispatch.solver import search
 from dispatch.solver.extract import extract
 from dispatch.solver.model import build
 from dispatch.solver.screen import screen
-from dispatch.solver.warm_start import Routes, expressible
+from dispatch.solver.warm_start import Routes, arrival_window, exact
 from tests.factories import HOUR, MIN, assert_feasible, job, matrix_for, problem, tech, visit_of, who_serves
 
 
@@ -25,16 +25,30 @@ def run_search(p):  # noqa: ANN001, ANN201
     return plan, how
 
 
-def test_only_days_without_breaks_or_second_windows_are_expressible():
-    plain = problem([tech("a")], [job("j", x=5, windows=((0, HOUR),))])
-    m = matrix_for(plain)
-    assert expressible(plain, screen(plain, m))
-    lunch = problem([tech("a", breaks=((3 * HOUR, 5 * HOUR, 30 * MIN),))], [job("j", x=5)])
-    assert not expressible(lunch, screen(lunch, matrix_for(lunch)))
-    two = problem([tech("a")], [job("j", x=5, windows=((0, HOUR), (3 * HOUR, 4 * HOUR)))])
-    assert not expressible(two, screen(two, matrix_for(two)))
-    over = problem([tech("a", breaks=((-3 * HOUR, -HOUR, 30 * MIN),))], [job("j", x=5)])  # lunch already taken
-    assert expressible(over, screen(over, matrix_for(over)))
+def test_the_warm_start_is_exact_only_without_breaks_to_take():
+    assert exact(problem([tech("a")], [job("j", x=5)]))
+    assert not exact(problem([tech("a", breaks=((3 * HOUR, 5 * HOUR, 30 * MIN),))], [job("j", x=5)]))
+    assert exact(problem([tech("a", breaks=((-3 * HOUR, -HOUR, 30 * MIN),))], [job("j", x=5)]))  # lunch is over
+
+
+def test_a_job_with_several_windows_keeps_its_longest_for_pyvrp():
+    j = job("j", x=5, windows=((0, HOUR), (3 * HOUR, 5 * HOUR), (6 * HOUR, 8 * HOUR)))
+    assert arrival_window(j, 9 * HOUR) == (3 * HOUR, 5 * HOUR)
+
+
+def test_days_with_breaks_are_not_warm_started():
+    techs = [tech("a", breaks=((3 * HOUR, 5 * HOUR, 30 * MIN),))]
+    plan, how = run_search(problem(techs, [job("j", x=5), job("k", x=9)], time_limit=1.0))
+    assert how == "or-tools" and len(plan.routes[0].breaks) == 1
+
+
+def test_a_job_with_two_windows_is_warm_started_and_served_inside_one():
+    p = problem(
+        [tech("a", shift=(0, 9 * HOUR))], [job("j", x=10, windows=((0, HOUR), (5 * HOUR, 8 * HOUR)))], time_limit=1.0
+    )
+    plan, how = run_search(p)
+    assert how == "pyvrp"
+    assert visit_of(plan, "j") is not None
 
 
 def test_a_mixed_crew_day_is_warm_started_and_keeps_every_rule():

@@ -1,10 +1,10 @@
 """The search: one place, used alike by the service and the benchmarks.
 
-A day PyVRP can express exactly (see ``warm_start``) is first solved by PyVRP for most
-of the budget; OR-Tools loads those routes, which re-checks every constraint of the full
-model, and improves on them with guided local search for the rest. Any other day, or a
-warm start that fails, goes straight to OR-Tools: parallel cheapest insertion, then
-guided local search.
+A day PyVRP can express exactly (no breaks left to take; see ``warm_start``) is first
+solved by PyVRP for most of the budget; OR-Tools loads those routes, which re-checks every
+constraint of the full model, and improves on them with guided local search for the rest.
+Any other day, a budget too short for that, or routes the model refuses go straight to
+OR-Tools: parallel cheapest insertion, then guided local search.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from google.protobuf.duration_pb2 import Duration
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from dispatch.solver.model import Model
-from dispatch.solver.warm_start import expressible, pyvrp_routes
+from dispatch.solver.warm_start import exact, pyvrp_routes
 
 log = logging.getLogger("dispatch")
 
@@ -40,11 +40,10 @@ def run(model: Model, *, deadline: float) -> tuple[pywrapcp.Assignment | None, s
     """Search until ``deadline`` (``time.monotonic()``); return the best assignment and how it started."""
     routing = model.routing
     remaining = deadline - time.monotonic()
-    if remaining >= WARM_START_MIN_BUDGET and expressible(model.problem, model.screening):
+    if remaining >= WARM_START_MIN_BUDGET and exact(model.problem):
         routes = pyvrp_routes(model.problem, model.matrix, model.screening, time_limit=WARM_START_SHARE * remaining)
         if routes is not None:
-            params = search_parameters(deadline - time.monotonic())
-            routing.CloseModelWithParameters(params)
+            routing.CloseModelWithParameters(search_parameters(deadline - time.monotonic()))
             indices = [[model.job_index(j) for j in routes.by_technician.get(v, [])] for v in range(routing.vehicles())]
             initial = routing.ReadAssignmentFromRoutes(indices, True)
             if initial is not None:

@@ -1,14 +1,23 @@
 """A first plan from PyVRP's iterated local search, for OR-Tools to start from.
 
-PyVRP (a hybrid/iterated local search for VRPTW-family problems) finds much better
-routes in a few seconds than OR-Tools' own first-solution heuristics plus guided local
-search. It cannot express every dispatch rule, so it is used only for the part it can:
-one arrival window per job, no breaks, shifts, start/end places, parts as a multi-
-dimensional capacity, skills/tools/pins/reachability as per-technician routing profiles
-(an arc into a job a technician may not serve costs more than any plan), priorities as
-prizes. For such days its routes are exactly feasible for the full model; OR-Tools then
-loads them (``ReadAssignmentFromRoutes``), which re-checks every constraint, and keeps
-improving from there. Days with breaks or several windows per job skip this step.
+PyVRP (an iterated local search for VRPTW-family problems) finds much better routes
+in a few seconds than OR-Tools' own first-solution heuristics plus guided local search.
+It cannot express every dispatch rule, so it gets a version of the day whose routes
+the full model accepts:
+
+- shifts, start/end places, windows, service times: as they are; a job with several
+  arrival windows keeps only its longest one (a restriction: still feasible);
+- parts: a multi-dimensional capacity; skills, tools, pins and reachability: one
+  routing profile per set of allowed jobs (an arc into a job a technician may not serve
+  costs more than any plan);
+- priorities: prizes;
+- breaks: not expressible, so days with breaks still to take are not warm-started
+  (``exact``). Tried: shortening each shift by its breaks and trimming the routes the
+  full model refuses; on generated days with lunch breaks that plan was worse than
+  OR-Tools alone (benchmarks/RESULTS.md).
+
+OR-Tools loads the routes (``ReadAssignmentFromRoutes``), which re-checks every
+constraint of the full model, and improves on them.
 
 Only this module imports PyVRP.
 """
@@ -23,7 +32,7 @@ import numpy as np
 import pyvrp
 import pyvrp.stop
 
-from dispatch.domain import Problem
+from dispatch.domain import Job, Problem, Technician
 from dispatch.matrix import DayMatrix
 from dispatch.solver.screen import Screening, service_windows, shift_bounds
 
@@ -48,15 +57,19 @@ class Routes:
     cost: int
 
 
-def expressible(problem: Problem, screening: Screening) -> bool:
-    """True if PyVRP's model is exact for this day: no breaks left to take, one window per job."""
-    for tech in problem.technicians:
-        if any(b.window.end - b.duration >= 0 for b in tech.breaks):
-            return False
-    for j, job in enumerate(problem.jobs):
-        if screening.eligible[j] and len(service_windows(job, screening.horizon)) != 1:
-            return False
-    return True
+def exact(problem: Problem) -> bool:
+    """True if PyVRP's routes are feasible for the full model as they are: no breaks left to take."""
+    return not any(b.window.end - b.duration >= 0 for tech in problem.technicians for b in tech.breaks)
+
+
+def arrival_window(job: Job, horizon: int) -> tuple[int, int]:
+    """The one window PyVRP gets: the job's longest (earliest on a tie) merged window."""
+    return max(service_windows(job, horizon), key=lambda w: (w[1] - w[0], -w[0]))
+
+
+def working_hours(tech: Technician) -> tuple[int, int]:
+    """Shift bounds for PyVRP: leave no earlier than the shift start, back by its end."""
+    return shift_bounds(tech) or (0, 0)  # shift over: no job is allowed for this technician anyway
 
 
 def pyvrp_routes(
@@ -70,8 +83,8 @@ def pyvrp_routes(
     """Solve the day with PyVRP in ``time_limit`` seconds; ``None`` if it is too large or finds nothing.
 
     Serving a job is worth more than the detour to it, and each priority level is worth
-    ``PRIZE_STEP`` times the one below. Every returned route keeps the day's rules
-    exactly when ``expressible`` holds.
+    ``PRIZE_STEP`` times the one below. Every route keeps windows, shifts, stock and
+    qualifications (only breaks are not modelled: see ``exact``).
     """
     jobs = [j for j in range(len(problem.jobs)) if screening.eligible[j]]
     if not jobs:
@@ -106,14 +119,14 @@ def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v:
     """The visits of ``route`` that technician ``v`` can make in order, skipping any that would
     break a window, the van's stock, the shift end or the technician's qualifications."""
     tech = problem.technicians[v]
-    lo, hi = shift_bounds(tech) or (0, -1)
+    lo, hi = working_hours(tech)
     stock = dict(tech.parts)
     used: dict[str, int] = defaultdict(int)
     t, here, kept = lo, matrix.start_point(v), []
     for j in route:
         job = problem.jobs[j]
         point = matrix.job_point(j)
-        early, late = service_windows(job, screening.horizon)[0]
+        early, late = arrival_window(job, screening.horizon)
         start = max(t + matrix.duration(here, point), early)
         done = start + job.service_duration
         if (
@@ -145,7 +158,7 @@ def _vehicle_groups(problem: Problem, screening: Screening, jobs: list[int]) -> 
             allowed[v].add(j)
     members: dict[tuple, list[int]] = defaultdict(list)
     for v, tech in enumerate(problem.technicians):
-        key = (tech.start_location, tech.end_location, shift_bounds(tech), tech.parts, frozenset(allowed[v]))
+        key = (tech.start_location, tech.end_location, working_hours(tech), tech.parts, frozenset(allowed[v]))
         members[key].append(v)
     return [_Group(technicians=tuple(vs), allowed=key[-1]) for key, vs in members.items()]
 
@@ -177,7 +190,7 @@ def _problem_data(
     clients = []
     for j in jobs:
         job = problem.jobs[j]
-        (early, late) = service_windows(job, screening.horizon)[0]
+        early, late = arrival_window(job, screening.horizon)
         need = dict(job.required_parts)
         clients.append(
             pyvrp.Client(
@@ -194,7 +207,7 @@ def _problem_data(
     vehicle_types = []
     for k, g in enumerate(groups):
         tech = problem.technicians[g.technicians[0]]
-        lo, hi = shift_bounds(tech) or (0, 0)
+        lo, hi = working_hours(tech)
         vehicle_types.append(
             pyvrp.VehicleType(
                 num_available=len(g.technicians),
