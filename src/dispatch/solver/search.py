@@ -21,7 +21,7 @@ from dispatch.solver.warm_start import exact, pyvrp_routes
 log = logging.getLogger("dispatch")
 
 #: Share of the budget PyVRP gets when it can express the day.
-WARM_START_SHARE = 0.85
+WARM_START_SHARE = 0.9
 #: Below this many seconds of budget the warm start is not worth its set-up.
 WARM_START_MIN_BUDGET = 0.3
 

@@ -25,12 +25,15 @@ Only this module imports PyVRP.
 from __future__ import annotations
 
 import logging
+import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 import pyvrp
 import pyvrp.stop
+from pyvrp.exceptions import PenaltyBoundWarning
 
 from dispatch.domain import Job, Problem, Technician
 from dispatch.matrix import DayMatrix
@@ -47,6 +50,9 @@ MAX_COST = 1 << 40
 #: costs: OR-Tools' exact lexicographic penalties (up to 2^60) would make PyVRP prefer
 #: late, infeasible routes to dropping anything.
 PRIZE_STEP = 4
+#: Share of PyVRP's time spent looking for a plan that serves every job before giving up on that.
+REQUIRED_FIRST_SHARE = 0.3
+INFEASIBLE_COST = 1 << 62  # PyVRP reports "a very large number" (int64 max) for an infeasible best
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,22 @@ def pyvrp_routes(
     if len(profiles) * n_locations**2 > MAX_CELLS:
         log.info("warm start skipped: %d profiles x %d locations is too large", len(profiles), n_locations)
         return None
-    data = _problem_data(problem, matrix, screening, jobs, groups, profiles)
-    top_prize = max(c.prize for c in data.clients())
-    params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=max(1e5, 4.0 * top_prize)))
-    result = pyvrp.solve(
-        data, stop=pyvrp.stop.MaxRuntime(max(time_limit, 0.01)), seed=seed, display=False, params=params
-    )
+    began = time.monotonic()
+    # Most days can be served in full: PyVRP searches best with every job required. If no
+    # plan serving everything turns up in the first part of the budget, the rest goes to
+    # the prize-collecting version, where jobs may be left out by priority.
+    data = _problem_data(problem, matrix, screening, jobs, groups, profiles, required=True)
+    stop = _Budget(time_limit, give_up_after=REQUIRED_FIRST_SHARE * time_limit)
+    with warnings.catch_warnings():
+        # An overbooked day cannot be served in full: PyVRP's "penalty at its maximum" warning is expected.
+        warnings.simplefilter("ignore", category=PenaltyBoundWarning)
+        result = pyvrp.solve(data, stop=stop, seed=seed, display=False)
+        if not result.best.is_feasible():
+            data = _problem_data(problem, matrix, screening, jobs, groups, profiles, required=False)
+            top_prize = max(c.prize for c in data.clients())
+            params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=max(1e5, 4.0 * top_prize)))
+            remaining = max(time_limit - (time.monotonic() - began), 0.01)
+            result = pyvrp.solve(data, stop=pyvrp.stop.MaxRuntime(remaining), seed=seed, display=False, params=params)
     if not result.best.is_feasible():
         # Prize-collecting with capped penalties can end on late or overloaded routes; keep
         # what fits and let OR-Tools re-insert the rest.
@@ -113,6 +129,23 @@ def pyvrp_routes(
         if clients:
             by_technician[v] = clients
     return Routes(by_technician=by_technician, cost=int(result.cost()))
+
+
+class _Budget:
+    """PyVRP stopping criterion: ``limit`` seconds, or ``give_up_after`` seconds without a feasible plan."""
+
+    def __init__(self, limit: float, *, give_up_after: float) -> None:
+        self.limit = max(limit, 0.01)
+        self.give_up_after = give_up_after
+        self.began: float | None = None
+
+    def __call__(self, best_cost: int) -> bool:
+        now = time.monotonic()
+        if self.began is None:
+            self.began = now
+        elapsed = now - self.began
+        # PyVRP's cost of an infeasible solution is the largest int64.
+        return elapsed >= self.limit or (elapsed >= self.give_up_after and best_cost >= INFEASIBLE_COST)
 
 
 def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v: int, route: list[int]) -> list[int]:
@@ -170,6 +203,8 @@ def _problem_data(
     jobs: list[int],
     groups: list[_Group],
     profiles: list[frozenset[int]],
+    *,
+    required: bool,
 ) -> pyvrp.ProblemData:
     # Locations: each group's start and end (of its first technician), then the jobs.
     points = [p for g in groups for p in (matrix.start_point(g.technicians[0]), matrix.end_point(g.technicians[0]))]
@@ -199,8 +234,8 @@ def _problem_data(
                 service_duration=job.service_duration,
                 tw_early=early,
                 tw_late=late,
-                prize=(2 * longest + 1) * PRIZE_STEP ** (int(job.priority) - 1),
-                required=False,
+                prize=0 if required else (2 * longest + 1) * PRIZE_STEP ** (int(job.priority) - 1),
+                required=required,
             )
         )
     depots = [pyvrp.Depot(location=k) for k in range(2 * len(groups))]

@@ -1,0 +1,88 @@
+"""pytest-benchmark micro-benchmarks: the hot paths around the search, at 100 and 1,000 jobs.
+
+Fixed work only (no time-limited search is timed). Run with::
+
+    .venv/bin/python -m pytest benchmarks/test_hot_paths.py --benchmark-enable
+
+(the default test command does not collect ``benchmarks/``; with ``--benchmark-disable`` each
+benchmark runs once, as a plain test).
+"""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf import json_format
+from ortools.constraint_solver import routing_enums_pb2
+
+from dispatch.check import check_plan
+from dispatch.examples.generate import generate
+from dispatch.server.convert import plan_to_proto, problem_from_proto
+from dispatch.service import bootstrap
+from dispatch.solver.extract import extract
+from dispatch.solver.model import build
+from dispatch.solver.screen import screen
+from dispatch.solver.search import search_parameters
+from dispatch.v1 import dispatch_pb2 as pb
+
+SIZES = [100, 1000]
+
+
+class Day:
+    """A generated day (jobs / 8 technicians, so it is not hopelessly overbooked) at each stage."""
+
+    def __init__(self, jobs: int) -> None:
+        self.request = generate(technicians=max(2, jobs // 8), jobs=jobs, seed=5)
+        self.dispatcher = bootstrap(pool=False)
+        problem, _ = problem_from_proto(json_format.ParseDict(self.request, pb.SolveRequest()))
+        self.problem, self.matrix = self.dispatcher.prepare(problem)
+        self.screening = screen(self.problem, self.matrix)
+        self.model = build(self.problem, self.matrix, self.screening)
+        params = search_parameters(60.0)
+        params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        params.solution_limit = 1  # the first solution only: fixed work
+        self.solution = self.model.routing.SolveWithParameters(params)
+        self.plan = extract(self.model, self.solution, status="first", solve_time=0.0)
+
+
+@pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n}jobs")
+def day(request) -> Day:  # noqa: ANN001
+    return Day(request.param)
+
+
+def test_json_to_domain(benchmark, day: Day) -> None:
+    def parse():  # noqa: ANN202
+        return problem_from_proto(json_format.ParseDict(day.request, pb.SolveRequest()))
+
+    problem, shape = benchmark(parse)
+    assert shape == [] and len(problem.jobs) == len(day.request["jobs"])
+
+
+def test_validate_and_travel_matrix(benchmark, day: Day) -> None:
+    problem, matrix = benchmark(day.dispatcher.prepare, day.problem)
+    assert matrix.size == 2 * len(problem.technicians) + len(problem.jobs)
+
+
+def test_model_build(benchmark, day: Day) -> None:
+    def model():  # noqa: ANN202
+        return build(day.problem, day.matrix, screen(day.problem, day.matrix))
+
+    built = benchmark(model)
+    assert built.routing.vehicles() == len(day.problem.technicians)
+
+
+def test_plan_extraction(benchmark, day: Day) -> None:
+    plan = benchmark(extract, day.model, day.solution, status="first", solve_time=0.0)
+    assert len(plan.assigned_job_ids) + len(plan.unassigned) == len(day.problem.jobs)
+
+
+def test_checker(benchmark, day: Day) -> None:
+    violations = benchmark(check_plan, day.problem, day.matrix, day.plan)
+    assert violations == []
+
+
+def test_plan_to_json(benchmark, day: Day) -> None:
+    def dump() -> str:
+        return json_format.MessageToJson(pb.SolveResponse(plan=plan_to_proto(day.plan)))
+
+    text = benchmark(dump)
+    assert day.plan.plan_id in text
