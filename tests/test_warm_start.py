@@ -10,7 +10,7 @@ from dispatch.solver import search
 from dispatch.solver.extract import extract
 from dispatch.solver.model import build
 from dispatch.solver.screen import screen
-from dispatch.solver.warm_start import Routes, arrival_window, exact
+from dispatch.solver.warm_start import Routes, arrival_window, exact, pyvrp_routes
 from tests.factories import HOUR, MIN, assert_feasible, job, matrix_for, problem, tech, visit_of, who_serves
 
 
@@ -36,10 +36,26 @@ def test_a_job_with_several_windows_keeps_its_longest_for_pyvrp():
     assert arrival_window(j, 9 * HOUR) == (3 * HOUR, 5 * HOUR)
 
 
-def test_days_with_breaks_are_not_warm_started():
-    techs = [tech("a", breaks=((3 * HOUR, 5 * HOUR, 30 * MIN),))]
-    plan, how = run_search(problem(techs, [job("j", x=5), job("k", x=9)], time_limit=1.0))
-    assert how == "or-tools" and len(plan.routes[0].breaks) == 1
+def test_routes_are_rebuilt_around_lunch_breaks_so_the_full_model_accepts_them():
+    """Three technicians with a 30-min lunch in 3:00-5:00; 24 one-hour jobs with 2-hour windows."""
+    techs = [tech(f"t{k}", home=40 * k, breaks=((3 * HOUR, 5 * HOUR, 30 * MIN),)) for k in range(3)]
+    rng = random.Random(3)
+    jobs = []
+    for i in range(24):
+        a = rng.randrange(0, 7) * HOUR
+        jobs.append(
+            job(f"j{i}", x=rng.randrange(0, 120), service=rng.choice((30, 60)) * MIN, windows=((a, a + 2 * HOUR),))
+        )
+    p = problem(techs, jobs, time_limit=1.5)
+    m = matrix_for(p)
+    model = build(p, m, screen(p, m))
+    routes = pyvrp_routes(p, m, model.screening, time_limit=1.0)
+    assert routes is not None and routes.by_technician
+    model.routing.CloseModelWithParameters(search.search_parameters(1.0))
+    indices = [[model.job_index(j) for j in routes.by_technician.get(v, [])] for v in range(3)]
+    assert model.routing.ReadAssignmentFromRoutes(indices, True) is not None
+    plan, how = run_search(p)
+    assert how == "or-tools"  # breaks days are searched by OR-Tools alone (measured better)
 
 
 def test_a_job_with_two_windows_is_warm_started_and_served_inside_one():
@@ -90,7 +106,7 @@ def test_a_mixed_crew_day_is_warm_started_and_keeps_every_rule():
     assert len(plan.unassigned) > 0  # more work than time: the checker verified the rest
 
 
-def test_random_expressible_days_are_feasible():
+def test_random_days_with_and_without_breaks_are_feasible():
     rng = random.Random(11)
     for seed in range(12):
         techs = [
@@ -100,6 +116,7 @@ def test_random_expressible_days_are_feasible():
                 shift=(rng.choice((0, HOUR)), rng.choice((5, 7, 9)) * HOUR),
                 skills=tuple(rng.sample(("a", "b", "c"), rng.randint(1, 3))),
                 parts={"x": rng.randint(0, 4), "y": rng.randint(0, 2)},
+                breaks=((2 * HOUR, 5 * HOUR, rng.choice((15, 30, 60)) * MIN),) if rng.random() < 0.4 else (),
             )
             for k in range(rng.randint(1, 5))
         ]
@@ -117,17 +134,26 @@ def test_random_expressible_days_are_feasible():
             )
             for i in range(rng.randint(1, 20))
         ]
-        plan, how = run_search(problem(techs, jobs, time_limit=0.6))
-        assert how == "pyvrp"
+        p = problem(techs, jobs, time_limit=0.6)
+        plan, how = run_search(p)
+        assert how == "pyvrp" or not exact(p)
         assert len(plan.assigned_job_ids) + len(plan.unassigned) == len(jobs)
 
 
-def test_routes_the_full_model_rejects_fall_back_to_a_plain_search(monkeypatch):
+def test_a_route_the_full_model_refuses_is_left_to_or_tools(monkeypatch):
     """A warm start that breaks a rule (here: a plumbing job on the HVAC van) is refused by OR-Tools."""
     techs = [tech("h", home=0, skills=("hvac",)), tech("p", home=100, skills=("plumbing",))]
     p = problem(techs, [job("leak", x=5, skills=("plumbing",)), job("ac", x=6, skills=("hvac",))], time_limit=0.8)
     wrong = Routes(by_technician={0: [0, 1]}, cost=0)  # both jobs to the HVAC technician
     monkeypatch.setattr(search, "pyvrp_routes", lambda *a, **k: wrong)
-    plan, how = run_search(p)
-    assert how == "or-tools"
+    plan, _ = run_search(p)
     assert who_serves(plan, "leak") == "p" and who_serves(plan, "ac") == "h"
+
+
+def test_when_pyvrp_used_the_whole_budget_the_loaded_warm_start_is_the_plan(monkeypatch):
+    """No time left for OR-Tools after loading: the warm start itself, checked, is returned."""
+    monkeypatch.setattr(search, "WARM_START_SHARE", 1.0)
+    techs = [tech("a"), tech("b", home=50)]
+    jobs = [job(f"j{i}", x=7 * i, windows=((i * 20 * MIN, i * 20 * MIN + 2 * HOUR),)) for i in range(12)]
+    plan, how = run_search(problem(techs, jobs, time_limit=0.6))
+    assert how == "pyvrp" and len(plan.assigned_job_ids) >= 10

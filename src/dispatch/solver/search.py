@@ -16,7 +16,7 @@ from google.protobuf.duration_pb2 import Duration
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from dispatch.solver.model import Model
-from dispatch.solver.warm_start import exact, pyvrp_routes
+from dispatch.solver.warm_start import Routes, exact, pyvrp_routes
 
 log = logging.getLogger("dispatch")
 
@@ -24,6 +24,8 @@ log = logging.getLogger("dispatch")
 WARM_START_SHARE = 0.9
 #: Below this many seconds of budget the warm start is not worth its set-up.
 WARM_START_MIN_BUDGET = 0.3
+#: Routes checked one by one when the full model refuses a warm start.
+MAX_ROUTE_CHECKS = 50
 
 
 def search_parameters(time_limit: float) -> pywrapcp.DefaultRoutingSearchParameters:
@@ -44,10 +46,28 @@ def run(model: Model, *, deadline: float) -> tuple[pywrapcp.Assignment | None, s
         routes = pyvrp_routes(model.problem, model.matrix, model.screening, time_limit=WARM_START_SHARE * remaining)
         if routes is not None:
             routing.CloseModelWithParameters(search_parameters(deadline - time.monotonic()))
-            indices = [[model.job_index(j) for j in routes.by_technician.get(v, [])] for v in range(routing.vehicles())]
-            initial = routing.ReadAssignmentFromRoutes(indices, True)
+            initial = _load(model, routes)
             if initial is not None:
                 params = search_parameters(deadline - time.monotonic())
-                return routing.SolveFromAssignmentWithParameters(initial, params), "pyvrp"
+                # With the budget spent (a slow machine, a tight deadline) OR-Tools may return
+                # nothing; the loaded warm start is itself a complete, checked assignment.
+                return routing.SolveFromAssignmentWithParameters(initial, params) or initial, "pyvrp"
             log.warning("warm start: OR-Tools rejected PyVRP's routes; searching from scratch")
     return routing.SolveWithParameters(search_parameters(deadline - time.monotonic())), "or-tools"
+
+
+def _load(model: Model, routes: Routes) -> pywrapcp.Assignment | None:
+    """Load ``routes`` into the closed model. If the full model refuses them (it should not: they
+    are rebuilt to keep every rule), drop the refused technicians' routes, testing each alone,
+    a bounded number of times, rather than lose the whole warm start."""
+    routing = model.routing
+    indices = [[model.job_index(j) for j in routes.by_technician.get(v, [])] for v in range(routing.vehicles())]
+    initial = routing.ReadAssignmentFromRoutes(indices, True)
+    if initial is not None:
+        return initial
+    for v in [v for v, route in enumerate(indices) if route][:MAX_ROUTE_CHECKS]:
+        alone = [route if k == v else [] for k, route in enumerate(indices)]
+        if routing.ReadAssignmentFromRoutes(alone, True) is None:
+            log.info("warm start: technician %d's route refused; left to OR-Tools", v)
+            indices[v] = []
+    return routing.ReadAssignmentFromRoutes(indices, True)

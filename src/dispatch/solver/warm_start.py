@@ -11,10 +11,11 @@ the full model accepts:
   routing profile per set of allowed jobs (an arc into a job a technician may not serve
   costs more than any plan);
 - priorities: prizes;
-- breaks: not expressible, so days with breaks still to take are not warm-started
-  (``exact``). Tried: shortening each shift by its breaks and trimming the routes the
-  full model refuses; on generated days with lunch breaks that plan was worse than
-  OR-Tools alone (benchmarks/RESULTS.md).
+- breaks: not expressible; PyVRP gets each shift shortened by the breaks still to take
+  and the routes are rebuilt with each break at the first stop where it fits. The search
+  (``dispatch.solver.search``) still warm-starts only days without breaks (``exact``): on
+  generated lunch-break days the warm start was worse than OR-Tools alone
+  (benchmarks/RESULTS.md, 2026-11-25).
 
 OR-Tools loads the routes (``ReadAssignmentFromRoutes``), which re-checks every
 constraint of the full model, and improves on them.
@@ -74,8 +75,13 @@ def arrival_window(job: Job, horizon: int) -> tuple[int, int]:
 
 
 def working_hours(tech: Technician) -> tuple[int, int]:
-    """Shift bounds for PyVRP: leave no earlier than the shift start, back by its end."""
-    return shift_bounds(tech) or (0, 0)  # shift over: no job is allowed for this technician anyway
+    """Shift bounds for PyVRP: leave from the shift start, back by its end less the breaks still to take."""
+    bounds = shift_bounds(tech)
+    if bounds is None:
+        return 0, 0  # shift over: no job is allowed for this technician anyway
+    lo, hi = bounds
+    pending = sum(b.duration for b in tech.breaks if b.window.end - b.duration >= 0)
+    return lo, max(lo, hi - pending)
 
 
 def pyvrp_routes(
@@ -90,7 +96,7 @@ def pyvrp_routes(
 
     Serving a job is worth more than the detour to it, and each priority level is worth
     ``PRIZE_STEP`` times the one below. Every route keeps windows, shifts, stock and
-    qualifications (only breaks are not modelled: see ``exact``).
+    qualifications, and leaves room for the breaks.
     """
     jobs = [j for j in range(len(problem.jobs)) if screening.eligible[j]]
     if not jobs:
@@ -105,14 +111,16 @@ def pyvrp_routes(
     # Most days can be served in full: PyVRP searches best with every job required. If no
     # plan serving everything turns up in the first part of the budget, the rest goes to
     # the prize-collecting version, where jobs may be left out by priority.
-    data = _problem_data(problem, matrix, screening, jobs, groups, profiles, required=True)
+    data, forbidden = _problem_data(problem, matrix, screening, jobs, groups, profiles, required=True)
     stop = _Budget(time_limit, give_up_after=REQUIRED_FIRST_SHARE * time_limit)
     with warnings.catch_warnings():
         # An overbooked day cannot be served in full: PyVRP's "penalty at its maximum" warning is expected.
         warnings.simplefilter("ignore", category=PenaltyBoundWarning)
         result = pyvrp.solve(data, stop=stop, seed=seed, display=False)
-        if not result.best.is_feasible():
-            data = _problem_data(problem, matrix, screening, jobs, groups, profiles, required=False)
+        # "Feasible" through an arc a technician may not take is PyVRP's way of saying some job
+        # cannot be served by anyone allowed: that day needs the prize-collecting version too.
+        if not result.best.is_feasible() or result.cost() >= forbidden:
+            data, _ = _problem_data(problem, matrix, screening, jobs, groups, profiles, required=False)
             top_prize = max(c.prize for c in data.clients())
             params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=max(1e5, 4.0 * top_prize)))
             remaining = max(time_limit - (time.monotonic() - began), 0.01)
@@ -129,6 +137,11 @@ def pyvrp_routes(
         if clients:
             by_technician[v] = clients
     return Routes(by_technician=by_technician, cost=int(result.cost()))
+
+
+def blocked_arc_cost(durations: np.ndarray, arcs: int) -> int:
+    """The cost of an arc into a job the technician may not serve: more than ``arcs`` of the longest."""
+    return int(min(MAX_COST, (int(durations.max(initial=0)) + 1) * (arcs + 1)))
 
 
 class _Budget:
@@ -150,9 +163,21 @@ class _Budget:
 
 def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v: int, route: list[int]) -> list[int]:
     """The visits of ``route`` that technician ``v`` can make in order, skipping any that would
-    break a window, the van's stock, the shift end or the technician's qualifications."""
+    break a window, the van's stock, the shift end or the technician's qualifications, with
+    each break still to take placed at the first stop where its window is open (or must be taken)."""
+    kept = _simulate(problem, matrix, screening, v, route)
+    while kept is None:  # the breaks found no room after the last visit: give up visits from the end
+        route = route[:-1]
+        kept = _simulate(problem, matrix, screening, v, route)
+    return kept
+
+
+def _simulate(problem: Problem, matrix: DayMatrix, screening: Screening, v: int, route: list[int]) -> list[int] | None:
     tech = problem.technicians[v]
-    lo, hi = working_hours(tech)
+    lo, hi = shift_bounds(tech) or (0, -1)
+    breaks = sorted(
+        (b.window.start, b.window.end - b.duration, b.duration) for b in tech.breaks if b.window.end - b.duration >= 0
+    )
     stock = dict(tech.parts)
     used: dict[str, int] = defaultdict(int)
     t, here, kept = lo, matrix.start_point(v), []
@@ -160,7 +185,19 @@ def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v:
         job = problem.jobs[j]
         point = matrix.job_point(j)
         early, late = arrival_window(job, screening.horizon)
-        start = max(t + matrix.duration(here, point), early)
+        leg = matrix.duration(here, point)
+        # Breaks taken before driving to this job: those open by its start, or that would
+        # otherwise have to start during its service.
+        ready, rest = t, 0
+        for opens, last_start, length in breaks[:]:
+            start = max(ready + leg, early)
+            if opens > start and last_start >= start + job.service_duration:
+                break
+            began = max(ready, opens)
+            if began > last_start:
+                return kept if not kept else None  # a break already missed: only an empty route is safe
+            ready, rest = began + length, rest + 1
+        start = max(ready + leg, early)
         done = start + job.service_duration
         if (
             v not in screening.eligible[j]
@@ -171,9 +208,16 @@ def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v:
             continue
         for p, q in job.required_parts:
             used[p] += q
+        del breaks[:rest]
         t, here = done, point
         kept.append(j)
-    return kept
+    home = matrix.duration(here, matrix.end_point(v))
+    for opens, last_start, length in breaks:  # the rest after the last visit
+        began = max(t, opens)
+        if began > last_start:
+            return None
+        t = began + length
+    return kept if t + home <= hi or not kept else None
 
 
 @dataclass(frozen=True)
@@ -205,7 +249,8 @@ def _problem_data(
     profiles: list[frozenset[int]],
     *,
     required: bool,
-) -> pyvrp.ProblemData:
+) -> tuple[pyvrp.ProblemData, int]:
+    """PyVRP's version of the day, and the cost of an arc into a job the technician may not serve."""
     # Locations: each group's start and end (of its first technician), then the jobs.
     points = [p for g in groups for p in (matrix.start_point(g.technicians[0]), matrix.end_point(g.technicians[0]))]
     location_of_job = {j: len(points) + k for k, j in enumerate(jobs)}
@@ -214,7 +259,8 @@ def _problem_data(
     durations = np.ascontiguousarray(matrix.durations[np.ix_(idx, idx)], dtype=np.int64)
     parts = sorted({p for j in jobs for p, _ in problem.jobs[j].required_parts})
     longest = int(durations.max(initial=0))
-    forbidden = int(min(MAX_COST, (longest + 1) * (len(points) + 1)))
+    # More than any plan that uses only allowed arcs (at most one arc per job plus one per technician).
+    forbidden = blocked_arc_cost(durations, len(problem.technicians) + len(jobs))
     distance_matrices = []
     for allowed in profiles:
         d = durations.copy()
@@ -254,7 +300,7 @@ def _problem_data(
                 profile=profiles.index(g.allowed),
             )
         )
-    return pyvrp.ProblemData(
+    data = pyvrp.ProblemData(
         locations=[pyvrp.Location(0, 0) for _ in points],
         clients=clients,
         depots=depots,
@@ -262,3 +308,4 @@ def _problem_data(
         distance_matrices=distance_matrices,
         duration_matrices=[durations] * len(profiles),
     )
+    return data, forbidden
