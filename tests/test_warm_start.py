@@ -144,7 +144,7 @@ def test_a_route_the_full_model_refuses_is_left_to_or_tools(monkeypatch):
     """A warm start that breaks a rule (here: a plumbing job on the HVAC van) is refused by OR-Tools."""
     techs = [tech("h", home=0, skills=("hvac",)), tech("p", home=100, skills=("plumbing",))]
     p = problem(techs, [job("leak", x=5, skills=("plumbing",)), job("ac", x=6, skills=("hvac",))], time_limit=0.8)
-    wrong = Routes(by_technician={0: [0, 1]}, cost=0)  # both jobs to the HVAC technician
+    wrong = Routes(by_technician={0: [0, 1]})  # both jobs to the HVAC technician
     monkeypatch.setattr(search, "pyvrp_routes", lambda *a, **k: wrong)
     plan, _ = run_search(p)
     assert who_serves(plan, "leak") == "p" and who_serves(plan, "ac") == "h"

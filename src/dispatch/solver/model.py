@@ -16,7 +16,7 @@ from ortools.constraint_solver import pywrapcp
 
 from dispatch.domain import Priority, Problem
 from dispatch.matrix import DayMatrix
-from dispatch.solver.screen import Screening, service_windows, shift_bounds
+from dispatch.solver.screen import Screening, pending_breaks, service_windows, shift_bounds
 
 TIME = "time"
 PART_PREFIX = "part:"
@@ -133,11 +133,8 @@ def add_breaks(model: Model) -> None:
         visit_transit[index] = service[model.manager.IndexToNode(index)]
     for v, tech in enumerate(model.problem.technicians):
         intervals = []
-        for k, brk in enumerate(tech.breaks):
-            latest = brk.window.end - brk.duration
-            if latest < 0:
-                continue
-            earliest = max(brk.window.start, 0)
+        for k, brk in enumerate(pending_breaks(tech)):
+            earliest, latest = max(brk.window.start, 0), brk.window.end - brk.duration
             intervals.append(solver.FixedDurationIntervalVar(earliest, latest, brk.duration, False, f"break {v} {k}"))
         if intervals:
             model.time.SetBreakIntervalsOfVehicle(intervals, v, visit_transit)

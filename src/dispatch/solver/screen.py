@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatch.domain import Job, Problem, Technician, Unassigned, UnassignedReason
+from dispatch.domain import Break, Job, Problem, Technician, Unassigned, UnassignedReason
 from dispatch.matrix import DayMatrix
 
 
@@ -47,6 +47,11 @@ def shift_bounds(tech: Technician) -> tuple[int, int] | None:
     """``(earliest departure, latest return)`` from now on, or ``None`` if the shift is over."""
     lo, hi = max(0, tech.shift.start), tech.shift.end
     return (lo, hi) if hi >= lo else None
+
+
+def pending_breaks(tech: Technician) -> list[Break]:
+    """The technician's breaks that can still start (latest start not in the past); the others are history."""
+    return [b for b in tech.breaks if b.window.end - b.duration >= 0]
 
 
 def screen(problem: Problem, matrix: DayMatrix) -> Screening:

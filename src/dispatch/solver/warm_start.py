@@ -38,7 +38,7 @@ from pyvrp.exceptions import PenaltyBoundWarning
 
 from dispatch.domain import Job, Problem, Technician
 from dispatch.matrix import DayMatrix
-from dispatch.solver.screen import Screening, service_windows, shift_bounds
+from dispatch.solver.screen import Screening, pending_breaks, service_windows, shift_bounds
 
 log = logging.getLogger("dispatch")
 
@@ -61,12 +61,11 @@ class Routes:
     """Job indices in visiting order, per technician index (technicians without work omitted)."""
 
     by_technician: dict[int, list[int]]
-    cost: int
 
 
 def exact(problem: Problem) -> bool:
     """True if PyVRP's routes are feasible for the full model as they are: no breaks left to take."""
-    return not any(b.window.end - b.duration >= 0 for tech in problem.technicians for b in tech.breaks)
+    return not any(pending_breaks(tech) for tech in problem.technicians)
 
 
 def arrival_window(job: Job, horizon: int) -> tuple[int, int]:
@@ -80,8 +79,7 @@ def working_hours(tech: Technician) -> tuple[int, int]:
     if bounds is None:
         return 0, 0  # shift over: no job is allowed for this technician anyway
     lo, hi = bounds
-    pending = sum(b.duration for b in tech.breaks if b.window.end - b.duration >= 0)
-    return lo, max(lo, hi - pending)
+    return lo, max(lo, hi - sum(b.duration for b in pending_breaks(tech)))
 
 
 def pyvrp_routes(
@@ -136,7 +134,7 @@ def pyvrp_routes(
         clients = _feasible_part(problem, matrix, screening, v, [jobs[a.idx] for a in route if a.is_client()])
         if clients:
             by_technician[v] = clients
-    return Routes(by_technician=by_technician, cost=int(result.cost()))
+    return Routes(by_technician=by_technician)
 
 
 def blocked_arc_cost(durations: np.ndarray, arcs: int) -> int:
@@ -157,7 +155,6 @@ class _Budget:
         if self.began is None:
             self.began = now
         elapsed = now - self.began
-        # PyVRP's cost of an infeasible solution is the largest int64.
         return elapsed >= self.limit or (elapsed >= self.give_up_after and best_cost >= INFEASIBLE_COST)
 
 
@@ -175,9 +172,7 @@ def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v:
 def _simulate(problem: Problem, matrix: DayMatrix, screening: Screening, v: int, route: list[int]) -> list[int] | None:
     tech = problem.technicians[v]
     lo, hi = shift_bounds(tech) or (0, -1)
-    breaks = sorted(
-        (b.window.start, b.window.end - b.duration, b.duration) for b in tech.breaks if b.window.end - b.duration >= 0
-    )
+    breaks = sorted((b.window.start, b.window.end - b.duration, b.duration) for b in pending_breaks(tech))
     stock = dict(tech.parts)
     used: dict[str, int] = defaultdict(int)
     t, here, kept = lo, matrix.start_point(v), []
@@ -189,7 +184,7 @@ def _simulate(problem: Problem, matrix: DayMatrix, screening: Screening, v: int,
         # Breaks taken before driving to this job: those open by its start, or that would
         # otherwise have to start during its service.
         ready, rest = t, 0
-        for opens, last_start, length in breaks[:]:
+        for opens, last_start, length in breaks:
             start = max(ready + leg, early)
             if opens > start and last_start >= start + job.service_duration:
                 break
