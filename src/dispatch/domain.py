@@ -29,6 +29,15 @@ class TravelModel(enum.Enum):
     GOOGLE = "GOOGLE"
 
 
+class VisitStatus(enum.Enum):
+    """Where a visit stands in the live day: planned, being driven to, on site, done."""
+
+    PLANNED = "PLANNED"
+    EN_ROUTE = "EN_ROUTE"
+    ON_SITE = "ON_SITE"
+    COMPLETED = "COMPLETED"
+
+
 class UnassignedReason(enum.Enum):
     NO_QUALIFIED_TECHNICIAN = "NO_QUALIFIED_TECHNICIAN"
     PARTS_UNAVAILABLE = "PARTS_UNAVAILABLE"
@@ -119,6 +128,21 @@ class ExplicitMatrix:
 class SolveOptions:
     time_limit: float = 10.0  # seconds of search
     travel_model: TravelModel = TravelModel.GREAT_CIRCLE
+    #: Re-plans: cost of giving a committed job to another technician, in seconds of travel.
+    reassign_penalty: int = 1800
+    #: Re-plans: cost per second a committed job's service starts outside its promised window,
+    #: in seconds of travel.
+    promise_weight: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Commitment:
+    """What a job's customer was already told: who comes, and (when given) the promised
+    service-start window. A re-plan keeps commitments unless breaking one is worth its penalty."""
+
+    job_id: str
+    technician_id: str
+    window: TimeWindow | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +155,8 @@ class Problem:
     jobs: tuple[Job, ...]
     options: SolveOptions = field(default_factory=SolveOptions)
     travel_matrix: ExplicitMatrix | None = None
+    #: Re-plans only: what customers were told by earlier versions of the plan (soft).
+    commitments: tuple[Commitment, ...] = ()
 
     def technician(self, technician_id: str) -> Technician:
         for tech in self.technicians:
@@ -156,6 +182,7 @@ class Visit:
     end: int
     travel_duration: int  # from the previous stop
     travel_distance: int
+    status: VisitStatus = VisitStatus.PLANNED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,3 +239,114 @@ class Plan:
     @property
     def assigned_job_ids(self) -> list[str]:
         return [v.job_id for r in self.routes for v in r.visits]
+
+
+# ---------------------------------------------------------------------------- the live day
+#
+# Event times are plan seconds of the plan they apply to (``Plan.epoch``); a re-plan at
+# "now" keeps history (completed visits) and what each technician is doing, and plans the rest.
+
+
+class ProgressKind(enum.Enum):
+    DEPARTED = "DEPARTED"  # left for ``job_id``
+    ARRIVED = "ARRIVED"  # on site at ``job_id``
+    COMPLETED = "COMPLETED"  # finished ``job_id``
+    POSITION = "POSITION"  # is at ``location``
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewJob:
+    """A job called in during the day (an emergency's ``respond_within`` counts from the event)."""
+
+    job: Job
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelJob:
+    job_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TechnicianProgress:
+    technician_id: str
+    kind: ProgressKind
+    time: int
+    job_id: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delay:
+    """Job ``job_id`` runs ``extra`` seconds over its planned service duration."""
+
+    job_id: str
+    extra: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TechnicianUnavailable:
+    """The technician stops working at ``start`` (sick, van broke down)."""
+
+    technician_id: str
+    start: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TechnicianAdded:
+    """A technician joins the day, or (same id) a technician's shift, stock or skills change."""
+
+    technician: Technician
+
+
+Event = NewJob | CancelJob | TechnicianProgress | Delay | TechnicianUnavailable | TechnicianAdded
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitFact:
+    """What a technician reported (or the plan implied, once its time passed) about a job."""
+
+    job_id: str
+    technician_id: str
+    departed: int | None = None
+    arrived: int | None = None
+    completed: int | None = None
+    #: False when the plan implied it (the plan is assumed followed until reports say otherwise).
+    reported: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Position:
+    technician_id: str
+    location: Location
+    time: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayState:
+    """The facts of the day so far, kept with the plan (plan seconds)."""
+
+    #: Time of the latest re-plan: history is what happened before it.
+    now: int = 0
+    facts: tuple[VisitFact, ...] = ()
+    positions: tuple[Position, ...] = ()
+    cancelled: tuple[str, ...] = ()
+    #: Technicians who stop working, and from when (plan seconds).
+    unavailable: tuple[tuple[str, int], ...] = ()
+    #: Breaks already taken (or under way), per technician.
+    taken_breaks: tuple[tuple[str, ScheduledBreak], ...] = ()
+    #: What each assigned job's customer was told (``dispatch.reopt`` keeps these).
+    promises: tuple[Commitment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replan:
+    """A ``Reoptimize`` request in domain terms: times in seconds from ``time`` (Unix seconds)."""
+
+    plan_id: str
+    time: int
+    events: tuple[Event, ...] = ()
+    expected_version: int | None = None
+    #: Unset: the server's defaults (the travel model is the plan's and cannot change).
+    time_limit: float | None = None
+    reassign_penalty: int | None = None
+    promise_weight: int | None = None

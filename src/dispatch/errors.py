@@ -48,3 +48,21 @@ class WorkerCrashedError(DispatchError):
 
 class NotConfiguredError(DispatchError):
     """The request needs something this server is not configured for."""
+
+
+class PlanNotFoundError(DispatchError):
+    """No plan is stored under the id (never solved here, or expired)."""
+
+
+class VersionConflictError(DispatchError):
+    """A write named a version of the plan that is no longer the current one."""
+
+    def __init__(self, plan_id: str, expected: int, current: int) -> None:
+        self.plan_id, self.expected, self.current = plan_id, expected, current
+        super().__init__(
+            f"plan {plan_id!r} is at version {current}, not {expected}: fetch it (GetPlan) and re-apply the events"
+        )
+
+
+class StoreUnavailableError(DispatchError):
+    """The plan store (Redis) cannot be reached; nothing was written."""

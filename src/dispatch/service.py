@@ -17,10 +17,19 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dispatch.check import PlanViolation, check_plan
-from dispatch.domain import Plan, Problem, TravelModel
-from dispatch.errors import DeadlineError, FieldViolation, NotConfiguredError
+from dispatch.domain import Plan, Problem, Replan, SolveOptions, TravelModel
+from dispatch.errors import (
+    DeadlineError,
+    DispatchError,
+    FieldViolation,
+    NotConfiguredError,
+    PlanNotFoundError,
+    ProblemError,
+    VersionConflictError,
+)
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
-from dispatch.store import MemoryPlanStore
+from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
+from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.validate import DEFAULT_LIMITS, Limits, validate
 
 log = logging.getLogger("dispatch")
@@ -39,7 +48,18 @@ class Runner(Protocol):
         on_progress: Callable[[object], None] | None = None,
         on_worker: Callable[[int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        start: dict[int, list[int]] | None = None,
     ) -> Plan: ...
+
+
+@dataclass(frozen=True)
+class ReplanResult:
+    """A re-plan's answer: the stored plan, what changed since the version the request named,
+    and whether more (an improved plan) may follow."""
+
+    plan: Plan
+    diff: PlanDiff
+    final: bool
 
 
 class InProcessRunner:
@@ -55,10 +75,11 @@ class InProcessRunner:
         on_progress: Callable[[object], None] | None = None,
         on_worker: Callable[[int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        start: dict[int, list[int]] | None = None,
     ) -> Plan:
         from dispatch.solver import solve  # noqa: PLC0415 (OR-Tools only where a search runs)
 
-        return solve(problem, matrix, time_limit=time_limit, on_progress=on_progress)
+        return solve(problem, matrix, time_limit=time_limit, on_progress=on_progress, start=start)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +93,10 @@ class Settings:
     speed_kmh: float = 35.0
     #: Seconds kept back from the RPC deadline to build the answer and send it.
     deadline_margin: float = 0.5
+    #: Re-plan search budget when the request sets none (the quick answer comes first regardless).
+    reopt_time_limit: float = 2.0
+    #: A customer's promised window: their visit's planned start ± this many seconds.
+    promise_slack: int = 1800
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -85,6 +110,10 @@ class Settings:
             values["circuity"] = float(env["DISPATCH_GC_CIRCUITY"])
         if "DISPATCH_GC_SPEED_KMH" in env:
             values["speed_kmh"] = float(env["DISPATCH_GC_SPEED_KMH"])
+        if "DISPATCH_REOPT_TIME_LIMIT" in env:
+            values["reopt_time_limit"] = float(env["DISPATCH_REOPT_TIME_LIMIT"])
+        if "DISPATCH_PROMISE_SLACK" in env:
+            values["promise_slack"] = int(env["DISPATCH_PROMISE_SLACK"])
         limits = {}
         for name in ("max_jobs", "max_technicians"):
             key = f"DISPATCH_{name.upper()}"
@@ -101,7 +130,7 @@ class Settings:
 class Dispatcher:
     """Plans days. One instance per process, built by ``bootstrap``."""
 
-    def __init__(self, *, runner: Runner, settings: Settings, store: MemoryPlanStore | None = None) -> None:
+    def __init__(self, *, runner: Runner, settings: Settings, store: PlanStore | None = None) -> None:
         self.runner = runner
         self.settings = settings
         self.store = store or MemoryPlanStore()
@@ -152,8 +181,9 @@ class Dispatcher:
         plan = self.runner.solve(
             problem, matrix, time_limit=budget, deadline=deadline, on_progress=on_progress, cancelled=cancelled
         )
-        plan = self._checked(problem, matrix, plan)
-        plan = self.store.save(problem, plan)
+        plan, _ = self._checked(problem, matrix, plan)
+        state = initial_state(plan, promise_slack=self.settings.promise_slack)
+        plan = self.store.put(StoredPlan(problem=problem, plan=plan, state=state)).plan
         log.info(
             "solved plan %s v%d: %d assigned, %d unassigned, travel %d s in %.2f s",
             plan.plan_id,
@@ -166,12 +196,13 @@ class Dispatcher:
         return plan
 
     @staticmethod
-    def _checked(problem: Problem, matrix: DayMatrix, plan: Plan) -> Plan:
+    def _checked(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, bool]:
         """Run the independent checker on a fresh plan; anything it finds is a solver bug,
-        logged as an error and reported in the plan's warnings rather than hidden."""
+        logged as an error and reported in the plan's warnings rather than hidden.
+        Returns the plan and whether it passed."""
         violations = check_plan(problem, matrix, plan)
         if not violations:
-            return plan
+            return plan, True
         for v in violations:
             log.error(
                 "checker: plan %s: %s %s (technician %r, job %r)",
@@ -181,15 +212,165 @@ class Dispatcher:
                 v.technician_id,
                 v.job_id,
             )
-        warnings = [f"checker {v.code}: {v.message}" for v in violations]
-        return dataclasses.replace(
-            plan, stats=dataclasses.replace(plan.stats, warnings=(*plan.stats.warnings, *warnings))
-        )
+        return _warn(plan, *(f"checker {v.code}: {v.message}" for v in violations)), False
 
     def check(self, problem: Problem, plan: Plan, shape: list[FieldViolation] | None = None) -> list[PlanViolation]:
         """Every constraint ``plan`` violates for ``problem`` (empty: feasible)."""
         problem, matrix = self.prepare(problem, shape)
         return check_plan(problem, matrix, plan)
+
+    # ------------------------------------------------------------------ the live day
+
+    def get_plan(self, plan_id: str) -> StoredPlan:
+        record = self.store.get(plan_id)
+        if record is None:
+            raise PlanNotFoundError(f"no plan {plan_id!r} (never solved here, or expired)")
+        return record
+
+    def reoptimize(
+        self,
+        replan: Replan,
+        shape: list[FieldViolation] | None = None,
+        *,
+        deadline: float | None = None,
+        on_result: Callable[[ReplanResult], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> ReplanResult:
+        """Apply ``replan``'s events to its stored plan and re-plan the rest of the day.
+
+        The quick answer (the previous plan repaired, new work inserted) is checked, stored as
+        the next version and passed to ``on_result`` at once; the solver then improves on it
+        within the time limit, and a better plan is stored as the version after. Returns the
+        last stored answer. A failed improvement (deadline, crashed worker, busy pool) leaves
+        the quick answer standing, with a warning.
+        """
+        began = time.monotonic()
+        if shape:
+            raise ProblemError(shape)
+        record = self.get_plan(replan.plan_id)
+        if replan.expected_version is not None and replan.expected_version != record.version:
+            raise VersionConflictError(replan.plan_id, replan.expected_version, record.version)
+        base = record.version
+        problem = record.problem
+        options = self._replan_options(replan, problem)
+        asked = replan.time - problem.epoch
+        now, warnings = asked, []
+        if asked < record.state.now:
+            now = record.state.now
+            warnings.append(
+                f"request time is {record.state.now - asked} s before the previous re-plan's; planned from that time"
+            )
+        day, state = apply_events(
+            problem,
+            record.state,
+            replan.events,
+            now=asked,
+            limits=self.settings.limits,
+            travel_models=self.travel_models,
+        )
+        provider = self.provider(day)
+        here = situation(day, record.plan, state, now=now, provider=provider, options=options)
+        part = here.replan
+        matrix = day_matrix(part, provider)
+        quick, start = QuickPlanner(part, matrix).plan(here.previous)
+        quick, sound = self._checked(part, matrix, quick)
+        current = None
+        if sound:
+            current = self._commit(here, quick, state, record, base, base, warnings)
+            if on_result is not None:
+                on_result(dataclasses.replace(current, final=False))
+        budget = options.time_limit - (time.monotonic() - began)
+        if deadline is not None:
+            budget = min(budget, deadline - time.monotonic() - self.settings.deadline_margin)
+        better = None
+        try:
+            if budget <= 0:
+                raise DeadlineError("no time left to improve on the quick answer")
+            better = self.runner.solve(
+                part,
+                matrix,
+                time_limit=budget,
+                deadline=deadline,
+                cancelled=cancelled,
+                start=start if sound else None,
+            )
+        except DispatchError as exc:
+            if current is None:
+                raise
+            log.warning("re-plan of %s: improvement failed (%s); the quick answer stands", replan.plan_id, exc)
+            current = dataclasses.replace(current, plan=_warn(current.plan, f"improvement not run: {exc}"))
+        if better is not None:
+            better, ok = self._checked(part, matrix, better)
+            if current is None or (ok and plan_score(part, better) < plan_score(part, quick)):
+                try:
+                    current = self._commit(
+                        here, better, state, record, base, current.plan.version if current else base, warnings
+                    )
+                except VersionConflictError as exc:
+                    if current is None:
+                        raise
+                    log.info("re-plan of %s: improved plan dropped, the plan moved on (%s)", replan.plan_id, exc)
+        assert current is not None
+        current = dataclasses.replace(current, final=True)
+        if on_result is not None:
+            on_result(current)
+        log.info(
+            "re-planned %s v%d -> v%d in %.2f s: %d events, %d assigned, %d unassigned",
+            replan.plan_id,
+            base,
+            current.plan.version,
+            time.monotonic() - began,
+            len(replan.events),
+            len(current.plan.assigned_job_ids),
+            len(current.plan.unassigned),
+        )
+        return current
+
+    def _replan_options(self, replan: Replan, problem: Problem) -> SolveOptions:
+        limit = self.settings.reopt_time_limit if replan.time_limit is None else replan.time_limit
+        bad = []
+        if not 0 < limit <= self.settings.limits.max_time_limit:
+            bad.append(
+                FieldViolation("options.time_limit", f"must be between 0 and {self.settings.limits.max_time_limit:g} s")
+            )
+        penalty = problem.options.reassign_penalty if replan.reassign_penalty is None else replan.reassign_penalty
+        weight = problem.options.promise_weight if replan.promise_weight is None else replan.promise_weight
+        if not 0 <= penalty <= 7 * 86_400:
+            bad.append(FieldViolation("options.reassign_penalty", "must be between 0 and 7 days"))
+        if not 0 <= weight <= 1_000:
+            bad.append(FieldViolation("options.promise_weight", "must be between 0 and 1000"))
+        if abs(replan.time - problem.epoch) > self.settings.limits.max_future:
+            bad.append(FieldViolation("time", "more than 31 days from the plan's start"))
+        if bad:
+            raise ProblemError(bad)
+        return SolveOptions(
+            time_limit=limit,
+            travel_model=problem.options.travel_model,
+            reassign_penalty=penalty,
+            promise_weight=weight,
+        )
+
+    def _commit(
+        self,
+        here,  # type: ignore[no-untyped-def]
+        part: Plan,
+        state,  # type: ignore[no-untyped-def]
+        record: StoredPlan,
+        base: int,
+        expected: int,
+        warnings: list[str],
+    ) -> ReplanResult:
+        """Store the day with ``part`` as its re-planned rest, as the version after ``expected``."""
+        full = _warn(here.assemble(part), *warnings)
+        after = here.state_after(full, state, promise_slack=self.settings.promise_slack)
+        stored = self.store.put(StoredPlan(problem=here.problem, plan=full, state=after), expected_version=expected)
+        return ReplanResult(plan=stored.plan, diff=diff(record.plan, stored.plan, record.state.promises), final=False)
+
+
+def _warn(plan: Plan, *warnings: str) -> Plan:
+    if not warnings:
+        return plan
+    return dataclasses.replace(plan, stats=dataclasses.replace(plan.stats, warnings=(*plan.stats.warnings, *warnings)))
 
 
 def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Dispatcher:

@@ -90,10 +90,10 @@ class _Checker:
         self.duplicates([t.id for t in p.technicians], "technicians")
         self.duplicates([j.id for j in p.jobs], "jobs")
         for i, tech in enumerate(p.technicians):
-            self.technician(i, tech)
+            self.technician(f"technicians[{i}]", tech)
         tech_ids = {t.id for t in p.technicians}
         for i, job in enumerate(p.jobs):
-            self.job(i, job, tech_ids)
+            self.job(f"jobs[{i}]", job, tech_ids)
 
     # ------------------------------------------------------------------ pieces
 
@@ -163,8 +163,7 @@ class _Checker:
             if qty < 0 or (positive and qty == 0):
                 self.bad(f"{path}[{name[:40]!r}]", "must be positive" if positive else "must not be negative")
 
-    def technician(self, i: int, tech) -> None:  # type: ignore[no-untyped-def]
-        path = f"technicians[{i}]"
+    def technician(self, path: str, tech) -> None:  # type: ignore[no-untyped-def]
         self.text(tech.id, f"{path}.id", self.limits.max_id_length)
         self.text(tech.name, f"{path}.name", self.limits.max_text_length, required=False)
         self.text(tech.phone, f"{path}.phone", 64, required=False)
@@ -183,8 +182,7 @@ class _Checker:
         self.names(tech.tools, f"{path}.tools")
         self.quantities(tech.parts, f"{path}.parts", positive=False)
 
-    def job(self, i: int, job, tech_ids: set[str]) -> None:  # type: ignore[no-untyped-def]
-        path = f"jobs[{i}]"
+    def job(self, path: str, job, tech_ids: set[str]) -> None:  # type: ignore[no-untyped-def]
         self.text(job.id, f"{path}.id", self.limits.max_id_length)
         self.location(job.location, f"{path}.location")
         self.duration(job.service_duration, f"{path}.service_duration")
@@ -227,6 +225,20 @@ class _Checker:
             )
         elif not _within(m.distances, lim.max_distance):
             self.bad("travel_matrix.distances_meters", f"entries must be between 0 and {lim.max_distance}")
+
+
+class EventChecker(_Checker):
+    """Field checks for the technicians, jobs and places that re-plan events bring in: the same
+    rules as a ``SolveRequest``'s, reported under the event's path (``events[2].new_job.id``)."""
+
+    def __init__(
+        self, problem: Problem, *, limits: Limits = DEFAULT_LIMITS, travel_models: frozenset[TravelModel] | None = None
+    ) -> None:
+        super().__init__(problem, limits, travel_models or frozenset(TravelModel), [])
+
+    @property
+    def violations(self) -> list[FieldViolation]:
+        return self.out
 
 
 def _within(values: np.ndarray, high: int) -> bool:

@@ -16,25 +16,36 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from dispatch.domain import (
     Break,
+    CancelJob,
     Customer,
+    Delay,
+    Event,
     ExplicitMatrix,
     Job,
     Location,
+    NewJob,
     Plan,
     PlanStats,
     Priority,
     Problem,
+    ProgressKind,
+    Replan,
     Route,
     ScheduledBreak,
     SolveOptions,
     Technician,
+    TechnicianAdded,
+    TechnicianProgress,
+    TechnicianUnavailable,
     TimeWindow,
     TravelModel,
     Unassigned,
     UnassignedReason,
     Visit,
+    VisitStatus,
 )
 from dispatch.errors import FieldViolation
+from dispatch.reopt.diff import PlanDiff
 from dispatch.v1 import dispatch_pb2 as pb
 
 DEFAULT_TIME_LIMIT = 10.0
@@ -47,6 +58,9 @@ _PRIORITY = {
     pb.EMERGENCY: Priority.EMERGENCY,
 }
 _TRAVEL = {pb.GREAT_CIRCLE: TravelModel.GREAT_CIRCLE, pb.EXPLICIT: TravelModel.EXPLICIT, pb.GOOGLE: TravelModel.GOOGLE}
+_STATUS_TO_PB = {st: pb.VisitStatus.Value(f"VISIT_{st.value}") for st in VisitStatus}
+_STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
+_PROGRESS = {pb.ProgressKind.Value(k.value): k for k in ProgressKind}
 _REASON_TO_PB = {r: pb.UnassignedReason.Value(r.value) for r in UnassignedReason}
 _REASON_FROM_PB = {v: k for k, v in _REASON_TO_PB.items()}
 
@@ -89,8 +103,7 @@ class _Parser:
             address=loc.address,
         )
 
-    def technician(self, i: int, t: pb.Technician) -> Technician:
-        path = f"technicians[{i}]"
+    def technician(self, path: str, t: pb.Technician) -> Technician:
         start = self.location(t, "start_location", path)
         return Technician(
             id=t.id,
@@ -111,8 +124,7 @@ class _Parser:
             parts=tuple(sorted(t.parts.items())),
         )
 
-    def job(self, i: int, j: pb.Job) -> Job:
-        path = f"jobs[{i}]"
+    def job(self, path: str, j: pb.Job) -> Job:
         if j.priority not in _PRIORITY:
             self.bad(f"{path}.priority", f"unknown value {j.priority}")
         return Job(
@@ -176,8 +188,8 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
     problem = Problem(
         plan_id=request.plan_id,
         epoch=epoch,
-        technicians=tuple(parser.technician(i, t) for i, t in enumerate(request.technicians)),
-        jobs=tuple(parser.job(i, j) for i, j in enumerate(request.jobs)),
+        technicians=tuple(parser.technician(f"technicians[{i}]", t) for i, t in enumerate(request.technicians)),
+        jobs=tuple(parser.job(f"jobs[{i}]", j) for i, j in enumerate(request.jobs)),
         options=SolveOptions(
             time_limit=time_limit if math.isfinite(time_limit) else -1.0,
             travel_model=_TRAVEL.get(options.travel_model, TravelModel.GREAT_CIRCLE),
@@ -185,6 +197,115 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
         travel_matrix=matrix,
     )
     return problem, parser.violations
+
+
+def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[FieldViolation]]:
+    """Parse a ``ReoptimizeRequest``: every time in seconds from ``time`` (unset: now)."""
+    when = request.time.seconds if request.HasField("time") else int(time.time())
+    parser = _Parser(when)
+    if not request.plan_id:
+        parser.bad("plan_id", "required")
+    if request.expected_version < 0:
+        parser.bad("expected_version", "must not be negative")
+    events: list[Event] = []
+    for i, e in enumerate(request.events):
+        event = _event(parser, f"events[{i}]", e)
+        if event is not None:
+            events.append(event)
+    options = request.options
+    time_limit = None
+    if options.HasField("time_limit"):
+        time_limit = options.time_limit.seconds + options.time_limit.nanos / 1e9
+        if not math.isfinite(time_limit) or time_limit <= 0:
+            parser.bad("options.time_limit", "must be positive")
+    return (
+        Replan(
+            plan_id=request.plan_id,
+            time=when,
+            events=tuple(events),
+            expected_version=request.expected_version or None,
+            time_limit=time_limit,
+            reassign_penalty=duration_seconds(options.reassign_penalty)
+            if options.HasField("reassign_penalty")
+            else None,
+            promise_weight=options.promise_weight if options.HasField("promise_weight") else None,
+        ),
+        parser.violations,
+    )
+
+
+def _event(parser: _Parser, path: str, e: pb.Event) -> Event | None:
+    kind = e.WhichOneof("event")
+    if kind is None:
+        parser.bad(
+            path,
+            "empty event: set one of new_job, cancel_job, progress, delay, technician_unavailable, technician_added",
+        )
+        return None
+    path = f"{path}.{kind}"
+    if kind == "new_job":
+        return NewJob(job=parser.job(path, e.new_job))
+    if kind == "cancel_job":
+        return CancelJob(job_id=e.cancel_job.job_id)
+    if kind == "progress":
+        p = e.progress
+        if p.kind not in _PROGRESS:
+            parser.bad(f"{path}.kind", "required: DEPARTED, ARRIVED, COMPLETED or POSITION")
+            return None
+        if _PROGRESS[p.kind] is not ProgressKind.POSITION and not p.job_id:
+            parser.bad(f"{path}.job_id", f"required for {_PROGRESS[p.kind].value}")
+        return TechnicianProgress(
+            technician_id=p.technician_id,
+            kind=_PROGRESS[p.kind],
+            time=parser.moment(p, "time", path) if p.HasField("time") else 0,
+            job_id=p.job_id,
+            location=parser.location(p, "location", path) if p.HasField("location") else None,
+        )
+    if kind == "delay":
+        return Delay(job_id=e.delay.job_id, extra=duration_seconds(e.delay.extra))
+    if kind == "technician_unavailable":
+        u = e.technician_unavailable
+        return TechnicianUnavailable(
+            technician_id=u.technician_id, start=parser.moment(u, "from", path) if u.HasField("from") else 0
+        )
+    return TechnicianAdded(technician=parser.technician(path, e.technician_added))
+
+
+def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
+    return pb.PlanDiff(
+        from_version=d.from_version,
+        to_version=d.to_version,
+        reassigned=[
+            pb.Reassignment(
+                job_id=r.job_id, from_technician_id=r.from_technician_id, to_technician_id=r.to_technician_id
+            )
+            for r in d.reassigned
+        ],
+        resequenced=[
+            pb.Resequence(
+                job_id=r.job_id, technician_id=r.technician_id, old_position=r.old_position, new_position=r.new_position
+            )
+            for r in d.resequenced
+        ],
+        newly_unassigned=[
+            pb.Unassigned(job_id=u.job_id, reason=_REASON_TO_PB[u.reason], detail=u.detail) for u in d.newly_unassigned
+        ],
+        eta_changes=[
+            pb.EtaChange(
+                job_id=c.job_id,
+                technician_id=c.technician_id,
+                old_start=timestamp(epoch, c.old_start),
+                new_start=timestamp(epoch, c.new_start),
+                change=duration(c.new_start - c.old_start),
+            )
+            for c in d.eta_changes
+        ],
+        newly_assigned=[
+            pb.Assignment(job_id=a.job_id, technician_id=a.technician_id, start=timestamp(epoch, a.start))
+            for a in d.newly_assigned
+        ],
+        broken_promises=list(d.broken_promises),
+    )
 
 
 # ---------------------------------------------------------------------------- plan out
@@ -223,6 +344,7 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
                         end=timestamp(e, v.end),
                         travel_duration=duration(v.travel_duration),
                         travel_distance_meters=v.travel_distance,
+                        status=_STATUS_TO_PB[v.status],
                     )
                     for v in r.visits
                 ],
@@ -268,6 +390,7 @@ def plan_from_proto(msg: pb.Plan, epoch: int) -> tuple[Plan, list[FieldViolation
                         end=parser.moment(v, "end", f"{path}.visits[{k}]"),
                         travel_duration=duration_seconds(v.travel_duration),
                         travel_distance=v.travel_distance_meters,
+                        status=_STATUS_FROM_PB.get(v.status, VisitStatus.PLANNED),
                     )
                     for k, v in enumerate(r.visits)
                 ),

@@ -17,7 +17,10 @@ from dispatch.errors import (
     DispatchError,
     NotConfiguredError,
     OverloadedError,
+    PlanNotFoundError,
     ProblemError,
+    StoreUnavailableError,
+    VersionConflictError,
     WorkerCrashedError,
 )
 
@@ -30,6 +33,9 @@ STATUS: dict[type[DispatchError], tuple[grpc.StatusCode, int]] = {
     DeadlineError: (grpc.StatusCode.DEADLINE_EXCEEDED, code_pb2.DEADLINE_EXCEEDED),
     WorkerCrashedError: (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL),
     NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
+    PlanNotFoundError: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
+    VersionConflictError: (grpc.StatusCode.ABORTED, code_pb2.ABORTED),
+    StoreUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,6 +52,20 @@ def to_status(exc: DispatchError) -> grpc.Status:
                     error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
                     for v in exc.violations
                 ]
+            )
+        )
+        status.details.append(detail)
+    if isinstance(exc, VersionConflictError):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.ErrorInfo(
+                reason="VERSION_CONFLICT",
+                domain="dispatch.v1",
+                metadata={
+                    "plan_id": exc.plan_id,
+                    "expected_version": str(exc.expected),
+                    "current_version": str(exc.current),
+                },
             )
         )
         status.details.append(detail)

@@ -9,9 +9,16 @@ import time
 import grpc
 
 from dispatch.errors import FieldViolation, ProblemError
-from dispatch.server.convert import duration, plan_from_proto, plan_to_proto, problem_from_proto
+from dispatch.server.convert import (
+    diff_to_proto,
+    duration,
+    plan_from_proto,
+    plan_to_proto,
+    problem_from_proto,
+    replan_from_proto,
+)
 from dispatch.server.errors import grpc_errors
-from dispatch.service import Dispatcher
+from dispatch.service import Dispatcher, ReplanResult
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 
@@ -88,3 +95,48 @@ class DispatchServicer(pb_grpc.DispatchServicer):
                 for v in violations
             ],
         )
+
+    @grpc_errors
+    def GetPlan(self, request: pb.GetPlanRequest, context: grpc.ServicerContext) -> pb.GetPlanResponse:  # noqa: N802
+        if not request.plan_id:
+            raise ProblemError([FieldViolation("plan_id", "required")])
+        return pb.GetPlanResponse(plan=plan_to_proto(self.dispatcher.get_plan(request.plan_id).plan))
+
+    @grpc_errors
+    def Reoptimize(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext) -> pb.ReoptimizeResponse:  # noqa: N802
+        replan, shape = replan_from_proto(request)
+        result = self.dispatcher.reoptimize(
+            replan, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
+        )
+        return _response(result)
+
+    @grpc_errors
+    def ReoptimizeStream(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
+        replan, shape = replan_from_proto(request)
+        updates: queue.Queue[object] = queue.Queue()
+        done = object()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.dispatcher.reoptimize(
+                    replan,
+                    shape,
+                    deadline=_deadline(context),
+                    on_result=lambda r: updates.put(pb.ReoptimizeUpdate(result=_response(r), final=r.final)),
+                    cancelled=lambda: not context.is_active(),
+                )
+            except Exception as exc:  # noqa: BLE001 (re-raised in the RPC thread)
+                failed.append(exc)
+            finally:
+                updates.put(done)
+
+        threading.Thread(target=run, name="dispatch-reopt-stream", daemon=True).start()
+        while (item := updates.get()) is not done:
+            yield item
+        if failed:
+            raise failed[0]
+
+
+def _response(result: ReplanResult) -> pb.ReoptimizeResponse:
+    return pb.ReoptimizeResponse(plan=plan_to_proto(result.plan), diff=diff_to_proto(result.diff, result.plan.epoch))

@@ -34,6 +34,7 @@ def solve(
     *,
     time_limit: float | None = None,
     on_progress: ProgressCallback | None = None,
+    start: dict[int, list[int]] | None = None,
 ) -> Plan:
     """Plan the day: assign and time every job that can be served.
 
@@ -48,6 +49,8 @@ def solve(
         problem's ``options.time_limit``.
     on_progress
         Called in the solving process with each improving solution.
+    start
+        Routes to start from (job indices per technician index), e.g. a re-plan's quick answer.
 
     Returns
     -------
@@ -70,7 +73,7 @@ def solve(
             on_progress(Progress(objective=objective, elapsed=time.monotonic() - began))
 
     routing.AddAtSolutionCallback(at_solution)
-    solution, _ = search.run(model, deadline=began + budget)
+    solution, _ = search.run(model, deadline=began + budget, start=start)
     status = status_name(routing.status())
     if solution is None:
         # Every job is droppable, so only a budget too short for the first solution gets here.

@@ -19,6 +19,7 @@ from dispatch.matrix import DayMatrix
 from dispatch.solver.screen import Screening, pending_breaks, service_windows, shift_bounds
 
 TIME = "time"
+MOVED = "moved"
 PART_PREFIX = "part:"
 INT64_SAFE = 1 << 60
 
@@ -34,6 +35,8 @@ class Model:
     job_of_node: dict[int, int]  # node -> job index (jobs in the model only)
     breaks: dict[int, list[pywrapcp.IntervalVar]] = field(default_factory=dict)
     penalties: dict[Priority, int] = field(default_factory=dict)
+    #: True when re-plan stability costs are in the objective (``add_stability``).
+    stable: bool = False
 
     @property
     def time(self) -> pywrapcp.RoutingDimension:
@@ -70,6 +73,7 @@ def build(problem: Problem, matrix: DayMatrix, screening: Screening) -> Model:
     add_breaks(model)
     add_qualifications(model)
     add_parts(model)
+    add_stability(model)
     add_priorities(model, travel)
     return model
 
@@ -165,10 +169,48 @@ def add_parts(model: Model) -> None:
         model.routing.AddDimensionWithVehicleCapacity(callback, 0, stock, True, PART_PREFIX + name)
 
 
-def priority_penalties(counts: dict[Priority, int], max_arc: int) -> dict[Priority, int]:
+def add_stability(model: Model) -> None:
+    """Re-plans: customers keep what they were told unless changing it is worth it. A committed
+    job costs ``reassign_penalty`` on another technician (a per-technician count dimension whose
+    span is priced), and ``promise_weight`` per second its service starts outside the promised
+    window (soft bounds). A commitment to a technician no longer in the day costs nothing to move."""
+    problem, routing, manager = model.problem, model.routing, model.manager
+    if not problem.commitments:
+        return
+    options = problem.options
+    tech_index = {t.id: v for v, t in enumerate(problem.technicians)}
+    job_index = {job.id: j for j, job in enumerate(problem.jobs)}
+    node_of_job = model.node_of_job
+    m = len(problem.technicians)
+    moved = [[0] * len(model.points) for _ in range(m)]
+    any_moved = False
+    for c in problem.commitments:
+        node = node_of_job.get(job_index.get(c.job_id, -1))
+        if node is None:
+            continue
+        owner = tech_index.get(c.technician_id)
+        if owner is not None and options.reassign_penalty > 0:
+            for v in range(m):
+                if v != owner:
+                    moved[v][node] = 1
+                    any_moved = True
+        if c.window is not None and options.promise_weight > 0:
+            index = manager.NodeToIndex(node)
+            model.time.SetCumulVarSoftUpperBound(index, max(c.window.end, 0), options.promise_weight)
+            if c.window.start > 0:
+                model.time.SetCumulVarSoftLowerBound(index, c.window.start, options.promise_weight)
+    if any_moved:
+        callbacks = [routing.RegisterUnaryTransitVector(moved[v]) for v in range(m)]
+        routing.AddDimensionWithVehicleTransits(callbacks, 0, len(model.points), True, MOVED)
+        routing.GetDimensionOrDie(MOVED).SetSpanCostCoefficientForAllVehicles(options.reassign_penalty)
+    model.stable = True
+
+
+def priority_penalties(counts: dict[Priority, int], max_arc: int, extra: int = 0) -> dict[Priority, int]:
     """Drop penalties, lexicographic by priority.
 
-    Serving any job is worth more than the detour it costs (at most two arcs), and
+    Serving any job is worth more than the detour it costs (at most two arcs, plus
+    ``extra``: the most its stability costs can add in a re-plan), and
     dropping one job costs more than dropping every lower-priority job plus all travel,
     so an EMERGENCY is dropped only when no feasible insertion exists, then HIGH before
     NORMAL before LOW. When the exact rule would overflow int64 (thousands of jobs and
@@ -176,13 +218,14 @@ def priority_penalties(counts: dict[Priority, int], max_arc: int) -> dict[Priori
     ``cap`` halved until dropping every job still fits.
     """
     n_total = sum(counts.values())
-    travel_bound = (n_total + 1) * 2 * max_arc + 1
+    per_job = 2 * max_arc + extra
+    travel_bound = (n_total + 1) * per_job + 1
     cap = n_total
     while True:
         penalties: dict[Priority, int] = {}
         lower = travel_bound
         for prio in sorted(Priority):
-            penalties[prio] = lower + (2 * max_arc + 1 if prio is Priority.LOW else 0)
+            penalties[prio] = lower + (per_job + 1 if prio is Priority.LOW else 0)
             lower += min(counts.get(prio, 0), cap) * penalties[prio]
         total = travel_bound + sum(counts.get(p, 0) * penalties[p] for p in Priority)
         if total < INT64_SAFE or cap <= 1:
@@ -196,7 +239,9 @@ def add_priorities(model: Model, travel: np.ndarray) -> None:
     for j in model.job_of_node.values():
         prio = model.problem.jobs[j].priority
         counts[prio] = counts.get(prio, 0) + 1
-    model.penalties = priority_penalties(counts, max(1, int(travel.max(initial=0))))
+    options = model.problem.options
+    extra = options.reassign_penalty + options.promise_weight * model.screening.horizon if model.stable else 0
+    model.penalties = priority_penalties(counts, max(1, int(travel.max(initial=0))), extra)
     for node, j in model.job_of_node.items():
         penalty = model.penalties[model.problem.jobs[j].priority]
         model.routing.AddDisjunction([model.manager.NodeToIndex(node)], penalty)

@@ -58,13 +58,13 @@ def _worker_main(conn: Connection) -> None:
             message = conn.recv()
         except (EOFError, OSError):
             return
-        problem, matrix, time_limit, progress = message
+        problem, matrix, time_limit, progress, start = message
 
         def report(p: object) -> None:
             conn.send(("progress", p))
 
         try:
-            plan = solve(problem, matrix, time_limit=time_limit, on_progress=report if progress else None)
+            plan = solve(problem, matrix, time_limit=time_limit, on_progress=report if progress else None, start=start)
         except DispatchError as exc:
             conn.send(("error", type(exc).__name__, str(exc)))
         except Exception as exc:  # noqa: BLE001 (reported to the caller, worker stays usable)
@@ -185,6 +185,7 @@ class SolverPool:
         on_progress: Callable[[object], None] | None = None,
         on_worker: Callable[[int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        start: dict[int, list[int]] | None = None,
     ) -> Plan:
         """Solve in a worker; raise ``DeadlineError``, ``WorkerCrashedError`` or ``OverloadedError``.
 
@@ -197,7 +198,9 @@ class SolverPool:
         try:
             if on_worker is not None:
                 on_worker(worker.pid)
-            return self._run(worker, problem, matrix, time_limit, deadline, on_progress, cancelled)
+            return self._run(
+                worker, (problem, matrix, time_limit, on_progress is not None, start), deadline, on_progress, cancelled
+            )
         finally:
             with self._lock:
                 self._busy.pop(worker.number, None)
@@ -224,18 +227,17 @@ class SolverPool:
     def _run(
         self,
         worker: _Worker,
-        problem: Problem,
-        matrix: DayMatrix,
-        time_limit: float,
+        message: tuple[Problem, DayMatrix, float, bool, dict[int, list[int]] | None],
         deadline: float | None,
         on_progress: Callable[[object], None] | None,
         cancelled: Callable[[], bool] | None,
     ) -> Plan:
+        time_limit = message[2]
         kill_at = time.monotonic() + time_limit + GRACE
         if deadline is not None:
             kill_at = min(kill_at, deadline)
         try:
-            worker.conn.send((problem, matrix, time_limit, on_progress is not None))
+            worker.conn.send(message)
             while True:
                 left = kill_at - time.monotonic()
                 if left <= 0:

@@ -38,11 +38,25 @@ def search_parameters(time_limit: float) -> pywrapcp.DefaultRoutingSearchParamet
     return params
 
 
-def run(model: Model, *, deadline: float) -> tuple[pywrapcp.Assignment | None, str]:
-    """Search until ``deadline`` (``time.monotonic()``); return the best assignment and how it started."""
+def run(
+    model: Model, *, deadline: float, start: dict[int, list[int]] | None = None
+) -> tuple[pywrapcp.Assignment | None, str]:
+    """Search until ``deadline`` (``time.monotonic()``); return the best assignment and how it started.
+
+    ``start`` (job indices per technician index, e.g. a re-plan's quick answer) is loaded and
+    improved on; without it a day PyVRP can express is warm-started from PyVRP's routes.
+    """
     routing = model.routing
     remaining = deadline - time.monotonic()
-    if remaining >= WARM_START_MIN_BUDGET and exact(model.problem):
+    if start is not None:
+        routing.CloseModelWithParameters(search_parameters(remaining))
+        in_model = set(model.job_of_node.values())
+        initial = _load(model, Routes(by_technician={v: [j for j in r if j in in_model] for v, r in start.items()}))
+        if initial is not None:
+            params = search_parameters(deadline - time.monotonic())
+            return routing.SolveFromAssignmentWithParameters(initial, params) or initial, "given"
+        log.warning("start routes rejected by the model; searching from scratch")
+    elif remaining >= WARM_START_MIN_BUDGET and exact(model.problem) and not model.stable:
         routes = pyvrp_routes(model.problem, model.matrix, model.screening, time_limit=WARM_START_SHARE * remaining)
         if routes is not None:
             routing.CloseModelWithParameters(search_parameters(deadline - time.monotonic()))

@@ -38,6 +38,7 @@ from pyvrp.exceptions import PenaltyBoundWarning
 
 from dispatch.domain import Job, Problem, Technician
 from dispatch.matrix import DayMatrix
+from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import Screening, pending_breaks, service_windows, shift_bounds
 
 log = logging.getLogger("dispatch")
@@ -129,9 +130,11 @@ def pyvrp_routes(
         log.info("warm start: PyVRP's best plan is infeasible; dropping the visits that break it")
     by_technician: dict[int, list[int]] = {}
     free = {k: list(g.technicians) for k, g in enumerate(groups)}
+    timer = RouteTimer(problem, matrix, screening.horizon)
     for route in result.best.routes():
         v = free[route.vehicle_type()].pop(0)
-        clients = _feasible_part(problem, matrix, screening, v, [jobs[a.idx] for a in route if a.is_client()])
+        # Keep the visits the technician can make in order, with the breaks still to take.
+        clients = timer.fit(v, [jobs[a.idx] for a in route if a.is_client()], lambda j, v=v: v in screening.eligible[j])
         if clients:
             by_technician[v] = clients
     return Routes(by_technician=by_technician)
@@ -156,63 +159,6 @@ class _Budget:
             self.began = now
         elapsed = now - self.began
         return elapsed >= self.limit or (elapsed >= self.give_up_after and best_cost >= INFEASIBLE_COST)
-
-
-def _feasible_part(problem: Problem, matrix: DayMatrix, screening: Screening, v: int, route: list[int]) -> list[int]:
-    """The visits of ``route`` that technician ``v`` can make in order, skipping any that would
-    break a window, the van's stock, the shift end or the technician's qualifications, with
-    each break still to take placed at the first stop where its window is open (or must be taken)."""
-    kept = _simulate(problem, matrix, screening, v, route)
-    while kept is None:  # the breaks found no room after the last visit: give up visits from the end
-        route = route[:-1]
-        kept = _simulate(problem, matrix, screening, v, route)
-    return kept
-
-
-def _simulate(problem: Problem, matrix: DayMatrix, screening: Screening, v: int, route: list[int]) -> list[int] | None:
-    tech = problem.technicians[v]
-    lo, hi = shift_bounds(tech) or (0, -1)
-    breaks = sorted((b.window.start, b.window.end - b.duration, b.duration) for b in pending_breaks(tech))
-    stock = dict(tech.parts)
-    used: dict[str, int] = defaultdict(int)
-    t, here, kept = lo, matrix.start_point(v), []
-    for j in route:
-        job = problem.jobs[j]
-        point = matrix.job_point(j)
-        early, late = arrival_window(job, screening.horizon)
-        leg = matrix.duration(here, point)
-        # Breaks taken before driving to this job: those open by its start, or that would
-        # otherwise have to start during its service.
-        ready, rest = t, 0
-        for opens, last_start, length in breaks:
-            start = max(ready + leg, early)
-            if opens > start and last_start >= start + job.service_duration:
-                break
-            began = max(ready, opens)
-            if began > last_start:
-                return kept if not kept else None  # a break already missed: only an empty route is safe
-            ready, rest = began + length, rest + 1
-        start = max(ready + leg, early)
-        done = start + job.service_duration
-        if (
-            v not in screening.eligible[j]
-            or start > late
-            or done + matrix.duration(point, matrix.end_point(v)) > hi
-            or any(used[p] + q > stock.get(p, 0) for p, q in job.required_parts)
-        ):
-            continue
-        for p, q in job.required_parts:
-            used[p] += q
-        del breaks[:rest]
-        t, here = done, point
-        kept.append(j)
-    home = matrix.duration(here, matrix.end_point(v))
-    for opens, last_start, length in breaks:  # the rest after the last visit
-        began = max(t, opens)
-        if began > last_start:
-            return None
-        t = began + length
-    return kept if t + home <= hi or not kept else None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,14 @@ class TravelModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPLICIT: _ClassVar[TravelModel]
     GOOGLE: _ClassVar[TravelModel]
 
+class VisitStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VISIT_STATUS_UNSPECIFIED: _ClassVar[VisitStatus]
+    VISIT_PLANNED: _ClassVar[VisitStatus]
+    VISIT_EN_ROUTE: _ClassVar[VisitStatus]
+    VISIT_ON_SITE: _ClassVar[VisitStatus]
+    VISIT_COMPLETED: _ClassVar[VisitStatus]
+
 class UnassignedReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     UNASSIGNED_REASON_UNSPECIFIED: _ClassVar[UnassignedReason]
@@ -34,6 +42,14 @@ class UnassignedReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAPACITY_EXHAUSTED: _ClassVar[UnassignedReason]
     ADDRESS_NOT_FOUND: _ClassVar[UnassignedReason]
     UNREACHABLE: _ClassVar[UnassignedReason]
+
+class ProgressKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROGRESS_KIND_UNSPECIFIED: _ClassVar[ProgressKind]
+    DEPARTED: _ClassVar[ProgressKind]
+    ARRIVED: _ClassVar[ProgressKind]
+    COMPLETED: _ClassVar[ProgressKind]
+    POSITION: _ClassVar[ProgressKind]
 PRIORITY_UNSPECIFIED: Priority
 LOW: Priority
 NORMAL: Priority
@@ -42,6 +58,11 @@ EMERGENCY: Priority
 GREAT_CIRCLE: TravelModel
 EXPLICIT: TravelModel
 GOOGLE: TravelModel
+VISIT_STATUS_UNSPECIFIED: VisitStatus
+VISIT_PLANNED: VisitStatus
+VISIT_EN_ROUTE: VisitStatus
+VISIT_ON_SITE: VisitStatus
+VISIT_COMPLETED: VisitStatus
 UNASSIGNED_REASON_UNSPECIFIED: UnassignedReason
 NO_QUALIFIED_TECHNICIAN: UnassignedReason
 PARTS_UNAVAILABLE: UnassignedReason
@@ -49,6 +70,11 @@ NO_REACHABLE_WINDOW: UnassignedReason
 CAPACITY_EXHAUSTED: UnassignedReason
 ADDRESS_NOT_FOUND: UnassignedReason
 UNREACHABLE: UnassignedReason
+PROGRESS_KIND_UNSPECIFIED: ProgressKind
+DEPARTED: ProgressKind
+ARRIVED: ProgressKind
+COMPLETED: ProgressKind
+POSITION: ProgressKind
 
 class Location(_message.Message):
     __slots__ = ("lat", "lng", "matrix_index", "address")
@@ -153,12 +179,16 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
-    __slots__ = ("time_limit", "travel_model")
+    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight")
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_MODEL_FIELD_NUMBER: _ClassVar[int]
+    REASSIGN_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    PROMISE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     time_limit: _duration_pb2.Duration
     travel_model: TravelModel
-    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ...) -> None: ...
+    reassign_penalty: _duration_pb2.Duration
+    promise_weight: int
+    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ...) -> None: ...
 
 class TravelMatrix(_message.Message):
     __slots__ = ("size", "durations_seconds", "distances_meters")
@@ -187,20 +217,22 @@ class SolveRequest(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ...) -> None: ...
 
 class Visit(_message.Message):
-    __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters")
+    __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters", "status")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARRIVAL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     arrival: _timestamp_pb2.Timestamp
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
     travel_duration: _duration_pb2.Duration
     travel_distance_meters: int
-    def __init__(self, job_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_distance_meters: _Optional[int] = ...) -> None: ...
+    status: VisitStatus
+    def __init__(self, job_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_distance_meters: _Optional[int] = ..., status: _Optional[_Union[VisitStatus, str]] = ...) -> None: ...
 
 class ScheduledBreak(_message.Message):
     __slots__ = ("start", "end")
@@ -329,3 +361,162 @@ class ValidateResponse(_message.Message):
     feasible: bool
     violations: _containers.RepeatedCompositeFieldContainer[Violation]
     def __init__(self, feasible: bool = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ...) -> None: ...
+
+class GetPlanRequest(_message.Message):
+    __slots__ = ("plan_id",)
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    def __init__(self, plan_id: _Optional[str] = ...) -> None: ...
+
+class GetPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: Plan
+    def __init__(self, plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
+
+class CancelJob(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("technician_id", "kind", "job_id", "location", "time")
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    technician_id: str
+    kind: ProgressKind
+    job_id: str
+    location: Location
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, technician_id: _Optional[str] = ..., kind: _Optional[_Union[ProgressKind, str]] = ..., job_id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Delay(_message.Message):
+    __slots__ = ("job_id", "extra")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    extra: _duration_pb2.Duration
+    def __init__(self, job_id: _Optional[str] = ..., extra: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class TechnicianUnavailable(_message.Message):
+    __slots__ = ("technician_id",)
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    technician_id: str
+    def __init__(self, technician_id: _Optional[str] = ..., **kwargs) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("new_job", "cancel_job", "progress", "delay", "technician_unavailable", "technician_added")
+    NEW_JOB_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_JOB_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ADDED_FIELD_NUMBER: _ClassVar[int]
+    new_job: Job
+    cancel_job: CancelJob
+    progress: Progress
+    delay: Delay
+    technician_unavailable: TechnicianUnavailable
+    technician_added: Technician
+    def __init__(self, new_job: _Optional[_Union[Job, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., technician_unavailable: _Optional[_Union[TechnicianUnavailable, _Mapping]] = ..., technician_added: _Optional[_Union[Technician, _Mapping]] = ...) -> None: ...
+
+class ReoptimizeRequest(_message.Message):
+    __slots__ = ("plan_id", "expected_version", "time", "events", "options")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    expected_version: int
+    time: _timestamp_pb2.Timestamp
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    options: SolveOptions
+    def __init__(self, plan_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ...) -> None: ...
+
+class Reassignment(_message.Message):
+    __slots__ = ("job_id", "from_technician_id", "to_technician_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    from_technician_id: str
+    to_technician_id: str
+    def __init__(self, job_id: _Optional[str] = ..., from_technician_id: _Optional[str] = ..., to_technician_id: _Optional[str] = ...) -> None: ...
+
+class Resequence(_message.Message):
+    __slots__ = ("job_id", "technician_id", "old_position", "new_position")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    OLD_POSITION_FIELD_NUMBER: _ClassVar[int]
+    NEW_POSITION_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    technician_id: str
+    old_position: int
+    new_position: int
+    def __init__(self, job_id: _Optional[str] = ..., technician_id: _Optional[str] = ..., old_position: _Optional[int] = ..., new_position: _Optional[int] = ...) -> None: ...
+
+class EtaChange(_message.Message):
+    __slots__ = ("job_id", "old_start", "new_start", "change", "technician_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OLD_START_FIELD_NUMBER: _ClassVar[int]
+    NEW_START_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    old_start: _timestamp_pb2.Timestamp
+    new_start: _timestamp_pb2.Timestamp
+    change: _duration_pb2.Duration
+    technician_id: str
+    def __init__(self, job_id: _Optional[str] = ..., old_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., new_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., change: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., technician_id: _Optional[str] = ...) -> None: ...
+
+class Assignment(_message.Message):
+    __slots__ = ("job_id", "technician_id", "start")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    technician_id: str
+    start: _timestamp_pb2.Timestamp
+    def __init__(self, job_id: _Optional[str] = ..., technician_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PlanDiff(_message.Message):
+    __slots__ = ("from_version", "to_version", "reassigned", "resequenced", "newly_unassigned", "eta_changes", "newly_assigned", "broken_promises")
+    FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    RESEQUENCED_FIELD_NUMBER: _ClassVar[int]
+    NEWLY_UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    ETA_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    NEWLY_ASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    BROKEN_PROMISES_FIELD_NUMBER: _ClassVar[int]
+    from_version: int
+    to_version: int
+    reassigned: _containers.RepeatedCompositeFieldContainer[Reassignment]
+    resequenced: _containers.RepeatedCompositeFieldContainer[Resequence]
+    newly_unassigned: _containers.RepeatedCompositeFieldContainer[Unassigned]
+    eta_changes: _containers.RepeatedCompositeFieldContainer[EtaChange]
+    newly_assigned: _containers.RepeatedCompositeFieldContainer[Assignment]
+    broken_promises: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, from_version: _Optional[int] = ..., to_version: _Optional[int] = ..., reassigned: _Optional[_Iterable[_Union[Reassignment, _Mapping]]] = ..., resequenced: _Optional[_Iterable[_Union[Resequence, _Mapping]]] = ..., newly_unassigned: _Optional[_Iterable[_Union[Unassigned, _Mapping]]] = ..., eta_changes: _Optional[_Iterable[_Union[EtaChange, _Mapping]]] = ..., newly_assigned: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., broken_promises: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReoptimizeResponse(_message.Message):
+    __slots__ = ("plan", "diff")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FIELD_NUMBER: _ClassVar[int]
+    plan: Plan
+    diff: PlanDiff
+    def __init__(self, plan: _Optional[_Union[Plan, _Mapping]] = ..., diff: _Optional[_Union[PlanDiff, _Mapping]] = ...) -> None: ...
+
+class ReoptimizeUpdate(_message.Message):
+    __slots__ = ("result", "final")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    result: ReoptimizeResponse
+    final: bool
+    def __init__(self, result: _Optional[_Union[ReoptimizeResponse, _Mapping]] = ..., final: bool = ...) -> None: ...

@@ -49,6 +49,21 @@ class DispatchStub(object):
                 request_serializer=dispatch_dot_v1_dot_dispatch__pb2.ValidateRequest.SerializeToString,
                 response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ValidateResponse.FromString,
                 _registered_method=True)
+        self.GetPlan = channel.unary_unary(
+                '/dispatch.v1.Dispatch/GetPlan',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.GetPlanRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.GetPlanResponse.FromString,
+                _registered_method=True)
+        self.Reoptimize = channel.unary_unary(
+                '/dispatch.v1.Dispatch/Reoptimize',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeResponse.FromString,
+                _registered_method=True)
+        self.ReoptimizeStream = channel.unary_stream(
+                '/dispatch.v1.Dispatch/ReoptimizeStream',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeUpdate.FromString,
+                _registered_method=True)
 
 
 class DispatchServicer(object):
@@ -76,6 +91,28 @@ class DispatchServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPlan(self, request, context):
+        """The current version of a plan (as stored by Solve or Reoptimize). NOT_FOUND if unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reoptimize(self, request, context):
+        """Applies events to a stored plan and re-plans the rest of the day: the new version and
+        what changed. ABORTED (with the current version) when expected_version is stale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReoptimizeStream(self, request, context):
+        """As Reoptimize, streaming the quick answer first (final = false), then the final one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +130,21 @@ def add_DispatchServicer_to_server(servicer, server):
                     servicer.Validate,
                     request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ValidateRequest.FromString,
                     response_serializer=dispatch_dot_v1_dot_dispatch__pb2.ValidateResponse.SerializeToString,
+            ),
+            'GetPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlan,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.GetPlanRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.GetPlanResponse.SerializeToString,
+            ),
+            'Reoptimize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reoptimize,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeResponse.SerializeToString,
+            ),
+            'ReoptimizeStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReoptimizeStream,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +228,87 @@ class Dispatch(object):
             '/dispatch.v1.Dispatch/Validate',
             dispatch_dot_v1_dot_dispatch__pb2.ValidateRequest.SerializeToString,
             dispatch_dot_v1_dot_dispatch__pb2.ValidateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/GetPlan',
+            dispatch_dot_v1_dot_dispatch__pb2.GetPlanRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.GetPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reoptimize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/Reoptimize',
+            dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReoptimizeStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/ReoptimizeStream',
+            dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeUpdate.FromString,
             options,
             channel_credentials,
             insecure,

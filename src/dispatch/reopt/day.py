@@ -1,0 +1,433 @@
+"""The day at "now": what is history, what each technician is doing, and what is left to plan.
+
+Rules (a dispatcher's, in order):
+
+- A completed visit is history and never moves. A visit a technician is driving to or
+  working on stays with them; they are free when it ends (its arrival estimated from
+  their last report: the departure plus the drive, or a newer position plus the drive).
+- Reports win over the plan. Where a technician has not reported, the plan is assumed
+  followed: a planned visit whose departure time has passed (and comes after their last
+  report) is under way, and one whose end has passed is done. Breaks the plan started
+  before now are taken.
+- A technician unavailable from a time at or before now drops the visit under way (it
+  goes back to be planned) and plans nothing more; their history stays.
+- Everything else — new jobs, planned visits not yet begun, jobs left unassigned before —
+  is re-planned from each technician's current place and free time, as a ``Problem``
+  whose time 0 is now (the re-plan problem), with what customers were told as
+  ``commitments``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from dispatch.domain import (
+    Break,
+    Commitment,
+    DayState,
+    Job,
+    Location,
+    Plan,
+    Problem,
+    Route,
+    ScheduledBreak,
+    SolveOptions,
+    Technician,
+    TimeWindow,
+    Visit,
+    VisitFact,
+    VisitStatus,
+)
+from dispatch.matrix import MatrixProvider
+from dispatch.reopt.events import shift_job, shift_technician, shift_window
+
+
+class Legs:
+    """Travel between two places through the day's provider, each pair asked once."""
+
+    def __init__(self, provider: MatrixProvider, departure: int) -> None:
+        self.provider = provider
+        self.departure = departure
+        self._known: dict[tuple[Location, Location], tuple[int, int]] = {}
+
+    def __call__(self, a: Location, b: Location) -> tuple[int, int]:
+        """``(seconds, metres)`` from ``a`` to ``b``."""
+        if a == b:
+            return 0, 0
+        key = (a, b)
+        if key not in self._known:
+            durations, distances = self.provider.matrix([a], [b], departure=self.departure)
+            self._known[key] = (int(durations[0, 0]), int(distances[0, 0]))
+        return self._known[key]
+
+
+@dataclass
+class TechnicianDay:
+    """One technician at "now" (plan seconds of the day)."""
+
+    technician: Technician
+    history: list[Visit] = field(default_factory=list)
+    current: Visit | None = None
+    taken: list[ScheduledBreak] = field(default_factory=list)
+    here: Location | None = None  # where they are free (None: not left home)
+    free_at: int = 0
+    available: bool = True
+    route_start: int | None = None  # departure of the day, once under way
+
+    @property
+    def fixed(self) -> list[Visit]:
+        return [*self.history, *([self.current] if self.current else [])]
+
+
+@dataclass
+class Situation:
+    """The day at ``now`` and its re-plan problem (``replan``: time 0 is ``now``)."""
+
+    problem: Problem
+    plan: Plan
+    now: int
+    technicians: list[TechnicianDay]
+    facts: dict[str, VisitFact]
+    replan: Problem
+    #: Previous routes of the re-plan problem: its job indices per its technician index.
+    previous: dict[int, list[int]]
+    legs: Legs
+
+    # ------------------------------------------------------------------ back to the day
+
+    def assemble(self, part: Plan) -> Plan:
+        """The whole day: history and visits under way, then ``part`` (a plan of the re-plan problem)."""
+        now = self.now
+        planned = {r.technician_id: r for r in part.routes}
+        routes = []
+        for day in self.technicians:
+            tech = day.technician
+            later = planned.get(tech.id)
+            visits = [*day.fixed, *(_shift_visit(v, now) for v in (later.visits if later else ()))]
+            if not visits:
+                continue
+            breaks = (
+                [*day.taken, *(ScheduledBreak(start=b.start + now, end=b.end + now) for b in later.breaks)]
+                if later
+                else list(day.taken)
+            )
+            if later is not None:
+                end, back, back_m = later.end + now, later.return_travel_duration, later.return_distance
+            else:
+                last = self.problem.job(visits[-1].job_id).location
+                back, back_m = self.legs(last, tech.end_location)
+                end = max(day.free_at, visits[-1].end) + back
+            if day.route_start is not None:
+                start = day.route_start
+            elif later is not None:
+                start = later.start + now
+            else:
+                start = visits[0].arrival - visits[0].travel_duration
+            routes.append(
+                Route(
+                    technician_id=tech.id,
+                    start=start,
+                    end=end,
+                    visits=tuple(visits),
+                    breaks=tuple(sorted(breaks, key=lambda b: b.start)),
+                    return_travel_duration=back,
+                    return_distance=back_m,
+                )
+            )
+        return Plan(
+            plan_id=self.problem.plan_id,
+            epoch=self.problem.epoch,
+            version=self.plan.version,
+            routes=tuple(routes),
+            unassigned=part.unassigned,
+            stats=dataclasses.replace(
+                part.stats,
+                total_travel_duration=sum(r.travel_duration for r in routes),
+                total_distance=sum(r.distance for r in routes),
+            ),
+        )
+
+    def state_after(self, plan: Plan, previous: DayState, *, promise_slack: int) -> DayState:
+        """The day's facts once ``plan`` (from ``assemble``) is the current plan.
+
+        A customer keeps the window they were promised while their visit starts inside
+        it; otherwise (and for a first assignment) the promise becomes the new start
+        ± ``promise_slack``.
+        """
+        return dataclasses.replace(
+            previous,
+            now=self.now,
+            facts=tuple(self.facts.values()),
+            taken_breaks=tuple((d.technician.id, b) for d in self.technicians for b in d.taken),
+            promises=promises(plan, previous.promises, promise_slack),
+        )
+
+
+def promises(plan: Plan, before: tuple[Commitment, ...], slack: int) -> tuple[Commitment, ...]:
+    """What each customer with a visit still to come has been told once ``plan`` is sent out:
+    the window promised before while the visit still starts inside it, else its start ± ``slack``."""
+    promised = {c.job_id: c for c in before}
+    out = []
+    for route in plan.routes:
+        for visit in route.visits:
+            if visit.status is VisitStatus.COMPLETED:
+                continue
+            old = promised.get(visit.job_id)
+            window = old.window if old is not None else None
+            if window is None or not window.contains(visit.start):
+                window = TimeWindow(start=visit.start - slack, end=visit.start + slack)
+            out.append(Commitment(job_id=visit.job_id, technician_id=route.technician_id, window=window))
+    return tuple(out)
+
+
+def initial_state(plan: Plan, *, promise_slack: int) -> DayState:
+    """The facts of a freshly solved day: nothing happened yet; every assigned visit is promised."""
+    return DayState(promises=promises(plan, (), promise_slack))
+
+
+def _shift_visit(v: Visit, delta: int) -> Visit:
+    return dataclasses.replace(v, arrival=v.arrival + delta, start=v.start + delta, end=v.end + delta)
+
+
+def service_start(job: Job, arrival: int) -> int:
+    """When service of a visit under way starts: the arrival, or the opening of the next window
+    (a window already missed does not stop a visit under way)."""
+    for w in sorted(job.time_windows, key=lambda w: w.start):
+        if arrival <= w.end:
+            return max(arrival, w.start)
+    return arrival
+
+
+def situation(
+    problem: Problem,
+    plan: Plan,
+    state: DayState,
+    *,
+    now: int,
+    provider: MatrixProvider,
+    options: SolveOptions,
+) -> Situation:
+    """The day at ``now`` (plan seconds) after its events: history, visits under way, and the
+    re-plan problem for the rest."""
+    legs = Legs(provider, departure=problem.epoch + now)
+    jobs = {j.id: j for j in problem.jobs}
+    facts = {f.job_id: f for f in state.facts if f.job_id in jobs}
+    positions = {p.technician_id: p for p in state.positions}
+    unavailable = dict(state.unavailable)
+    routes = {r.technician_id: r for r in plan.routes}
+    taken_before: dict[str, list[ScheduledBreak]] = defaultdict(list)
+    for tech_id, b in state.taken_breaks:
+        taken_before[tech_id].append(b)
+
+    days: list[TechnicianDay] = []
+    for tech in problem.technicians:
+        route = routes.get(tech.id)
+        mine = [f for f in facts.values() if f.technician_id == tech.id]
+        reports = [t for f in mine if f.reported for t in (f.departed, f.arrived, f.completed) if t is not None]
+        if tech.id in positions:
+            reports.append(positions[tech.id].time)
+        last_report = max(reports, default=None)
+        current = next((f for f in mine if f.completed is None and f.reported), None)
+        for f in mine:
+            if f.completed is None and not f.reported:
+                del facts[f.job_id]  # implied last time: implied afresh below
+        if current is None and route is not None:
+            current = _infer(route, tech.id, facts, jobs, now, last_report)
+        gone = tech.id in unavailable and unavailable[tech.id] <= now
+        if gone and current is not None:
+            del facts[current.job_id]
+            current = None
+        day = TechnicianDay(technician=tech, available=not gone)
+        here, free = tech.start_location, None
+        for f in sorted(
+            (f for f in facts.values() if f.technician_id == tech.id and f.completed is not None),
+            key=lambda f: f.completed,
+        ):  # type: ignore[arg-type, return-value]
+            job = jobs[f.job_id]
+            travel, metres = legs(here, job.location)
+            end = f.completed
+            assert end is not None
+            start = end - job.service_duration if f.arrived is None else max(f.arrived, end - job.service_duration)
+            arrival = start if f.arrived is None else min(f.arrived, start)
+            day.history.append(
+                Visit(
+                    job_id=job.id,
+                    arrival=arrival,
+                    start=start,
+                    end=end,
+                    travel_duration=travel,
+                    travel_distance=metres,
+                    status=VisitStatus.COMPLETED,
+                )
+            )
+            here, free = job.location, end
+        position = positions.get(tech.id)
+        if current is not None:
+            job = jobs[current.job_id]
+            travel, metres = legs(here, job.location)
+            if current.arrived is not None:
+                arrival = current.arrived
+            elif position is not None and current.departed is not None and position.time >= current.departed:
+                arrival = position.time + legs(position.location, job.location)[0]
+            else:
+                arrival = (current.departed if current.departed is not None else now) + travel
+            start = service_start(job, arrival)
+            day.current = Visit(
+                job_id=job.id,
+                arrival=arrival,
+                start=start,
+                end=start + job.service_duration,
+                travel_duration=travel,
+                travel_distance=metres,
+                status=VisitStatus.ON_SITE if current.arrived is not None else VisitStatus.EN_ROUTE,
+            )
+            here, free = job.location, day.current.end
+        elif position is not None and (free is None or position.time >= free):
+            here, free = position.location, position.time
+        elif (
+            route is not None
+            and free is not None
+            and route.end <= now
+            and all(facts.get(v.job_id) is not None and facts[v.job_id].completed is not None for v in route.visits)
+        ):
+            here, free = tech.end_location, max(free, route.end)  # the route was driven to its end
+        day.taken = list(taken_before[tech.id])
+        if route is not None:
+            day.taken += [b for b in route.breaks if b.start <= now and b not in day.taken]
+        resting = max((b.end for b in day.taken), default=None)
+        if free is not None:
+            day.here = here
+            day.free_at = max(now, free, resting or now)
+            first = day.fixed[0] if day.fixed else None
+            if route is not None and route.start <= now:
+                day.route_start = route.start
+            elif first is not None:
+                day.route_start = first.arrival - first.travel_duration
+        else:
+            day.free_at = max(now, tech.shift.start, resting or now)
+        days.append(day)
+
+    busy = {v.job_id for d in days for v in d.fixed}
+    replan = _replan_problem(problem, state, days, busy, now, options)
+    q_jobs = {j.id: k for k, j in enumerate(replan.jobs)}
+    q_techs = {t.id: v for v, t in enumerate(replan.technicians)}
+    previous: dict[int, list[int]] = {}
+    for tech_id, v in q_techs.items():
+        route = routes.get(tech_id)
+        if route is not None:
+            previous[v] = [
+                q_jobs[x.job_id] for x in route.visits if x.status is VisitStatus.PLANNED and x.job_id in q_jobs
+            ]
+    return Situation(
+        problem=problem,
+        plan=plan,
+        now=now,
+        technicians=days,
+        facts=facts,
+        replan=replan,
+        previous=previous,
+        legs=legs,
+    )
+
+
+def _infer(
+    route: Route, tech_id: str, facts: dict[str, VisitFact], jobs: dict[str, Job], now: int, last_report: int | None
+) -> VisitFact | None:
+    """Follow the plan where the technician has not reported: planned visits that should be done
+    by now become history (``facts``); the one that should be under way is returned."""
+    for visit in route.visits:
+        if visit.status is VisitStatus.COMPLETED or visit.job_id not in jobs:
+            continue
+        fact = facts.get(visit.job_id)
+        if fact is not None:
+            if fact.technician_id != tech_id or fact.completed is not None:
+                continue  # reported elsewhere or done: not this plan's to follow
+        depart = visit.arrival - visit.travel_duration
+        if depart > now or (last_report is not None and depart < last_report):
+            return None
+        if visit.end <= now:
+            facts[visit.job_id] = VisitFact(
+                job_id=visit.job_id,
+                technician_id=tech_id,
+                departed=depart,
+                arrived=visit.arrival,
+                completed=visit.end,
+                reported=False,
+            )
+            continue
+        fact = VisitFact(
+            job_id=visit.job_id,
+            technician_id=tech_id,
+            departed=depart,
+            arrived=visit.arrival if visit.arrival <= now else None,
+            reported=False,
+        )
+        facts[visit.job_id] = fact
+        return fact
+    return None
+
+
+def _replan_problem(
+    problem: Problem, state: DayState, days: list[TechnicianDay], busy: set[str], now: int, options: SolveOptions
+) -> Problem:
+    used: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    jobs = {j.id: j for j in problem.jobs}
+    technicians = []
+    for day in days:
+        tech = day.technician
+        for v in day.fixed:
+            for part, qty in jobs[v.job_id].required_parts:
+                used[tech.id][part] += qty
+        if not day.available:
+            continue
+        start = day.here or tech.start_location
+        shift = TimeWindow(
+            start=day.free_at if day.here is not None else max(tech.shift.start, day.free_at), end=tech.shift.end
+        )
+        technicians.append(
+            shift_technician(
+                dataclasses.replace(
+                    tech,
+                    start_location=start,
+                    shift=shift,
+                    breaks=_pending(tech.breaks, day.taken),
+                    parts=tuple((p, max(q - used[tech.id][p], 0)) for p, q in tech.parts),
+                ),
+                -now,
+            )
+        )
+    promised = {c.job_id: c for c in state.promises}
+    replan_jobs = [shift_job(j, -now) for j in problem.jobs if j.id not in busy]
+    commitments = tuple(
+        dataclasses.replace(c, window=None if c.window is None else shift_window(c.window, -now))
+        for j in replan_jobs
+        if (c := promised.get(j.id)) is not None
+    )
+    return dataclasses.replace(
+        problem,
+        epoch=problem.epoch + now,
+        technicians=tuple(technicians),
+        jobs=tuple(replan_jobs),
+        options=options,
+        commitments=commitments,
+    )
+
+
+def _pending(breaks: tuple[Break, ...], taken: list[ScheduledBreak]) -> tuple[Break, ...]:
+    """The technician's breaks not yet taken: each taken break uses up the break it fits
+    (same length, inside the window), else the first of its length, else the first one."""
+    left = list(breaks)
+    for b in taken:
+        length = b.end - b.start
+        match = (
+            next(
+                (x for x in left if x.duration == length and x.window.start <= b.start and b.end <= x.window.end), None
+            )
+            or next((x for x in left if x.duration == length), None)
+            or (left[0] if left else None)
+        )
+        if match is not None:
+            left.remove(match)
+    return tuple(left)
