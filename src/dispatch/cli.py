@@ -1,4 +1,4 @@
-"""The ``dispatch`` command: ``serve``, ``solve``, ``validate``, ``demo``.
+"""The ``dispatch`` command: ``serve``, ``solve``, ``reoptimize``, ``validate``, ``demo``.
 
 Exit codes (one table, as the gRPC codes are in ``dispatch.server.errors``):
 0 planned; 1 infrastructure failure (server unreachable, worker died, deadline);
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +71,23 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--tz", default="UTC", help="time zone for the printed summary (e.g. America/Denver)")
     solve.set_defaults(run=_solve)
 
+    reopt = sub.add_parser("reoptimize", help="send the day's events for a stored plan to a server and re-plan")
+    reopt.add_argument("plan_id")
+    reopt.add_argument("events", type=Path, help='JSON: the events array (or {"events": [...]}), protobuf JSON mapping')
+    reopt.add_argument(
+        "--server",
+        default=os.environ.get("DISPATCH_SERVER", "localhost:50051"),
+        help="host:port of the dispatch server holding the plan (default $DISPATCH_SERVER or localhost:50051)",
+    )
+    reopt.add_argument("--time", help="now, RFC 3339 (default: the server's clock)")
+    reopt.add_argument(
+        "--expected-version", type=int, help="the plan version the events apply to (default: the current one)"
+    )
+    reopt.add_argument("--time-limit", type=float, help="seconds to improve on the quick answer (server default 2)")
+    reopt.add_argument("--out", type=Path, help="write the ReoptimizeResponse JSON here")
+    reopt.add_argument("--tz", default="UTC", help="time zone for the printed summary")
+    reopt.set_defaults(run=_reoptimize)
+
     validate = sub.add_parser("validate", help="check a plan (SolveResponse or Plan JSON) against a request")
     validate.add_argument("problem", type=Path)
     validate.add_argument("plan", type=Path)
@@ -100,6 +118,40 @@ def _solve(args: argparse.Namespace) -> int:
         request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
     response = _remote_solve(request, args.server) if args.server else _local_solve(request)
     _print_summary(request, response.plan, ZoneInfo(args.tz), sys.stdout)
+    if args.out:
+        args.out.write_text(_to_json(response))
+        print(f"\nplan written to {args.out}")
+    return EXIT_OK
+
+
+def _reoptimize(args: argparse.Namespace) -> int:
+    try:
+        raw = json.loads(args.events.read_text())
+    except OSError as exc:
+        raise CliError(EXIT_INVALID, [f"{args.events}: {exc.strerror}"]) from None
+    except json.JSONDecodeError as exc:
+        raise CliError(EXIT_INVALID, [f"{args.events}: not JSON ({exc})"]) from None
+    if isinstance(raw, list):
+        raw = {"events": raw}
+    if not isinstance(raw, dict) or set(raw) - {"events"}:
+        raise CliError(EXIT_INVALID, [f'{args.events}: expected an array of events or {{"events": [...]}}'])
+    request = _parse(raw, pb.ReoptimizeRequest(), args.events)
+    request.plan_id = args.plan_id
+    if args.time:
+        try:
+            request.time.FromJsonString(args.time)
+        except ValueError as exc:
+            raise CliError(EXIT_INVALID, [f"--time: not an RFC 3339 time ({exc})"]) from None
+    if args.time_limit is not None:
+        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    if args.expected_version is not None:
+        request.expected_version = args.expected_version
+    else:
+        current = _call(args.server, "GetPlan", pb.GetPlanRequest(plan_id=args.plan_id), timeout=30)
+        request.expected_version = current.plan.version  # type: ignore[attr-defined]
+    limit = args.time_limit if args.time_limit is not None else 2.0
+    response = _call(args.server, "Reoptimize", request, timeout=limit + 30)
+    _print_diff(response, ZoneInfo(args.tz), sys.stdout)  # type: ignore[arg-type]
     if args.out:
         args.out.write_text(_to_json(response))
         print(f"\nplan written to {args.out}")
@@ -218,6 +270,32 @@ def _status_error(code: object, details: str, metadata: object) -> CliError:
                     lines = ["invalid request:", *(f"  {v.field}: {v.description}" for v in bad.field_violations)]
     invalid = code in (grpc.StatusCode.INVALID_ARGUMENT,)
     return CliError(EXIT_INVALID if invalid else EXIT_FAILURE, lines)
+
+
+def _print_diff(response: pb.ReoptimizeResponse, tz: ZoneInfo, out: TextIO) -> None:
+    def clock(ts: object) -> str:
+        return datetime.fromtimestamp(ts.seconds, UTC).astimezone(tz).strftime("%H:%M")  # type: ignore[attr-defined]
+
+    plan, d = response.plan, response.diff
+    s = plan.stats
+    print(
+        f"Plan {plan.plan_id} v{d.from_version} -> v{plan.version}: {s.jobs_assigned} assigned, "
+        f"{s.jobs_unassigned} unassigned, status {s.solver_status}",
+        file=out,
+    )
+    for a in d.newly_assigned:
+        print(f"  assigned   {a.job_id} to {a.technician_id} at {clock(a.start)}", file=out)
+    for r in d.reassigned:
+        print(f"  reassigned {r.job_id}: {r.from_technician_id} -> {r.to_technician_id}", file=out)
+    for u in d.newly_unassigned:
+        print(f"  unassigned {u.job_id}: {pb.UnassignedReason.Name(u.reason)} — {u.detail}", file=out)
+    for c in d.eta_changes:
+        shift = int(c.change.seconds) // 60
+        print(f"  eta        {c.job_id}: {clock(c.old_start)} -> {clock(c.new_start)} ({shift:+d} min)", file=out)
+    if d.broken_promises:
+        print(f"  promised windows broken: {', '.join(d.broken_promises)}", file=out)
+    for warning in s.warnings:
+        print(f"warning: {warning}", file=out)
 
 
 def _print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: TextIO) -> None:

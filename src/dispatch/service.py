@@ -245,7 +245,7 @@ class Dispatcher:
         the quick answer standing, with a warning.
         """
         began = time.monotonic()
-        if shape:
+        if shape and any(v.field in ("plan_id", "expected_version") for v in shape):
             raise ProblemError(shape)
         record = self.get_plan(replan.plan_id)
         if replan.expected_version is not None and replan.expected_version != record.version:
@@ -267,6 +267,8 @@ class Dispatcher:
             now=asked,
             limits=self.settings.limits,
             travel_models=self.travel_models,
+            violations=shape,
+            positions=replan.positions or None,
         )
         provider = self.provider(day)
         here = situation(day, record.plan, state, now=now, provider=provider, options=options)

@@ -232,9 +232,14 @@ class EventChecker(_Checker):
     rules as a ``SolveRequest``'s, reported under the event's path (``events[2].new_job.id``)."""
 
     def __init__(
-        self, problem: Problem, *, limits: Limits = DEFAULT_LIMITS, travel_models: frozenset[TravelModel] | None = None
+        self,
+        problem: Problem,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        travel_models: frozenset[TravelModel] | None = None,
+        violations: list[FieldViolation] | None = None,
     ) -> None:
-        super().__init__(problem, limits, travel_models or frozenset(TravelModel), [])
+        super().__init__(problem, limits, travel_models or frozenset(TravelModel), list(violations or []))
 
     @property
     def violations(self) -> list[FieldViolation]:

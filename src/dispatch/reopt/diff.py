@@ -69,9 +69,7 @@ def diff(old: Plan, new: Plan, promises: tuple[Commitment, ...] = ()) -> PlanDif
                 continue
             if was[0] != route.technician_id:
                 reassigned.append(
-                    Reassignment(
-                        job_id=visit.job_id, from_technician_id=was[0], to_technician_id=route.technician_id
-                    )
+                    Reassignment(job_id=visit.job_id, from_technician_id=was[0], to_technician_id=route.technician_id)
                 )
             if was[1] != visit.start:
                 eta.append(

@@ -30,7 +30,7 @@ from dispatch.domain import (
     TravelModel,
     VisitFact,
 )
-from dispatch.errors import ProblemError
+from dispatch.errors import FieldViolation, ProblemError
 from dispatch.validate import DEFAULT_LIMITS, EventChecker, Limits
 
 #: How far in the future (s) a progress report's time may lie (clocks of phones and servers differ).
@@ -65,13 +65,19 @@ def apply_events(
     now: int,
     limits: Limits = DEFAULT_LIMITS,
     travel_models: frozenset[TravelModel] | None = None,
+    violations: list[FieldViolation] | None = None,
+    positions: Iterable[int] | None = None,
 ) -> tuple[Problem, DayState]:
     """The day after ``events`` (times relative to ``now``, the request time in plan seconds).
 
-    Raises ``ProblemError`` naming every bad event field; applies nothing in that case.
+    Raises ``ProblemError`` naming every bad event field, and the ``violations`` found
+    while parsing; applies nothing in that case. ``positions`` are the events' indices in
+    the request (default 0, 1, ...).
     """
-    day = _Day(problem, state, now, EventChecker(problem, limits=limits, travel_models=travel_models))
-    for i, event in enumerate(events):
+    check = EventChecker(problem, limits=limits, travel_models=travel_models, violations=violations)
+    day = _Day(problem, state, now, check)
+    events = list(events)
+    for i, event in zip(positions or range(len(events)), events, strict=True):
         day.apply(f"events[{i}]", event)
     if day.check.violations:
         raise ProblemError(day.check.violations)

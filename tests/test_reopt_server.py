@@ -1,0 +1,168 @@
+"""GetPlan, Reoptimize and ReoptimizeStream over a real loopback channel, in the public JSON names,
+and ``dispatch reoptimize`` against that server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from google.rpc import error_details_pb2, status_pb2
+
+from dispatch.cli import main
+from dispatch.v1 import dispatch_pb2 as pb
+from tests.requests import small_day, to_proto
+from tests.test_server import field_violations
+
+NOW = "2026-03-02T17:00:00Z"  # 10:00 in Denver, two hours into the day
+
+
+def solved(stub) -> pb.Plan:
+    day = small_day(jobs=8)
+    day["plan_id"] = f"live-{uuid.uuid4().hex[:8]}"
+    return stub.Solve(to_proto(day), timeout=30).plan
+
+
+def reopt_request(plan: pb.Plan, events: list[dict], **extra) -> pb.ReoptimizeRequest:
+    body = {
+        "plan_id": plan.plan_id,
+        "expected_version": str(plan.version),
+        "time": NOW,
+        "events": events,
+        "options": {"time_limit": "0.5s"},
+        **extra,
+    }
+    return json_format.ParseDict(body, pb.ReoptimizeRequest())
+
+
+EMERGENCY = {
+    "new_job": {
+        "id": "burst-pipe",
+        "location": {"lat": 39.745, "lng": -104.985},
+        "service_duration": "3600s",
+        "required_skills": ["plumbing"],
+        "priority": "EMERGENCY",
+        "respond_within": "5400s",
+        "customer": {"name": "Ms. Flood", "phone": "+13035550142"},
+        "service_type": "Burst pipe",
+    }
+}
+
+
+def test_get_plan_returns_the_stored_version_and_not_found_otherwise(stub):
+    plan = solved(stub)
+    got = stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan
+    assert got.version == plan.version and got.plan_id == plan.plan_id
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetPlan(pb.GetPlanRequest(plan_id="nope"), timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_emergency_reoptimize_returns_the_new_version_and_the_diff(stub):
+    plan = solved(stub)
+    response = stub.Reoptimize(reopt_request(plan, [EMERGENCY]), timeout=30)
+    new = response.plan
+    assert new.version > plan.version and not [w for w in new.stats.warnings if w.startswith("checker")]
+    visit = next(v for r in new.routes for v in r.visits if v.job_id == "burst-pipe")
+    assert visit.start.ToJsonString() <= "2026-03-02T18:30:00Z"  # within 90 min of 10:00
+    assert [a.job_id for a in response.diff.newly_assigned] == ["burst-pipe"]
+    assert response.diff.from_version == plan.version and response.diff.to_version == new.version
+    for change in response.diff.eta_changes:
+        assert change.change.seconds == change.new_start.seconds - change.old_start.seconds
+    # Visits before 10:00 are history or under way.
+    statuses = {v.status for r in new.routes for v in r.visits if v.start.ToJsonString() < "2026-03-02T16:30:00Z"}
+    assert statuses <= {pb.VISIT_COMPLETED, pb.VISIT_EN_ROUTE, pb.VISIT_ON_SITE}
+
+
+def test_stream_sends_the_quick_answer_first(stub):
+    plan = solved(stub)
+    updates = list(stub.ReoptimizeStream(reopt_request(plan, [{"cancel_job": {"job_id": "job-5"}}]), timeout=30))
+    assert [u.final for u in updates] == [False, True]
+    assert updates[0].result.plan.stats.solver_status == "QUICK"
+    for u in updates:
+        ids = {v.job_id for r in u.result.plan.routes for v in r.visits} | {x.job_id for x in u.result.plan.unassigned}
+        assert "job-5" not in ids
+
+
+def test_stale_version_is_aborted_with_the_current_one(stub):
+    plan = solved(stub)
+    stub.Reoptimize(reopt_request(plan, []), timeout=30)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Reoptimize(reopt_request(plan, []), timeout=30)
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    info = {}
+    for key, value in err.value.trailing_metadata():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                e = error_details_pb2.ErrorInfo()
+                if detail.Unpack(e):
+                    info = dict(e.metadata)
+    assert info["current_version"] == str(plan.version + 1)
+
+
+def test_concurrent_reoptimize_with_one_version_exactly_one_wins(stub):
+    plan = solved(stub)
+    codes: list[object] = []
+
+    def call() -> None:
+        try:
+            stub.Reoptimize(reopt_request(plan, [EMERGENCY]), timeout=30)
+            codes.append("ok")
+        except grpc.RpcError as exc:
+            codes.append(exc.code())
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(str, codes)) == sorted(["ok", str(grpc.StatusCode.ABORTED), str(grpc.StatusCode.ABORTED)])
+
+
+def test_malformed_events_are_invalid_argument_with_paths(stub):
+    plan = solved(stub)
+    events = [
+        {},
+        {"progress": {"technician_id": "mike", "kind": "ARRIVED"}},
+        {"cancel_job": {"job_id": "no-such-job"}},
+        {"delay": {"job_id": "job-1", "extra": "-60s"}},
+        {"technician_added": {"id": "", "shift": {"start": NOW, "end": NOW}}},
+        {"new_job": {"id": "x", "location": {"lat": 123.0, "lng": 0}}},
+    ]
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Reoptimize(reopt_request(plan, events), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = field_violations(err.value)
+    for expected in (
+        "events[0]",
+        "events[1].progress.job_id",
+        "events[2].cancel_job.job_id",
+        "events[3].delay.extra",
+        "events[4].technician_added.id",
+        "events[5].new_job.location.lat",
+    ):
+        assert expected in fields, fields
+    assert stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan.version == plan.version
+
+
+def test_cli_reoptimize_uses_the_current_version_and_writes_the_response(stub, server, tmp_path, capsys):
+    plan = solved(stub)
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([EMERGENCY]))
+    out = tmp_path / "v2.json"
+    address = f"127.0.0.1:{server.port}"
+    argv = ["reoptimize", plan.plan_id, str(events), "--server", address, "--time", NOW, "--time-limit", "0.5"]
+    assert main([*argv, "--out", str(out), "--tz", "America/Denver"]) == 0
+    printed = capsys.readouterr().out
+    assert f"v{plan.version} -> v" in printed and "assigned   burst-pipe" in printed
+    written = json.loads(out.read_text())
+    assert written["diff"]["newly_assigned"][0]["job_id"] == "burst-pipe"
+    # Replaying the same events file: the job is already in the plan.
+    assert main(argv) == 2
+    assert "events[0].new_job.id" in capsys.readouterr().err
+    # A stale --expected-version: exit 1, naming the conflict.
+    assert main([*argv, "--expected-version", str(plan.version)]) == 1
+    assert "ABORTED" in capsys.readouterr().err
