@@ -52,6 +52,16 @@ class Legs:
         self.departure = departure
         self._known: dict[tuple[Location, Location], tuple[int, int]] = {}
 
+    def learn(self, problem: Problem, plan: Plan) -> None:
+        """Take the job-to-job legs ``plan`` already drove or planned as known (the same provider
+        timed them; a technician's start may have changed since, so first legs are asked again)."""
+        jobs = {j.id: j.location for j in problem.jobs}
+        for route in plan.routes:
+            for before, visit in zip(route.visits, route.visits[1:], strict=False):
+                a, b = jobs.get(before.job_id), jobs.get(visit.job_id)
+                if a is not None and b is not None:
+                    self._known.setdefault((a, b), (visit.travel_duration, visit.travel_distance))
+
     def __call__(self, a: Location, b: Location) -> tuple[int, int]:
         """``(seconds, metres)`` from ``a`` to ``b``."""
         if a == b:
@@ -213,6 +223,7 @@ def situation(
     re-plan problem for the rest."""
     legs = Legs(provider, departure=problem.epoch + now)
     jobs = {j.id: j for j in problem.jobs}
+    legs.learn(problem, plan)
     facts = {f.job_id: f for f in state.facts if f.job_id in jobs}
     positions = {p.technician_id: p for p in state.positions}
     unavailable = dict(state.unavailable)
@@ -286,13 +297,6 @@ def situation(
             here, free = job.location, day.current.end
         elif position is not None and (free is None or position.time >= free):
             here, free = position.location, position.time
-        elif (
-            route is not None
-            and free is not None
-            and route.end <= now
-            and all(facts.get(v.job_id) is not None and facts[v.job_id].completed is not None for v in route.visits)
-        ):
-            here, free = tech.end_location, max(free, route.end)  # the route was driven to its end
         day.taken = list(taken_before[tech.id])
         if route is not None:
             day.taken += [b for b in route.breaks if b.start <= now and b not in day.taken]

@@ -97,6 +97,7 @@ class QuickPlanner:
         promised = {j: w[0] for j, w in self.stability.window.items() if w[0] > 0}
         self.patient = RouteTimer(problem, matrix, self.screening.horizon, not_before=promised)
         self.eligible = [set(e) for e in self.screening.eligible]
+        self._timed: dict[tuple[int, tuple[int, ...]], list[int]] = {}  # service starts of routes costed
 
     def timing(self, v: int, route: list[int]) -> Timing | None:
         """Keeping promised times where the route allows it, else as early as possible."""
@@ -104,7 +105,16 @@ class QuickPlanner:
 
     def cost(self, v: int, route: list[int]) -> int | None:
         timing = self.timing(v, route)
-        return None if timing is None else route_cost(self.stability, v, route, timing)
+        if timing is None:
+            return None
+        self._timed[v, tuple(route)] = timing.starts
+        return route_cost(self.stability, v, route, timing)
+
+    def _starts(self, v: int, route: list[int]) -> list[int]:
+        key = (v, tuple(route))
+        if key not in self._timed:
+            self.cost(v, route)
+        return self._timed.get(key, [])
 
     def plan(self, previous: dict[int, list[int]]) -> tuple[Plan, dict[int, list[int]]]:
         """The quick plan from ``previous`` routes (job indices per technician index), and its routes."""
@@ -141,15 +151,30 @@ class QuickPlanner:
     ) -> tuple[int, list[int], int, None] | None:
         """Cheapest feasible (technician, position) for job ``j``: candidates in order of their
         added travel, a lower bound of their added cost, so the search stops early."""
-        m = self.matrix
+        m, jobs, timer = self.matrix, self.problem.jobs, self.timer
         point = m.job_point(j)
+        service = jobs[j].service_duration
         candidates = []
         for v in self.eligible[j]:
-            stops = [m.start_point(v), *(m.job_point(k) for k in routes[v]), m.end_point(v)]
+            bounds = timer.bounds[v]
+            if bounds is None:
+                continue
+            route = routes[v]
+            starts = self._starts(v, route)
+            stops = [m.start_point(v), *(m.job_point(k) for k in route), m.end_point(v)]
             extra = self.stability.reassign_penalty if self.stability.owner.get(j, v) != v else 0
             for pos in range(len(stops) - 1):
                 a, b = stops[pos], stops[pos + 1]
-                base = 0 if not routes[v] else m.duration(a, b)
+                # Necessary: j reachable in a window from the stop before, and the stop after
+                # (or the shift end) still reachable from j, as things stand (breaks only delay).
+                leave = bounds[0] if pos == 0 else starts[pos - 1] + jobs[route[pos - 1]].service_duration
+                start = timer.first_start(j, leave + m.duration(a, point))
+                if start is None:
+                    break  # later positions leave later still
+                due = bounds[1] if pos == len(route) else timer.last_start(route[pos])
+                if start + service + m.duration(point, b) > due:
+                    continue
+                base = 0 if not route else m.duration(a, b)
                 candidates.append((m.duration(a, point) + m.duration(point, b) - base + extra, v, pos))
         candidates.sort()
         best: tuple[int, list[int], int, None] | None = None

@@ -59,6 +59,14 @@ class RouteTimer:
                 return start
         return self._first(j, t)
 
+    def last_start(self, j: int) -> int:
+        """The latest service start job ``j``'s windows allow."""
+        return self.windows[j][-1][1] if self.windows[j] else -1
+
+    def first_start(self, j: int, t: int) -> int | None:
+        """The first service start of job ``j`` at or after ``t``, regardless of ``not_before``."""
+        return self._first(j, t)
+
     def _first(self, j: int, t: int) -> int | None:
         for a, b in self.windows[j]:
             if t <= b:
@@ -142,6 +150,8 @@ class RouteTimer:
     def fit(self, v: int, route: Sequence[int], allowed: Callable[[int], bool] = lambda j: True) -> list[int]:
         """The visits of ``route`` technician ``v`` can make in order, skipping each that does not fit
         (or is not ``allowed``) after the ones kept."""
+        if all(allowed(j) for j in route) and self.timing(v, route) is not None:
+            return list(route)
         kept: list[int] = []
         for j in route:
             if allowed(j) and self.timing(v, [*kept, j]) is not None:
