@@ -1,13 +1,18 @@
-"""Shared fixtures: a real gRPC server on loopback with real solver worker processes."""
+"""Shared fixtures: a real gRPC server on loopback with real solver worker processes, and a real
+redis-server on loopback."""
 
 from __future__ import annotations
 
+import shutil
+
 import grpc
 import pytest
+import redis
 
 from dispatch.server.app import DispatchServer
 from dispatch.service import Settings
 from dispatch.v1 import dispatch_pb2_grpc
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +36,25 @@ def channel(server):
 @pytest.fixture(scope="session")
 def stub(channel):
     return dispatch_pb2_grpc.DispatchStub(channel)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A redis-server on a free loopback port, without persistence, for the whole session.
+
+    Fails (does not skip) when redis-server is not installed: the test command installs it.
+    """
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not on PATH: install it (apt-get install -y redis-server; scripts/test does)")
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The session redis-server's URL, emptied (FLUSHALL) for this test."""
+    redis_server.start()  # in case a test stopped it
+    with redis.Redis.from_url(redis_server.url, socket_timeout=2) as client:
+        client.flushall()
+    return redis_server.url

@@ -65,4 +65,5 @@ class VersionConflictError(DispatchError):
 
 
 class StoreUnavailableError(DispatchError):
-    """The plan store (Redis) cannot be reached; nothing was written."""
+    """The plan store (Redis) cannot be reached in time. A write that timed out may still have
+    landed: read the plan (``GetPlan``) before re-sending events."""

@@ -97,6 +97,8 @@ class Settings:
     reopt_time_limit: float = 2.0
     #: A customer's promised window: their visit's planned start ± this many seconds.
     promise_slack: int = 1800
+    #: Plans (and later the matrix cache and ETA stream) in Redis, shared by replicas; None: in process.
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -112,6 +114,8 @@ class Settings:
             values["speed_kmh"] = float(env["DISPATCH_GC_SPEED_KMH"])
         if "DISPATCH_REOPT_TIME_LIMIT" in env:
             values["reopt_time_limit"] = float(env["DISPATCH_REOPT_TIME_LIMIT"])
+        if env.get("DISPATCH_REDIS_URL"):
+            values["redis_url"] = env["DISPATCH_REDIS_URL"]
         if "DISPATCH_PROMISE_SLACK" in env:
             values["promise_slack"] = int(env["DISPATCH_PROMISE_SLACK"])
         limits = {}
@@ -385,4 +389,11 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Dispatc
         runner.start()  # type: ignore[attr-defined]
     else:
         runner = InProcessRunner()
-    return Dispatcher(runner=runner, settings=settings)
+    store: PlanStore
+    if settings.redis_url:
+        from dispatch.store.redis import RedisPlanStore  # noqa: PLC0415 (redis only when configured)
+
+        store = RedisPlanStore.from_url(settings.redis_url)
+    else:
+        store = MemoryPlanStore()
+    return Dispatcher(runner=runner, settings=settings, store=store)

@@ -1,0 +1,162 @@
+"""Plans in Redis, shared by every server process: the only module that imports ``redis``.
+
+Each plan is a hash ``dispatch:plan:{plan_id}`` with ``version`` (the authoritative version,
+an integer), ``record`` (the ``StoredPlan`` as ``dispatch.codec`` bytes: zlib-compressed JSON,
+never pickle) and ``writer`` (an id of the put that wrote it, so a retried put cannot apply
+twice). A write is one Lua compare-and-set, so two servers re-planning the same version never
+both land; every write resets the key's time to live.
+
+The plan store is authoritative, so it never fails open: when Redis cannot be reached in time,
+``get`` and ``put`` raise ``StoreUnavailableError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from dispatch import codec
+from dispatch.errors import StoreUnavailableError
+from dispatch.store import StoredPlan, next_version
+
+log = logging.getLogger("dispatch")
+
+KEY_PREFIX = "dispatch:plan:"
+DEFAULT_TTL = timedelta(days=7)
+
+# KEYS[1] the plan's hash; ARGV: expected version ("" for none), record, ttl (ms), writer id.
+# Returns {written (1/0), version}: the new version when written, else the current one (0: none).
+# An expected version never matches a missing plan (``PlanNotFoundError``, as in memory).
+# A put whose reply was lost and is retried finds its own writer id and reports success again.
+_COMPARE_AND_SET = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current > 0 and redis.call('HGET', KEYS[1], 'writer') == ARGV[4] then
+    return {1, current}
+end
+if ARGV[1] ~= '' and (current == 0 or tonumber(ARGV[1]) ~= current) then
+    return {0, current}
+end
+redis.call('HSET', KEYS[1], 'version', current + 1, 'record', ARGV[2], 'writer', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, current + 1}
+"""
+
+
+class RedisPlanStore:
+    """A ``PlanStore`` on a ``redis.Redis`` client (built by the caller or by ``from_url``).
+
+    Parameters
+    ----------
+    client
+        A ``redis.Redis``-compatible client with ``decode_responses=False``; its timeouts and
+        retries decide how long a call may block (``from_url`` sets short ones).
+    ttl
+        How long a plan is kept after its last write.
+    """
+
+    def __init__(self, client: redis.Redis, *, ttl: timedelta = DEFAULT_TTL) -> None:
+        if ttl <= timedelta(0):
+            raise ValueError(f"ttl must be positive, not {ttl}")
+        self.client = client
+        self.ttl = ttl
+        self._compare_and_set = client.register_script(_COMPARE_AND_SET)  # hashes the script; no I/O
+        self._where = _describe(client)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = 1.0,
+        connect_timeout: float = 0.5,
+        ttl: timedelta = DEFAULT_TTL,
+    ) -> RedisPlanStore:
+        """A store on a new client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); connects lazily.
+
+        redis-py 8's defaults would block a request for a long time when Redis is down: 5 s socket
+        and connect timeouts and 10 retries with backoff, both for connecting and again for each
+        command (a silent server holds a call for about a minute). Here a call waits at most
+        ``connect_timeout`` to connect and ``socket_timeout`` for a reply, and retries once, only
+        after a connection error (a refused connection, a pooled socket Redis closed on restart):
+        a timed-out call is not repeated, it fails.
+
+        Returns
+        -------
+        RedisPlanStore
+        """
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.exceptions.ConnectionError,)),
+            decode_responses=False,
+        )
+        return cls(client, ttl=ttl)
+
+    def get(self, plan_id: str) -> StoredPlan | None:
+        """The current version of the plan, or ``None`` (never stored, or expired)."""
+        try:
+            version, payload = self.client.hmget(_key(plan_id), ["version", "record"])
+        except redis.exceptions.RedisError as error:
+            raise self._unavailable(f"reading plan {plan_id!r}", error) from error
+        if version is None or payload is None:
+            return None
+        record = codec.loads(StoredPlan, payload)
+        # The hash's version is authoritative: a put without expected_version learns its
+        # version inside the script, after the record was encoded.
+        return dataclasses.replace(record, plan=dataclasses.replace(record.plan, version=int(version)))
+
+    def put(self, record: StoredPlan, *, expected_version: int | None = None) -> StoredPlan:
+        """Store ``record`` as the next version of its plan (see ``PlanStore.put``).
+
+        Raises
+        ------
+        PlanNotFoundError
+            ``expected_version`` was given and no plan is stored under the id.
+        VersionConflictError
+            ``expected_version`` was given and another version is the current one.
+        StoreUnavailableError
+            Redis could not be reached or did not answer in time. After a timeout the write
+            may still land (as the version after the current one).
+        """
+        plan_id = record.plan.plan_id
+        if expected_version is not None:
+            record = dataclasses.replace(record, plan=dataclasses.replace(record.plan, version=expected_version + 1))
+        ttl_ms = max(1, int(self.ttl.total_seconds() * 1000))
+        args = ["" if expected_version is None else expected_version, codec.dumps(record), ttl_ms, uuid.uuid4().hex]
+        try:
+            written, version = self._compare_and_set(keys=[_key(plan_id)], args=args)
+        except redis.exceptions.RedisError as error:
+            raise self._unavailable(f"writing plan {plan_id!r}", error) from error
+        if written:
+            return next_version(record, plan_id, int(version) - 1, expected_version)
+        # Not written: the current version is not the expected one. The same errors, with the
+        # same messages, as every other store.
+        next_version(record, plan_id, int(version) or None, expected_version)
+        raise AssertionError(f"compare-and-set of {plan_id!r} refused at version {version} without a conflict")
+
+    def _unavailable(self, doing: str, error: redis.exceptions.RedisError) -> StoreUnavailableError:
+        kind = "did not answer in time" if isinstance(error, redis.exceptions.TimeoutError) else "failed"
+        log.warning("plan store %s %s while %s: %s", self._where, kind, doing, error)
+        return StoreUnavailableError(f"the plan store ({self._where}) {kind} while {doing}: {error}")
+
+
+def _key(plan_id: str) -> str:
+    return KEY_PREFIX + plan_id
+
+
+def _describe(client: Any) -> str:
+    """``Redis at host:port/db`` or ``Redis at /path.sock`` (never the password)."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return "Redis"
+    where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    return f"Redis at {where}/{kwargs.get('db', 0)}"

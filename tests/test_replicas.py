@@ -1,0 +1,128 @@
+"""Two server processes sharing one Redis: any replica re-plans any plan, and versions hold.
+
+Each replica is a real ``dispatch serve`` process (one solver worker) configured only by the
+environment (``DISPATCH_REDIS_URL``), as in a deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from dispatch.v1 import dispatch_pb2 as pb
+from dispatch.v1 import dispatch_pb2_grpc
+from tests.redis_server import free_port
+from tests.requests import small_day, to_proto
+from tests.test_reopt_server import EMERGENCY, reopt_request
+
+
+class Replica:
+    def __init__(self, redis_url: str) -> None:
+        self.port = free_port()
+        env = {**os.environ, "DISPATCH_REDIS_URL": redis_url, "DISPATCH_WORKERS": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        self.stub = dispatch_pb2_grpc.DispatchStub(self.channel)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        health = health_pb2_grpc.HealthStub(self.channel)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"replica exited with {self.process.returncode}")
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.2)
+        raise RuntimeError("replica did not become ready")
+
+    def stop(self) -> None:
+        self.channel.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="module")
+def replicas(redis_server):
+    pair = [Replica(redis_server.url), Replica(redis_server.url)]
+    try:
+        for r in pair:
+            r.wait_ready()
+        yield pair
+    finally:
+        for r in pair:
+            r.stop()
+
+
+def test_solve_on_one_replica_reoptimize_on_the_other(replicas):
+    a, b = replicas
+    day = small_day(jobs=8)
+    day["plan_id"] = f"shared-{uuid.uuid4().hex[:8]}"
+    plan = a.stub.Solve(to_proto(day), timeout=30).plan
+    assert b.stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan.version == plan.version
+    response = b.stub.Reoptimize(reopt_request(plan, [EMERGENCY]), timeout=30)
+    assert response.plan.version > plan.version
+    assert "burst-pipe" in {v.job_id for r in response.plan.routes for v in r.visits}
+    again = a.stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan
+    assert again.version == response.plan.version
+
+
+def test_concurrent_reoptimize_on_both_replicas_exactly_one_wins(replicas):
+    a, b = replicas
+    day = small_day(jobs=8)
+    day["plan_id"] = f"race-{uuid.uuid4().hex[:8]}"
+    plan = a.stub.Solve(to_proto(day), timeout=30).plan
+    outcomes: list[object] = []
+    barrier = threading.Barrier(4)
+
+    def call(stub) -> None:  # noqa: ANN001
+        barrier.wait()
+        try:
+            stub.Reoptimize(reopt_request(plan, [{"cancel_job": {"job_id": "job-3"}}]), timeout=30)
+            outcomes.append("ok")
+        except grpc.RpcError as exc:
+            outcomes.append(exc.code())
+
+    threads = [threading.Thread(target=call, args=(r.stub,)) for r in (a, b, a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 1, outcomes
+    assert outcomes.count(grpc.StatusCode.ABORTED) == 3, outcomes
+
+
+def test_redis_down_is_unavailable_not_a_crash(replicas, redis_server):
+    a, _ = replicas
+    day = small_day(jobs=4)
+    day["plan_id"] = f"down-{uuid.uuid4().hex[:8]}"
+    plan = a.stub.Solve(to_proto(day), timeout=30).plan
+    redis_server.kill()
+    try:
+        began = time.monotonic()
+        with pytest.raises(grpc.RpcError) as err:
+            a.stub.Reoptimize(reopt_request(plan, []), timeout=30)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert time.monotonic() - began < 5
+    finally:
+        redis_server.start()
+    # Back up (empty: no persistence), the replica serves again.
+    plan = a.stub.Solve(to_proto(day), timeout=30).plan
+    assert a.stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan.version == 1

@@ -1,0 +1,236 @@
+"""Plan stores: one contract for the in-process store and Redis, and Redis failing closed.
+
+The Redis tests run a real redis-server on loopback (the ``redis_server`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+import redis
+
+from dispatch.domain import DayState, Plan, Problem
+from dispatch.errors import PlanNotFoundError, StoreUnavailableError, VersionConflictError
+from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
+from dispatch.store.redis import RedisPlanStore
+from tests.factories import job, problem, tech
+from tests.redis_server import RedisServer, free_port
+
+
+def record(plan_id: str = "day", *, now: int = 0) -> StoredPlan:
+    """A one-technician, one-job day (no plan solved: the store does not care), facts at ``now``."""
+    p: Problem = problem([tech("mike")], [job("a", x=3)], plan_id=plan_id)
+    return StoredPlan(problem=p, plan=Plan(plan_id=plan_id, epoch=p.epoch, version=99), state=DayState(now=now))
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request) -> Callable[[], PlanStore]:
+    """Makes stores that share one set of plans: the process's memory, or one (emptied) redis-server."""
+    if request.param == "memory":
+        shared = MemoryPlanStore()
+        return lambda: shared
+    url = request.getfixturevalue("redis_url")
+    return lambda: RedisPlanStore.from_url(url)
+
+
+@pytest.fixture
+def store(make_store) -> PlanStore:
+    return make_store()
+
+
+# ---------------------------------------------------------------------------- the contract
+
+
+def test_a_missing_plan_is_none(store):
+    assert store.get("nobody") is None
+
+
+def test_the_first_put_is_version_1_and_get_returns_it(store):
+    stored = store.put(record())
+    assert stored.version == 1
+    back = store.get("day")
+    assert back is not None and back.version == 1
+    assert back.state == DayState(now=0) and back.problem.jobs == stored.problem.jobs
+
+
+def test_a_put_without_expected_version_replaces_and_bumps(store):
+    store.put(record())
+    assert store.put(record(now=60)).version == 2
+    assert store.put(record(now=120)).version == 3
+    assert store.get("day").state.now == 120
+
+
+def test_a_put_at_the_expected_version_lands_as_the_next(store):
+    store.put(record())
+    stored = store.put(record(now=60), expected_version=1)
+    assert stored.version == 2
+    assert store.get("day").version == 2 and store.get("day").state.now == 60
+
+
+def test_a_stale_expected_version_is_a_conflict_and_writes_nothing(store):
+    store.put(record())
+    store.put(record(now=60))
+    with pytest.raises(VersionConflictError, match="is at version 2, not 1") as conflict:
+        store.put(record(now=999), expected_version=1)
+    assert (conflict.value.plan_id, conflict.value.expected, conflict.value.current) == ("day", 1, 2)
+    assert store.get("day").state.now == 60
+
+
+def test_an_expected_version_of_a_missing_plan_is_not_found(store):
+    with pytest.raises(PlanNotFoundError, match="no plan 'ghost'"):
+        store.put(record("ghost"), expected_version=1)
+    with pytest.raises(PlanNotFoundError):
+        store.put(record("ghost"), expected_version=0)
+    assert store.get("ghost") is None
+
+
+def test_plans_are_kept_apart(store):
+    store.put(record("a"))
+    store.put(record("a"))
+    assert store.put(record("b")).version == 1
+    assert store.get("a").version == 2
+
+
+def test_of_concurrent_puts_at_one_version_exactly_one_lands(make_store):
+    """Eight threads (for Redis: alternating between two clients, as two servers would) re-plan version 1."""
+    stores = [make_store(), make_store()]
+    stores[0].put(record())
+    start = threading.Barrier(8)
+    won: list[int] = []
+    lost: list[int] = []
+
+    def replan(i: int) -> None:
+        start.wait()
+        try:
+            stores[i % 2].put(record(now=i), expected_version=1)
+            won.append(i)
+        except VersionConflictError as conflict:
+            assert conflict.current == 2
+            lost.append(i)
+
+    threads = [threading.Thread(target=replan, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1 and len(lost) == 7
+    assert stores[1].get("day").version == 2 and stores[1].get("day").state.now == won[0]
+
+
+def test_memory_keeps_the_most_recently_used_plans():
+    store = MemoryPlanStore(max_plans=2)
+    store.put(record("a"))
+    store.put(record("b"))
+    store.get("a")  # a is now more recent than b
+    store.put(record("c"))
+    assert store.get("b") is None
+    assert store.get("a") is not None and store.get("c") is not None
+
+
+# ---------------------------------------------------------------------------- Redis
+
+
+def test_redis_keeps_a_hash_of_version_and_json_record_with_a_ttl(redis_url):
+    store = RedisPlanStore.from_url(redis_url, ttl=timedelta(hours=1))
+    store.put(record())
+    store.put(record(now=60))
+    client = redis.Redis.from_url(redis_url)
+    fields = client.hgetall("dispatch:plan:day")
+    assert int(fields[b"version"]) == 2
+    assert json.loads(zlib.decompress(fields[b"record"]))["state"]["now"] == 60  # JSON, not pickle
+    assert 3500 < client.ttl("dispatch:plan:day") <= 3600
+
+
+def test_redis_put_survives_a_flushed_script_cache(redis_url):
+    """EVALSHA of an unknown script (a restarted or flushed Redis) loads it and runs."""
+    store = RedisPlanStore.from_url(redis_url)
+    store.put(record())
+    redis.Redis.from_url(redis_url).script_flush()
+    assert store.put(record(), expected_version=1).version == 2
+
+
+def test_a_refused_port_is_unavailable_within_a_second():
+    store = RedisPlanStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="plan store .*127.0.0.1"):
+        store.put(record())
+    with pytest.raises(StoreUnavailableError):
+        store.get("day")
+    assert time.monotonic() - began < 1.0
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback port that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_server_that_never_answers_is_unavailable_within_two_seconds(silent_port):
+    store = RedisPlanStore.from_url(f"redis://127.0.0.1:{silent_port}/0")
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="did not answer in time"):
+        store.put(record())
+    assert time.monotonic() - began < 2.0
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailableError):
+        store.get("day")
+    assert time.monotonic() - began < 2.0
+
+
+def test_after_redis_is_killed_puts_fail_closed_and_work_again_once_it_is_back():
+    with RedisServer() as server:
+        store = RedisPlanStore.from_url(server.url)
+        assert store.put(record()).version == 1
+        server.kill()
+        with pytest.raises(StoreUnavailableError):
+            store.put(record())
+        server.restart()  # empty: nothing is saved
+        assert store.get("day") is None
+        assert store.put(record()).version == 1
+        server.kill()
+        server.start()
+        # The pooled connection is dead: the client notices, reconnects, and the write lands.
+        assert store.put(record()).version == 1
+
+
+def test_a_redis_put_repeated_after_a_lost_reply_reports_its_own_write(redis_url, monkeypatch):
+    """redis-py retries a command once after a connection error, even if Redis ran it: the writer id
+    makes the repeat a no-op that reports the version it wrote, not a conflict with itself."""
+    store = RedisPlanStore.from_url(redis_url)
+    store.put(record())
+    monkeypatch.setattr("dispatch.store.redis.uuid.uuid4", lambda: uuid.UUID(int=7))
+    assert store.put(record(now=60), expected_version=1).version == 2
+    assert store.put(record(now=60), expected_version=1).version == 2  # the same put again
+    assert store.get("day").version == 2
+    monkeypatch.setattr("dispatch.store.redis.uuid.uuid4", lambda: uuid.UUID(int=8))
+    with pytest.raises(VersionConflictError):
+        store.put(record(now=60), expected_version=1)
