@@ -30,6 +30,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
+from benchmarks.health_under_load import percentile
 from dispatch.examples.generate import generate
 from dispatch.server.app import DispatchServer
 from dispatch.service import Settings
@@ -37,11 +38,6 @@ from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 
 SKILLS = ["hvac", "plumbing", "electrical"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def summary(name: str, values: list[float]) -> str:

@@ -36,6 +36,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from benchmarks.health_under_load import percentile
 from benchmarks.instances import find_instance, read_trsp, read_vrptw, trsp_request, vrptw_request
 from dispatch.check import check_plan
 from dispatch.matrix import ExplicitProvider, day_matrix
@@ -44,13 +45,6 @@ from dispatch.server.convert import plan_from_proto, problem_from_proto
 from dispatch.service import Settings
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def request_for(name: str, time_limit: float) -> dict[str, Any]:
@@ -190,12 +184,12 @@ def replay(
         "served_static": static.stats.jobs_assigned,
         "travel_dynamic": run.plan.stats.total_travel_duration.seconds,
         "travel_static": static.stats.total_travel_duration.seconds,
-        "first_p50": percentile(run.first, 50),
-        "first_p95": percentile(run.first, 95),
-        "first_p99": percentile(run.first, 99),
-        "final_p50": percentile(run.final, 50),
-        "final_p95": percentile(run.final, 95),
-        "final_p99": percentile(run.final, 99),
+        "first_p50": (percentile(run.first, 50) if run.first else float("nan")),
+        "first_p95": (percentile(run.first, 95) if run.first else float("nan")),
+        "first_p99": (percentile(run.first, 99) if run.first else float("nan")),
+        "final_p50": (percentile(run.final, 50) if run.final else float("nan")),
+        "final_p95": (percentile(run.final, 95) if run.final else float("nan")),
+        "final_p99": (percentile(run.final, 99) if run.final else float("nan")),
         "versions_checked": run.checked_versions,
         "infeasible_versions": run.infeasible_versions,
         "broken_promises": len(run.broken),

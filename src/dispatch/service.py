@@ -34,6 +34,9 @@ from dispatch.validate import DEFAULT_LIMITS, Limits, validate
 
 log = logging.getLogger("dispatch")
 
+#: Seconds of a re-plan's time limit kept back after the search to check, store and send the plan.
+REPLAN_FINISH = 0.1
+
 
 class Runner(Protocol):
     """Runs a search: the worker pool in the server, the calling process in the CLI."""
@@ -285,7 +288,8 @@ class Dispatcher:
             current = self._commit(here, quick, state, record, base, base, warnings)
             if on_result is not None:
                 on_result(dataclasses.replace(current, final=False))
-        budget = options.time_limit - (time.monotonic() - began)
+        # The time limit covers the whole call: keep back what checking, storing and answering take.
+        budget = options.time_limit - (time.monotonic() - began) - min(REPLAN_FINISH, 0.1 * options.time_limit)
         if deadline is not None:
             budget = min(budget, deadline - time.monotonic() - self.settings.deadline_margin)
         better = None

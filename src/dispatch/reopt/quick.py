@@ -18,14 +18,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dispatch.domain import Plan, PlanStats, Priority, Problem, Unassigned, UnassignedReason
+from dispatch.domain import Plan, PlanStats, Priority, Problem
 from dispatch.matrix import DayMatrix
 from dispatch.solver.schedule import RouteTimer, Timing
-from dispatch.solver.screen import Screening, screen
-
-CAPACITY_DETAIL = (
-    "could be served alone, but qualified technicians' time or stock went to higher-priority or better-placed work"
-)
+from dispatch.solver.screen import Screening, capacity_exhausted, screen
 
 
 @dataclass(frozen=True)
@@ -221,9 +217,7 @@ class QuickPlanner:
             if j in self.screening.unassigned:
                 unassigned.append(self.screening.unassigned[j])
             elif j not in served:
-                unassigned.append(
-                    Unassigned(job_id=job.id, reason=UnassignedReason.CAPACITY_EXHAUSTED, detail=CAPACITY_DETAIL)
-                )
+                unassigned.append(capacity_exhausted(job))
         plan = Plan(
             plan_id=problem.plan_id,
             epoch=problem.epoch,

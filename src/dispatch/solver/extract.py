@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ortools.constraint_solver import pywrapcp
 
-from dispatch.domain import Plan, PlanStats, Route, ScheduledBreak, Unassigned, UnassignedReason, Visit
+from dispatch.domain import Plan, PlanStats, Route, ScheduledBreak, Visit
 from dispatch.solver.model import Model
+from dispatch.solver.screen import capacity_exhausted
 
 
 def extract(model: Model, solution: pywrapcp.Assignment, *, status: str, solve_time: float) -> Plan:
@@ -55,14 +56,7 @@ def extract(model: Model, solution: pywrapcp.Assignment, *, status: str, solve_t
         )
     unassigned = [model.screening.unassigned[j] for j in sorted(model.screening.unassigned)]
     for j in sorted(set(model.job_of_node.values()) - served):
-        unassigned.append(
-            Unassigned(
-                job_id=problem.jobs[j].id,
-                reason=UnassignedReason.CAPACITY_EXHAUSTED,
-                detail="could be served alone, but qualified technicians' time or stock "
-                "went to higher-priority or better-placed work",
-            )
-        )
+        unassigned.append(capacity_exhausted(problem.jobs[j]))
     order = {job.id: k for k, job in enumerate(problem.jobs)}
     unassigned.sort(key=lambda u: order[u.job_id])
     return Plan(

@@ -54,6 +54,16 @@ def pending_breaks(tech: Technician) -> list[Break]:
     return [b for b in tech.breaks if b.window.end - b.duration >= 0]
 
 
+def capacity_exhausted(job: Job) -> Unassigned:
+    """A job that passed screening but is left out: its time or stock went to other work."""
+    return Unassigned(
+        job_id=job.id,
+        reason=UnassignedReason.CAPACITY_EXHAUSTED,
+        detail="could be served alone, but qualified technicians' time or stock "
+        "went to higher-priority or better-placed work",
+    )
+
+
 def screen(problem: Problem, matrix: DayMatrix) -> Screening:
     end = horizon(problem)
     eligible: list[list[int]] = []
