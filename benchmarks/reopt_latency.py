@@ -95,13 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emergencies", type=int, default=30)
     parser.add_argument("--cancellations", type=int, default=30)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--redis-url", help="keep plans in this Redis (default: in the server process)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
     server = None
     if args.server is None:
-        server = DispatchServer(Settings(workers=2, max_waiting=8), host="127.0.0.1", port=0)
+        server = DispatchServer(Settings(workers=2, max_waiting=8, redis_url=args.redis_url), host="127.0.0.1", port=0)
         server.start()
         address = f"127.0.0.1:{server.port}"
     else:
@@ -179,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
             f"# Re-plan latency — {args.technicians} technicians / {args.jobs} jobs",
             "",
             f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()} ({platform.processor() or platform.machine()}), "
-            f"2 solver workers, great-circle travel, re-plan time limit {args.time_limit:g} s, seed {args.seed}.",
+            f"2 solver workers, great-circle travel, plans in {'Redis' if args.redis_url else 'process memory'}, "
+            f"re-plan time limit {args.time_limit:g} s, seed {args.seed}.",
             f"Command: `python -m benchmarks.reopt_latency --technicians {args.technicians} --jobs {args.jobs} "
-            f"--time-limit {args.time_limit:g} --seed {args.seed}`",
+            f"--time-limit {args.time_limit:g} --seed {args.seed}"
+            f"{' --redis-url ' + args.redis_url if args.redis_url else ''}`",
             "",
             "Client-side ReoptimizeStream latency, milliseconds: first = the quick plan, final = the last message.",
             "",
