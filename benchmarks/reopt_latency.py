@@ -20,6 +20,7 @@ p50/p95/p99 and writes ``--out`` (markdown). Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import random
 import sys
@@ -31,9 +32,8 @@ import grpc
 from google.protobuf import json_format
 
 from benchmarks.health_under_load import percentile
+from benchmarks.serve import served
 from dispatch.examples.generate import generate
-from dispatch.server.app import DispatchServer
-from dispatch.service import Settings
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 
@@ -87,7 +87,7 @@ class Day:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", help="host:port (default: start one here with two workers)")
+    parser.add_argument("--server", help="host:port (default: start `dispatch serve` with two workers)")
     parser.add_argument("--technicians", type=int, default=25)
     parser.add_argument("--jobs", type=int, default=250)
     parser.add_argument("--solve-time", type=float, default=20.0, help="time limit of the morning Solve")
@@ -100,14 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
-    server = None
-    if args.server is None:
-        server = DispatchServer(Settings(workers=2, max_waiting=8, redis_url=args.redis_url), host="127.0.0.1", port=0)
-        server.start()
-        address = f"127.0.0.1:{server.port}"
-    else:
-        address = args.server
-    try:
+    with contextlib.ExitStack() as stack:
+        address = args.server or stack.enter_context(served(redis_url=args.redis_url))
         channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = dispatch_pb2_grpc.DispatchStub(channel)
         request_body = generate(technicians=args.technicians, jobs=args.jobs, seed=args.seed)
@@ -180,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             f"# Re-plan latency — {args.technicians} technicians / {args.jobs} jobs",
             "",
             f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()} ({platform.processor() or platform.machine()}), "
-            f"2 solver workers, great-circle travel, plans in {'Redis' if args.redis_url else 'process memory'}, "
+            f"a `dispatch serve` process with 2 solver workers, great-circle travel, plans in {'Redis' if args.redis_url else 'process memory'}, "
             f"re-plan time limit {args.time_limit:g} s, seed {args.seed}.",
             f"Command: `python -m benchmarks.reopt_latency --technicians {args.technicians} --jobs {args.jobs} "
             f"--time-limit {args.time_limit:g} --seed {args.seed}"
@@ -205,9 +199,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             args.out.write_text(text)
         return 0 if day.checker_warnings == 0 else 1
-    finally:
-        if server is not None:
-            server.stop(grace=1)
 
 
 if __name__ == "__main__":

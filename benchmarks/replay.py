@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import platform
 import random
@@ -38,11 +39,10 @@ from google.protobuf import json_format
 
 from benchmarks.health_under_load import percentile
 from benchmarks.instances import find_instance, read_trsp, read_vrptw, trsp_request, vrptw_request
+from benchmarks.serve import served
 from dispatch.check import check_plan
 from dispatch.matrix import ExplicitProvider, day_matrix
-from dispatch.server.app import DispatchServer
 from dispatch.server.convert import plan_from_proto, problem_from_proto
-from dispatch.service import Settings
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 
@@ -203,19 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solve-time", type=float, default=5.0, help="time limit of the morning and static solves")
     parser.add_argument("--time-limit", type=float, default=1.0, help="re-plan time limit")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--server", help="host:port (default: start one here with two workers)")
+    parser.add_argument("--server", help="host:port (default: start `dispatch serve` with two workers)")
     parser.add_argument("--out", type=Path, help="write a markdown table here")
     args = parser.parse_args(argv)
 
-    server = None
-    if args.server is None:
-        server = DispatchServer(Settings(workers=2, max_waiting=8), host="127.0.0.1", port=0)
-        server.start()
-        address = f"127.0.0.1:{server.port}"
-    else:
-        address = args.server
     rows = []
-    try:
+    with contextlib.ExitStack() as stack:
+        address = args.server or stack.enter_context(served())
         channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = dispatch_pb2_grpc.DispatchStub(channel)
         for name in args.instances:
@@ -225,13 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 rows.append(row)
                 print(row, file=sys.stderr)
-    finally:
-        if server is not None:
-            server.stop(grace=1)
     lines = [
         "# Dynamic-day replays",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()} ({platform.machine()}), 2 solver workers; "
+        f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()} ({platform.machine()}), a `dispatch serve` process with 2 solver workers; "
         f"morning/static solve {args.solve_time:g} s, re-plan time limit {args.time_limit:g} s, seed {args.seed}.",
         f"Command: `python -m benchmarks.replay {' '.join(args.instances)} --dynamism "
         f"{' '.join(f'{d:g}' for d in args.dynamism)} --solve-time {args.solve_time:g} --time-limit {args.time_limit:g}`",

@@ -149,6 +149,27 @@ def test_redis_keeps_a_hash_of_version_and_json_record_with_a_ttl(redis_url):
     assert 3500 < client.ttl("dispatch:plan:day") <= 3600
 
 
+def test_redis_reads_skip_decoding_a_record_they_hold_and_never_serve_a_stale_one(redis_url, monkeypatch):
+    """A store keeps the records it wrote or read; Redis says "same" while one is current."""
+    from dispatch import codec  # noqa: PLC0415
+
+    decoded = []
+    loads = codec.loads
+    monkeypatch.setattr(codec, "loads", lambda cls, payload: decoded.append(1) or loads(cls, payload))
+    mine, other = RedisPlanStore.from_url(redis_url), RedisPlanStore.from_url(redis_url)
+    written = mine.put(record(now=10))
+    assert mine.get("day") == written
+    assert decoded == []  # its own write: nothing decoded
+    other.put(record(now=20), expected_version=1)  # another replica moves the plan on
+    seen = mine.get("day")
+    assert (seen.plan.version, seen.state.now, len(decoded)) == (2, 20, 1)
+    assert mine.get("day") == seen and len(decoded) == 1  # held now
+    redis.Redis.from_url(redis_url).delete("dispatch:plan:day")  # expired or deleted
+    assert mine.get("day") is None
+    mine.put(record(now=30))  # a new plan under the same id
+    assert other.get("day").state.now == 30 and other.get("day").plan.version == 1
+
+
 def test_redis_put_survives_a_flushed_script_cache(redis_url):
     """EVALSHA of an unknown script (a restarted or flushed Redis) loads it and runs."""
     store = RedisPlanStore.from_url(redis_url)

@@ -8,10 +8,47 @@ Objects refer to each other by id.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
+
+_T = TypeVar("_T")
+
+
+def evolve(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace(obj, **changes)`` for the frozen classes below, at a fifth of the cost.
+
+    Re-planning shifts every open job, technician and visit of a day by "now"; ``replace``
+    re-runs a frozen ``__init__`` (one ``object.__setattr__`` per field) for each. A class
+    whose ``__init__`` does more than store its fields goes through ``replace``.
+    """
+    names, plain = _init_fields(type(obj))
+    if not plain:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    if not changes.keys() <= names:
+        raise TypeError(f"{type(obj).__name__} has no field(s) {sorted(changes.keys() - names)}")
+    new = object.__new__(type(obj))
+    state = new.__dict__
+    state.update(obj.__dict__)
+    state.update(changes)
+    return new
+
+
+@functools.cache
+def _init_fields(cls: type) -> tuple[frozenset[str], bool]:
+    """The dataclass's field names, and whether its ``__init__`` only stores them."""
+    fields = dataclasses.fields(cls)
+    plain = (
+        all(f.init for f in fields)
+        and not hasattr(cls, "__post_init__")
+        and not hasattr(cls, "__slots__")
+        and cls.__new__ is object.__new__
+    )
+    return frozenset(f.name for f in fields), plain
 
 
 class Priority(enum.IntEnum):

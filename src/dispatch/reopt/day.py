@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dispatch.domain import (
@@ -39,6 +40,7 @@ from dispatch.domain import (
     Visit,
     VisitFact,
     VisitStatus,
+    evolve,
 )
 from dispatch.matrix import MatrixProvider
 from dispatch.reopt.events import shift_job, shift_technician, shift_window
@@ -61,6 +63,19 @@ class Legs:
                 a, b = jobs.get(before.job_id), jobs.get(visit.job_id)
                 if a is not None and b is not None:
                     self._known.setdefault((a, b), (visit.travel_duration, visit.travel_distance))
+
+    def prefetch(self, pairs: Iterable[tuple[Location, Location]]) -> None:
+        """Ask the provider, in one call, for every leg of ``pairs`` not known yet."""
+        wanted = list(dict.fromkeys((a, b) for a, b in pairs if a != b and (a, b) not in self._known))
+        if not wanted:
+            return
+        origins = {a: i for i, a in enumerate(dict.fromkeys(a for a, _ in wanted))}
+        destinations = {b: k for k, b in enumerate(dict.fromkeys(b for _, b in wanted))}
+        durations, distances = self.provider.matrix(list(origins), list(destinations), departure=self.departure)
+        rows = [origins[a] for a, _ in wanted]
+        cols = [destinations[b] for _, b in wanted]
+        seconds, metres = durations[rows, cols].tolist(), distances[rows, cols].tolist()
+        self._known.update(zip(wanted, zip(seconds, metres, strict=True), strict=True))
 
     def __call__(self, a: Location, b: Location) -> tuple[int, int]:
         """``(seconds, metres)`` from ``a`` to ``b``."""
@@ -198,7 +213,7 @@ def initial_state(plan: Plan, *, promise_slack: int) -> DayState:
 
 
 def _shift_visit(v: Visit, delta: int) -> Visit:
-    return dataclasses.replace(v, arrival=v.arrival + delta, start=v.start + delta, end=v.end + delta)
+    return evolve(v, arrival=v.arrival + delta, start=v.start + delta, end=v.end + delta)
 
 
 def service_start(job: Job, arrival: int) -> int:
@@ -232,7 +247,10 @@ def situation(
     for tech_id, b in state.taken_breaks:
         taken_before[tech_id].append(b)
 
-    days: list[TechnicianDay] = []
+    # First who is where (no travel needed), then every leg the day's history asks for in one
+    # provider call, then the history itself.
+    where: list[tuple[Technician, Route | None, VisitFact | None, bool, list[VisitFact]]] = []
+    pairs: list[tuple[Location, Location]] = []
     for tech in problem.technicians:
         route = routes.get(tech.id)
         mine = [f for f in facts.values() if f.technician_id == tech.id]
@@ -250,12 +268,25 @@ def situation(
         if gone and current is not None:
             del facts[current.job_id]
             current = None
+        done = sorted(
+            (f for f in facts.values() if f.technician_id == tech.id and f.completed is not None),
+            key=lambda f: f.completed,  # type: ignore[arg-type, return-value]
+        )
+        where.append((tech, route, current, gone, done))
+        here = tech.start_location
+        for f in [*done, *([current] if current else [])]:
+            pairs.append((here, jobs[f.job_id].location))
+            here = jobs[f.job_id].location
+        pairs.append((here, tech.end_location))  # home, if nothing more is planned
+        if current is not None and tech.id in positions:
+            pairs.append((positions[tech.id].location, jobs[current.job_id].location))
+    legs.prefetch(pairs)
+
+    days: list[TechnicianDay] = []
+    for tech, route, current, gone, done in where:
         day = TechnicianDay(technician=tech, available=not gone)
         here, free = tech.start_location, None
-        for f in sorted(
-            (f for f in facts.values() if f.technician_id == tech.id and f.completed is not None),
-            key=lambda f: f.completed,
-        ):  # type: ignore[arg-type, return-value]
+        for f in done:
             job = jobs[f.job_id]
             travel, metres = legs(here, job.location)
             end = f.completed
@@ -405,7 +436,7 @@ def _replan_problem(
     promised = {c.job_id: c for c in state.promises}
     replan_jobs = [shift_job(j, -now) for j in problem.jobs if j.id not in busy]
     commitments = tuple(
-        dataclasses.replace(c, window=None if c.window is None else shift_window(c.window, -now))
+        evolve(c, window=None if c.window is None else shift_window(c.window, -now))
         for j in replan_jobs
         if (c := promised.get(j.id)) is not None
     )

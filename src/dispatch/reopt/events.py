@@ -29,6 +29,7 @@ from dispatch.domain import (
     TimeWindow,
     TravelModel,
     VisitFact,
+    evolve,
 )
 from dispatch.errors import FieldViolation, ProblemError
 from dispatch.validate import DEFAULT_LIMITS, EventChecker, Limits
@@ -42,7 +43,9 @@ def shift_window(w: TimeWindow, delta: int) -> TimeWindow:
 
 
 def shift_job(job: Job, delta: int) -> Job:
-    return dataclasses.replace(
+    if delta == 0:
+        return job
+    return evolve(
         job,
         time_windows=tuple(shift_window(w, delta) for w in job.time_windows),
         respond_within=None if job.respond_within is None else job.respond_within + delta,
@@ -50,7 +53,9 @@ def shift_job(job: Job, delta: int) -> Job:
 
 
 def shift_technician(tech: Technician, delta: int) -> Technician:
-    return dataclasses.replace(
+    if delta == 0:
+        return tech
+    return evolve(
         tech,
         shift=shift_window(tech.shift, delta),
         breaks=tuple(Break(window=shift_window(b.window, delta), duration=b.duration) for b in tech.breaks),

@@ -94,6 +94,7 @@ class QuickPlanner:
         self.patient = RouteTimer(problem, matrix, self.screening.horizon, not_before=promised)
         self.eligible = [set(e) for e in self.screening.eligible]
         self._timed: dict[tuple[int, tuple[int, ...]], list[int]] = {}  # service starts of routes costed
+        self._latest_of: dict[tuple[int, tuple[int, ...]], list[int]] = {}
 
     def timing(self, v: int, route: list[int]) -> Timing | None:
         """Keeping promised times where the route allows it, else as early as possible."""
@@ -111,6 +112,12 @@ class QuickPlanner:
         if key not in self._timed:
             self.cost(v, route)
         return self._timed.get(key, [])
+
+    def _latest(self, v: int, route: list[int]) -> list[int]:
+        key = (v, tuple(route))
+        if key not in self._latest_of:
+            self._latest_of[key] = self.timer.latest_starts(v, route)
+        return self._latest_of[key]
 
     def plan(self, previous: dict[int, list[int]]) -> tuple[Plan, dict[int, list[int]]]:
         """The quick plan from ``previous`` routes (job indices per technician index), and its routes."""
@@ -157,17 +164,18 @@ class QuickPlanner:
                 continue
             route = routes[v]
             starts = self._starts(v, route)
+            latest = self._latest(v, route)
             stops = [m.start_point(v), *(m.job_point(k) for k in route), m.end_point(v)]
             extra = self.stability.reassign_penalty if self.stability.owner.get(j, v) != v else 0
             for pos in range(len(stops) - 1):
                 a, b = stops[pos], stops[pos + 1]
                 # Necessary: j reachable in a window from the stop before, and the stop after
-                # (or the shift end) still reachable from j, as things stand (breaks only delay).
+                # (or the shift end) reached from j no later than the rest of the route allows.
                 leave = bounds[0] if pos == 0 else starts[pos - 1] + jobs[route[pos - 1]].service_duration
                 start = timer.first_start(j, leave + m.duration(a, point))
                 if start is None:
                     break  # later positions leave later still
-                due = bounds[1] if pos == len(route) else timer.last_start(route[pos])
+                due = bounds[1] if pos == len(route) else latest[pos]
                 if start + service + m.duration(point, b) > due:
                     continue
                 base = 0 if not route else m.duration(a, b)

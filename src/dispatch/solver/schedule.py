@@ -73,6 +73,30 @@ class RouteTimer:
                 return max(t, a)
         return None
 
+    def latest_starts(self, v: int, route: Sequence[int]) -> list[int]:
+        """For each visit of ``route``, a time its service cannot start after if technician ``v`` is
+        to finish the rest of the route in its windows and be home by the shift end.
+
+        Worked backwards from the shift end over drives, services and windows alone; breaks
+        and promised times only make a schedule later, so every feasible timing of the route
+        starts each visit at or before this bound (-1: no time works).
+        """
+        bounds = self.bounds[v]
+        out = [-1] * len(route)
+        if bounds is None:
+            return out
+        m, jobs = self.matrix, self.problem.jobs
+        t, after = bounds[1], m.end_point(v)
+        for k in range(len(route) - 1, -1, -1):
+            j = route[k]
+            point = m.job_point(j)
+            by = t - m.duration(point, after) - jobs[j].service_duration
+            t = next((min(b, by) for a, b in reversed(self.windows[j]) if a <= by), -1)
+            if t < 0:
+                return out
+            out[k], after = t, point
+        return out
+
     def timing(self, v: int, route: Sequence[int]) -> Timing | None:
         """Times of technician ``v`` serving ``route`` in order, or ``None`` if a window, the shift
         end, a break or the van's stock cannot be kept."""

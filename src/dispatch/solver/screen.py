@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from dispatch.domain import Break, Job, Problem, Technician, Unassigned, UnassignedReason
 from dispatch.matrix import DayMatrix
 
@@ -66,10 +68,22 @@ def capacity_exhausted(job: Job) -> Unassigned:
 
 def screen(problem: Problem, matrix: DayMatrix) -> Screening:
     end = horizon(problem)
+    techs = problem.technicians
+    reachable = _reachable_alone(problem, matrix, end)
+    stock = [dict(t.parts) for t in techs]
+    everyone = list(range(len(techs)))
+    qualified_for: dict[tuple[str | None, frozenset[str], frozenset[str]], list[int]] = {}
     eligible: list[list[int]] = []
     unassigned: dict[int, Unassigned] = {}
     for j, job in enumerate(problem.jobs):
-        vehicles, reason = _eligible(problem, matrix, j, job, end)
+        key = (job.pinned_technician_id, job.required_skills, job.required_tools)
+        qualified = qualified_for.get(key)
+        if qualified is None:  # technicians qualified for one combination of needs, asked once
+            candidates = everyone
+            if job.pinned_technician_id:
+                candidates = [v for v in everyone if techs[v].id == job.pinned_technician_id]
+            qualified = qualified_for[key] = [v for v in candidates if _qualified(techs[v], job)]
+        vehicles, reason = _eligible(problem, job, qualified, stock, reachable[j])
         eligible.append(vehicles)
         if reason is not None:
             unassigned[j] = reason
@@ -80,22 +94,19 @@ def _qualified(tech: Technician, job: Job) -> bool:
     return job.required_skills <= tech.skills and job.required_tools <= tech.tools
 
 
-def _stocked(tech: Technician, job: Job) -> bool:
-    return all(tech.stock(part) >= qty for part, qty in job.required_parts)
-
-
-def _eligible(problem: Problem, matrix: DayMatrix, j: int, job: Job, end: int) -> tuple[list[int], Unassigned | None]:
-    techs = list(enumerate(problem.technicians))
-    if job.pinned_technician_id:
-        techs = [(v, t) for v, t in techs if t.id == job.pinned_technician_id]
-    qualified = [(v, t) for v, t in techs if _qualified(t, job)]
+def _eligible(
+    problem: Problem, job: Job, qualified: list[int], stock: list[dict[str, int]], reachable: np.ndarray
+) -> tuple[list[int], Unassigned | None]:
+    """The technicians (of ``qualified``) who could serve ``job`` alone, or why none can."""
     if not qualified:
         return [], Unassigned(
             job_id=job.id,
             reason=UnassignedReason.NO_QUALIFIED_TECHNICIAN,
             detail=_qualification_detail(problem, job),
         )
-    stocked = [(v, t) for v, t in qualified if _stocked(t, job)]
+    stocked = qualified
+    if job.required_parts:
+        stocked = [v for v in qualified if all(stock[v].get(p, 0) >= q for p, q in job.required_parts)]
     if not stocked:
         parts = ", ".join(f"{q} x {p}" for p, q in job.required_parts)
         return [], Unassigned(
@@ -103,9 +114,8 @@ def _eligible(problem: Problem, matrix: DayMatrix, j: int, job: Job, end: int) -
             reason=UnassignedReason.PARTS_UNAVAILABLE,
             detail=f"no qualified technician's van carries {parts}",
         )
-    windows = service_windows(job, end)
-    reachable = [v for v, t in stocked if _reachable_alone(matrix, v, t, j, job, windows)]
-    if not reachable:
+    reach = [v for v in stocked if reachable[v]]
+    if not reach:
         return [], Unassigned(
             job_id=job.id,
             reason=UnassignedReason.NO_REACHABLE_WINDOW,
@@ -114,24 +124,39 @@ def _eligible(problem: Problem, matrix: DayMatrix, j: int, job: Job, end: int) -
                 f"back by shift end) by any of {len(stocked)} qualified technician(s)"
             ),
         )
-    return reachable, None
+    return reach, None
 
 
-def _reachable_alone(
-    matrix: DayMatrix, v: int, tech: Technician, j: int, job: Job, windows: list[tuple[int, int]]
-) -> bool:
-    bounds = shift_bounds(tech)
-    if bounds is None:
-        return False
-    depart, back_by = bounds
-    point = matrix.job_point(j)
-    arrive = depart + matrix.duration(matrix.start_point(v), point)
-    home = matrix.duration(point, matrix.end_point(v))
-    for a, b in windows:
-        start = max(arrive, a)
-        if start <= b and start + job.service_duration + home <= back_by:
-            return True
-    return False
+def _reachable_alone(problem: Problem, matrix: DayMatrix, end: int) -> np.ndarray:
+    """``[j, v]``: technician ``v`` could leave at the start of the shift, serve job ``j`` in one
+    of its windows and be back by the end of the shift (one array pass per window, not a
+    Python loop over every job and technician)."""
+    techs, jobs = problem.technicians, problem.jobs
+    m, n = len(techs), len(jobs)
+    if m == 0 or n == 0:
+        return np.zeros((n, m), dtype=bool)
+    bounds = [shift_bounds(t) for t in techs]
+    depart = np.array([b[0] if b else 0 for b in bounds], dtype=np.int64)
+    back_by = np.array([b[1] if b else -1 for b in bounds], dtype=np.int64)
+    on_shift = np.array([b is not None for b in bounds])
+    starts = 2 * np.arange(m)
+    points = 2 * m + np.arange(n)
+    durations = matrix.durations
+    arrive = depart[None, :] + durations[starts[None, :], points[:, None]]
+    finish_by = back_by[None, :] - durations[points[:, None], starts[None, :] + 1]
+    service = np.array([job.service_duration for job in jobs], dtype=np.int64)[:, None]
+    windows = [service_windows(job, end) for job in jobs]
+    width = max(1, *(len(w) for w in windows))
+    opens = np.zeros((n, width), dtype=np.int64)
+    closes = np.full((n, width), -1, dtype=np.int64)  # a padding window no start fits
+    for j, ws in enumerate(windows):
+        for k, (a, b) in enumerate(ws):
+            opens[j, k], closes[j, k] = a, b
+    ok = np.zeros((n, m), dtype=bool)
+    for k in range(width):
+        start = np.maximum(arrive, opens[:, k, None])
+        ok |= (start <= closes[:, k, None]) & (start + service <= finish_by)
+    return ok & on_shift[None, :]
 
 
 def _qualification_detail(problem: Problem, job: Job) -> str:

@@ -6,6 +6,12 @@ never pickle) and ``writer`` (an id of the put that wrote it, so a retried put c
 twice). A write is one Lua compare-and-set, so two servers re-planning the same version never
 both land; every write resets the key's time to live.
 
+Decoding a record costs milliseconds (a 25-technician day: 5 ms), and a re-plan reads the plan
+its own process usually wrote or read last. So each store keeps the last records it saw
+(immutable, by plan id, with their writer id), and a read sends the writer id it holds: Redis
+answers "same" without the record when it still is the current one, in the same single round
+trip. What is returned is always what Redis holds now.
+
 The plan store is authoritative, so it never fails open: when Redis cannot be reached in time,
 ``get`` and ``put`` raise ``StoreUnavailableError``.
 """
@@ -14,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +57,27 @@ return {1, current + 1}
 """
 
 
+# KEYS[1] the plan's hash; ARGV[1] the writer id of the record the caller holds ("" for none).
+# Returns {} (no plan), {version, writer, 'same'} or {version, writer, 'record', record}.
+_READ = """
+local v = redis.call('HMGET', KEYS[1], 'version', 'writer')
+if not v[1] then
+    return {}
+end
+if v[2] and v[2] == ARGV[1] then
+    return {v[1], v[2], 'same'}
+end
+local record = redis.call('HGET', KEYS[1], 'record')
+if not record then
+    return {}
+end
+return {v[1], v[2] or '', 'record', record}
+"""
+
+#: Decoded records kept per store (the plans this process re-plans most).
+RECENT_RECORDS = 64
+
+
 class RedisPlanStore:
     """A ``PlanStore`` on a ``redis.Redis`` client (built by the caller or by ``from_url``).
 
@@ -67,7 +96,10 @@ class RedisPlanStore:
         self.client = client
         self.ttl = ttl
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)  # hashes the script; no I/O
+        self._read = client.register_script(_READ)
         self._where = _describe(client)
+        self._recent: OrderedDict[str, tuple[bytes, StoredPlan]] = OrderedDict()  # plan id -> (writer, record)
+        self._lock = threading.Lock()
 
     @classmethod
     def from_url(
@@ -102,16 +134,26 @@ class RedisPlanStore:
 
     def get(self, plan_id: str) -> StoredPlan | None:
         """The current version of the plan, or ``None`` (never stored, or expired)."""
+        with self._lock:
+            held = self._recent.get(plan_id)
         try:
-            version, payload = self.client.hmget(_key(plan_id), ["version", "record"])
+            reply = self._read(keys=[_key(plan_id)], args=[held[0] if held else b""])
         except redis.exceptions.RedisError as error:
             raise self._unavailable(f"reading plan {plan_id!r}", error) from error
-        if version is None or payload is None:
+        if not reply:
+            self._forget(plan_id)
             return None
-        record = codec.loads(StoredPlan, payload)
+        version, writer, kind = int(reply[0]), reply[1], reply[2]
+        if kind == b"same" and held is not None:
+            record = held[1]
+        else:
+            record = codec.loads(StoredPlan, reply[3])
         # The hash's version is authoritative: a put without expected_version learns its
         # version inside the script, after the record was encoded.
-        return dataclasses.replace(record, plan=dataclasses.replace(record.plan, version=int(version)))
+        if record.plan.version != version:
+            record = dataclasses.replace(record, plan=dataclasses.replace(record.plan, version=version))
+        self._remember(plan_id, writer, record)
+        return record
 
     def put(self, record: StoredPlan, *, expected_version: int | None = None) -> StoredPlan:
         """Store ``record`` as the next version of its plan (see ``PlanStore.put``).
@@ -130,17 +172,32 @@ class RedisPlanStore:
         if expected_version is not None:
             record = dataclasses.replace(record, plan=dataclasses.replace(record.plan, version=expected_version + 1))
         ttl_ms = max(1, int(self.ttl.total_seconds() * 1000))
-        args = ["" if expected_version is None else expected_version, codec.dumps(record), ttl_ms, uuid.uuid4().hex]
+        writer = uuid.uuid4().hex
+        args = ["" if expected_version is None else expected_version, codec.dumps(record), ttl_ms, writer]
         try:
             written, version = self._compare_and_set(keys=[_key(plan_id)], args=args)
         except redis.exceptions.RedisError as error:
+            self._forget(plan_id)
             raise self._unavailable(f"writing plan {plan_id!r}", error) from error
         if written:
-            return next_version(record, plan_id, int(version) - 1, expected_version)
+            stored = next_version(record, plan_id, int(version) - 1, expected_version)
+            self._remember(plan_id, writer.encode(), stored)
+            return stored
         # Not written: the current version is not the expected one. The same errors, with the
         # same messages, as every other store.
         next_version(record, plan_id, int(version) or None, expected_version)
         raise AssertionError(f"compare-and-set of {plan_id!r} refused at version {version} without a conflict")
+
+    def _remember(self, plan_id: str, writer: bytes, record: StoredPlan) -> None:
+        with self._lock:
+            self._recent[plan_id] = (writer, record)
+            self._recent.move_to_end(plan_id)
+            while len(self._recent) > RECENT_RECORDS:
+                self._recent.popitem(last=False)
+
+    def _forget(self, plan_id: str) -> None:
+        with self._lock:
+            self._recent.pop(plan_id, None)
 
     def _unavailable(self, doing: str, error: redis.exceptions.RedisError) -> StoreUnavailableError:
         kind = "did not answer in time" if isinstance(error, redis.exceptions.TimeoutError) else "failed"
