@@ -79,10 +79,19 @@ def _seconds(stamp: str) -> int:
 
 
 class Replay:
-    def __init__(self, stub: dispatch_pb2_grpc.DispatchStub, request: dict[str, Any], reopt_limit: float) -> None:
+    def __init__(
+        self,
+        stub: dispatch_pb2_grpc.DispatchStub,
+        request: dict[str, Any],
+        reopt_limit: float,
+        reassign_penalty: float | None = None,
+    ) -> None:
         self.stub = stub
         self.request = request
         self.reopt_limit = reopt_limit
+        self.options: dict[str, Any] = {"time_limit": f"{reopt_limit}s"}
+        if reassign_penalty is not None:
+            self.options["reassign_penalty"] = f"{reassign_penalty:g}s"
         self.epoch = _seconds(request["start_time"])
         self.reported: set[tuple[str, str]] = set()
         self.first: list[float] = []
@@ -123,7 +132,7 @@ class Replay:
                 "plan_id": self.plan.plan_id,
                 "expected_version": str(self.plan.version),
                 "events": events,
-                "options": {"time_limit": f"{self.reopt_limit}s"},
+                "options": self.options,
             },
             pb.ReoptimizeRequest(),
         )
@@ -156,7 +165,14 @@ class Replay:
 
 
 def replay(
-    stub: dispatch_pb2_grpc.DispatchStub, name: str, share: float, *, solve_limit: float, reopt_limit: float, seed: int
+    stub: dispatch_pb2_grpc.DispatchStub,
+    name: str,
+    share: float,
+    *,
+    solve_limit: float,
+    reopt_limit: float,
+    seed: int,
+    reassign_penalty: float | None = None,
 ) -> dict[str, Any]:
     full = request_for(name, solve_limit)
     rng = random.Random(f"{name}-{share}-{seed}")
@@ -164,7 +180,7 @@ def replay(
     morning = copy.deepcopy(full)
     morning["plan_id"] = f"replay-{name}-{share}-{seed}-{rng.getrandbits(32):08x}"
     morning["jobs"] = [j for j in full["jobs"] if j["id"] not in released]
-    run = Replay(stub, full, reopt_limit)
+    run = Replay(stub, full, reopt_limit, reassign_penalty)
     run.plan = stub.Solve(json_format.ParseDict(morning, pb.SolveRequest()), timeout=solve_limit + 60).plan
     known = copy.deepcopy(morning)
     run.check(run.plan, known)
@@ -203,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solve-time", type=float, default=5.0, help="time limit of the morning and static solves")
     parser.add_argument("--time-limit", type=float, default=1.0, help="re-plan time limit")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reassign-penalty", type=float, help="seconds per visit moved (default: the server's, 1800)")
     parser.add_argument("--server", help="host:port (default: start `dispatch serve` with two workers)")
     parser.add_argument("--out", type=Path, help="write a markdown table here")
     args = parser.parse_args(argv)
@@ -215,17 +232,26 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.instances:
             for share in args.dynamism:
                 row = replay(
-                    stub, name, share, solve_limit=args.solve_time, reopt_limit=args.time_limit, seed=args.seed
+                    stub,
+                    name,
+                    share,
+                    solve_limit=args.solve_time,
+                    reopt_limit=args.time_limit,
+                    seed=args.seed,
+                    reassign_penalty=args.reassign_penalty,
                 )
                 rows.append(row)
                 print(row, file=sys.stderr)
+    penalty = "the server's (1800 s)" if args.reassign_penalty is None else f"{args.reassign_penalty:g} s"
     lines = [
         "# Dynamic-day replays",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()} ({platform.machine()}), a `dispatch serve` process with 2 solver workers; "
-        f"morning/static solve {args.solve_time:g} s, re-plan time limit {args.time_limit:g} s, seed {args.seed}.",
+        f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()} ({platform.machine()}), a `dispatch serve` process "
+        f"with 2 solver workers; morning/static solve {args.solve_time:g} s, re-plan time limit "
+        f"{args.time_limit:g} s, reassign penalty {penalty}, seed {args.seed}.",
         f"Command: `python -m benchmarks.replay {' '.join(args.instances)} --dynamism "
-        f"{' '.join(f'{d:g}' for d in args.dynamism)} --solve-time {args.solve_time:g} --time-limit {args.time_limit:g}`",
+        f"{' '.join(f'{d:g}' for d in args.dynamism)} --solve-time {args.solve_time:g} --time-limit {args.time_limit:g}"
+        f"{'' if args.reassign_penalty is None else f' --reassign-penalty {args.reassign_penalty:g}'}`",
         "",
         "Latency in ms at the client (first = quick plan, final = last message). Travel in seconds (instance units x 10).",
         "",

@@ -165,6 +165,26 @@ def test_position_report_plans_a_free_technician_from_where_they_are(dispatcher)
     assert visit_of(out.plan, "n").travel_duration == 2 * MIN
 
 
+def test_a_technician_done_for_the_day_goes_home_after_the_last_visit_not_after_now(dispatcher):
+    """Ann (shift until 2 h) finishes her only job at 0:40 and has nothing more. Re-planned at
+    1:50 (a job she cannot take comes in), her day still ends 5 min after 0:40, within her shift."""
+    p = problem([tech("ann", home=0, shift=(0, 2 * HOUR))], [job("a", x=5, service=30 * MIN)], time_limit=0.5)
+    first = dispatcher.solve(p)
+    start = visit_of(first, "a").start
+    replan(
+        dispatcher,
+        first.plan_id,
+        40 * MIN,
+        TechnicianProgress(technician_id="ann", kind=ProgressKind.COMPLETED, job_id="a", time=0),
+    )
+    out = replan(dispatcher, first.plan_id, 110 * MIN, NewJob(job=job("late", x=150, service=HOUR)))
+    ann = route_of(out.plan, "ann")
+    assert [v.job_id for v in ann.visits] == ["a"] and start < 40 * MIN
+    assert ann.end == 40 * MIN + 5 * MIN
+    record = dispatcher.get_plan(first.plan_id)
+    assert not check_plan(record.problem, matrix_for(record.problem), out.plan)
+
+
 def test_delay_pushes_later_visits_and_a_missed_window_is_re_planned(dispatcher):
     """Ann: job a (30 min) then job b whose window closes soon after; a runs 2 h over, so b moves
     to Bob (or is unassigned with a reason), never to a late start."""

@@ -141,9 +141,11 @@ class Situation:
             if later is not None:
                 end, back, back_m = later.end + now, later.return_travel_duration, later.return_distance
             else:
+                # Nothing more for them: they drive home from the last visit once it (and any
+                # break taken after it) is over, not from "now", which may be long after.
                 last = self.problem.job(visits[-1].job_id).location
                 back, back_m = self.legs(last, tech.end_location)
-                end = max(day.free_at, visits[-1].end) + back
+                end = max([visits[-1].end, *(b.end for b in day.taken)]) + back
             if day.route_start is not None:
                 start = day.route_start
             elif later is not None:

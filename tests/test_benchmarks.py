@@ -1,0 +1,31 @@
+"""The re-plan benchmarks run end to end on small days (their figures are in benchmarks/RESULTS.md).
+
+Each starts its own ``dispatch serve`` process and talks to it over gRPC, as when measuring.
+"""
+
+from __future__ import annotations
+
+import re
+
+from benchmarks import reopt_latency, replay
+
+
+def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
+    out = tmp_path / "latency.md"
+    args = ["--technicians", "4", "--jobs", "30", "--solve-time", "1", "--time-limit", "0.3"]
+    assert reopt_latency.main([*args, "--emergencies", "3", "--cancellations", "3", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Plans with a checker warning: 0." in text
+    assert re.search(r"unavailable at event \d+: \d+ open jobs, .* 0 lost\.", text), text
+    counts = dict(re.findall(r"\| (\w+): first plan \| (\d+) \|", text))
+    assert int(counts["emergency"]) + int(counts["cancellation"]) + int(counts["unavailable"]) == 6
+
+
+def test_replay_checks_every_version_of_a_dynamic_day(tmp_path):
+    out = tmp_path / "replay.md"
+    args = ["C101", "--dynamism", "0.1", "--solve-time", "1", "--time-limit", "0.2", "--out", str(out)]
+    assert replay.main(args) == 0  # no infeasible version
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| C101 "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    events, checked, infeasible = int(cells[2]), int(cells[8]), int(cells[9])
+    assert events >= 5 and checked >= events + 1 and infeasible == 0
