@@ -34,8 +34,9 @@ from dispatch.validate import DEFAULT_LIMITS, Limits, validate
 
 log = logging.getLogger("dispatch")
 
-#: Seconds of a re-plan's time limit kept back after the search to check, store and send the plan.
-REPLAN_FINISH = 0.1
+#: Seconds of a re-plan's time limit kept back after the search to check, store and send the plan
+#: (with 0.1 s, 1 in 20 improved plans of a 25 x 250 day reached the client after 2.01 s of 2).
+REPLAN_FINISH = 0.15
 
 
 class Runner(Protocol):
