@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from dispatch.domain import init_only_stores_fields
+
 T = TypeVar("T")
 Codec = Callable[[Any], Any]
 
@@ -480,7 +482,7 @@ def _compile_decoder(cls: type) -> Codec:
         return _blame(refused, ((f".{name}", _decoder(hint), data[name]) for name, hint in fields))
 
     namespace["blame"] = blame
-    if _init_only_stores_fields(cls):
+    if init_only_stores_fields(cls):
         # A frozen __init__ sets each field with object.__setattr__: four times the cost.
         build = "obj = new(cls)\n    obj.__dict__.update(fields)\n    return obj"
     else:
@@ -498,23 +500,6 @@ def decode(data):
     {build}
 """
     return _define(cls, "decode", source, namespace)
-
-
-def _init_only_stores_fields(cls: type) -> bool:
-    """Whether ``cls(**fields)`` does nothing but set its instance's ``__dict__`` to ``fields``.
-
-    True of a dataclass with a generated ``__init__`` taking every field, without
-    ``__post_init__``, ``__slots__``, its own ``__new__`` or (unless frozen) ``__setattr__``.
-    """
-    params = cls.__dataclass_params__  # type: ignore[attr-defined]
-    return (
-        params.init
-        and all(f.init for f in dataclasses.fields(cls))
-        and not hasattr(cls, "__post_init__")
-        and not hasattr(cls, "__slots__")
-        and cls.__new__ is object.__new__
-        and (params.frozen or cls.__setattr__ is object.__setattr__)
-    )
 
 
 def _decode_partial(cls: type, data: Any) -> Any:

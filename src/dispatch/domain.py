@@ -26,12 +26,13 @@ def evolve(obj: _T, **changes: Any) -> _T:
     re-runs a frozen ``__init__`` (one ``object.__setattr__`` per field) for each. A class
     whose ``__init__`` does more than store its fields goes through ``replace``.
     """
-    names, plain = _init_fields(type(obj))
-    if not plain:
+    cls = type(obj)
+    if not init_only_stores_fields(cls):
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
-    if not changes.keys() <= names:
-        raise TypeError(f"{type(obj).__name__} has no field(s) {sorted(changes.keys() - names)}")
-    new = object.__new__(type(obj))
+    unknown = changes.keys() - _field_names(cls)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    new = object.__new__(cls)
     state = new.__dict__
     state.update(obj.__dict__)
     state.update(changes)
@@ -39,16 +40,27 @@ def evolve(obj: _T, **changes: Any) -> _T:
 
 
 @functools.cache
-def _init_fields(cls: type) -> tuple[frozenset[str], bool]:
-    """The dataclass's field names, and whether its ``__init__`` only stores them."""
-    fields = dataclasses.fields(cls)
-    plain = (
-        all(f.init for f in fields)
+def init_only_stores_fields(cls: type) -> bool:
+    """Whether dataclass ``cls(**fields)`` does nothing but set its instance's ``__dict__`` to ``fields``.
+
+    True of a dataclass with a generated ``__init__`` taking every field, without
+    ``__post_init__``, ``__slots__``, its own ``__new__`` or (unless frozen) ``__setattr__``:
+    such an instance can be built by filling ``__dict__`` (``evolve``, ``dispatch.codec``).
+    """
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    return bool(
+        params.init
+        and all(f.init for f in dataclasses.fields(cls))
         and not hasattr(cls, "__post_init__")
         and not hasattr(cls, "__slots__")
         and cls.__new__ is object.__new__
+        and (params.frozen or cls.__setattr__ is object.__setattr__)
     )
-    return frozenset(f.name for f in fields), plain
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 class Priority(enum.IntEnum):
