@@ -21,6 +21,7 @@ from dispatch.check import check_plan
 from dispatch.examples.generate import generate
 from dispatch.server.convert import problem_from_proto
 from dispatch.service import bootstrap
+from dispatch.show.progress import ProgressBar
 from dispatch.v1 import dispatch_pb2 as pb
 
 
@@ -30,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar with the best cost so far on stderr (default: when stderr is a terminal)",
+    )
     args = parser.parse_args(argv)
 
     day = generate(technicians=args.technicians, jobs=args.jobs, seed=args.seed)
@@ -38,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     dispatcher = bootstrap(pool=False)
     began = time.monotonic()
     problem, shape = problem_from_proto(request)
-    plan = dispatcher.solve(problem, shape)
+    with ProgressBar(args.time_limit, enabled=args.progress) as bar:
+        plan = dispatcher.solve(
+            problem, shape, on_progress=(lambda p: bar.update(p.objective)) if bar.enabled else None
+        )
     wall = time.monotonic() - began
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     checked, matrix = dispatcher.prepare(problem)

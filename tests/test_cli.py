@@ -67,13 +67,21 @@ def test_unreadable_or_non_protobuf_json_exits_2(tmp_path, capsys):
     assert main(["solve", str(tmp_path / "missing.json")]) == 2
 
 
-def test_the_readme_run_command_plans_the_example_day():
-    """``dispatch demo`` as the console script, with a short search."""
+def test_the_readme_run_command_plans_the_example_day(tmp_path):
+    """``dispatch demo`` as the console script, with a short search: plans, draws, says where."""
     exe = Path(sys.executable).parent / "dispatch"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dispatch.cli"]
     result = subprocess.run(
-        [*cmd, "demo", "--time-limit", "2"], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+        [*cmd, "demo", "--time-limit", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert EXAMPLE_DAY.name in result.stdout
     assert "jobs assigned" in result.stdout and "(America/Denver)" in result.stdout
+    for name in ("plan.html", "plan.png"):
+        path = tmp_path / "dispatch-demo" / name
+        assert str(path) in result.stdout and path.stat().st_size > 10_000

@@ -1,4 +1,4 @@
-"""The ``dispatch`` command: ``serve``, ``solve``, ``reoptimize``, ``validate``, ``demo``.
+"""The ``dispatch`` command: ``serve``, ``solve``, ``reoptimize``, ``validate``, ``show``, ``demo``.
 
 Exit codes (one table, as the gRPC codes are in ``dispatch.server.errors``):
 0 planned; 1 infrastructure failure (server unreachable, worker died, deadline);
@@ -12,15 +12,19 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from google.protobuf import json_format
 
 from dispatch.errors import DispatchError, ProblemError
 from dispatch.v1 import dispatch_pb2 as pb
+
+if TYPE_CHECKING:
+    from dispatch.show.progress import ProgressBar
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 EXAMPLE_DAY = Path(__file__).resolve().parent / "examples" / "metro_day.json"
@@ -69,11 +73,19 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, help="write the SolveResponse JSON here")
     solve.add_argument("--time-limit", type=float, help="seconds of search (overrides the file's options.time_limit)")
     solve.add_argument("--tz", default="UTC", help="time zone for the printed summary (e.g. America/Denver)")
+    solve.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar with the best cost so far on stderr (default: when stderr is a terminal)",
+    )
     solve.set_defaults(run=_solve)
 
     reopt = sub.add_parser("reoptimize", help="send the day's events for a stored plan to a server and re-plan")
     reopt.add_argument("plan_id")
-    reopt.add_argument("events", type=Path, help='JSON: the events array (or {"events": [...]}), protobuf JSON mapping')
+    reopt.add_argument(
+        "events", type=Path, help='JSON: the events array, or {"events": [...], "time": RFC 3339} (protobuf JSON)'
+    )
     reopt.add_argument(
         "--server",
         default=os.environ.get("DISPATCH_SERVER", "localhost:50051"),
@@ -94,9 +106,30 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--server", help="host:port of a dispatch server (default: check in this process)")
     validate.set_defaults(run=_validate)
 
+    show = sub.add_parser("show", help="draw a plan: route map and timeline as HTML and/or PNG")
+    show.add_argument("plan", type=Path, nargs="?", help="plan JSON (a Plan or a Solve/GetPlan/Reoptimize response)")
+    show.add_argument("--request", type=Path, help="the SolveRequest JSON: places, windows, names, priorities")
+    show.add_argument(
+        "--events",
+        type=Path,
+        action="append",
+        default=[],
+        help="events file(s) sent since: their new jobs and technicians",
+    )
+    show.add_argument("--before", type=Path, help="an earlier version of the plan: what moved is highlighted")
+    show.add_argument("--after", type=Path, help="the later version (instead of PLAN)")
+    show.add_argument("--html", type=Path, help="write a self-contained HTML page here")
+    show.add_argument("--png", type=Path, help="write a PNG image here")
+    show.add_argument("--tz", default="UTC", help="time zone of the clock times (e.g. America/Denver)")
+    show.set_defaults(run=_show)
+
     demo = sub.add_parser("demo", help="plan the bundled example day on embedded defaults")
     demo.add_argument("--time-limit", type=float, default=None)
     demo.add_argument("--out", type=Path)
+    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="as for solve")
+    demo.add_argument(
+        "--show-dir", type=Path, default=Path("dispatch-demo"), help="where the map/timeline HTML and PNG go"
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -116,26 +149,28 @@ def _solve(args: argparse.Namespace) -> int:
     request = _read(args.problem, pb.SolveRequest())
     if args.time_limit is not None:
         request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
-    response = _remote_solve(request, args.server) if args.server else _local_solve(request)
+    _solve_request(request, args)
+    return EXIT_OK
+
+
+def _solve_request(request: pb.SolveRequest, args: argparse.Namespace) -> pb.SolveResponse:
+    from dispatch.show.progress import ProgressBar  # noqa: PLC0415
+
+    limit = request.options.time_limit.ToTimedelta().total_seconds() if request.options.HasField("time_limit") else 10
+    with ProgressBar(limit, enabled=args.progress) as bar:
+        if args.server:
+            response = _remote_solve(request, args.server, bar if bar.enabled else None)
+        else:
+            response = _local_solve(request, bar if bar.enabled else None)
     _print_summary(request, response.plan, ZoneInfo(args.tz), sys.stdout)
     if args.out:
         args.out.write_text(_to_json(response))
         print(f"\nplan written to {args.out}")
-    return EXIT_OK
+    return response
 
 
 def _reoptimize(args: argparse.Namespace) -> int:
-    try:
-        raw = json.loads(args.events.read_text())
-    except OSError as exc:
-        raise CliError(EXIT_INVALID, [f"{args.events}: {exc.strerror}"]) from None
-    except json.JSONDecodeError as exc:
-        raise CliError(EXIT_INVALID, [f"{args.events}: not JSON ({exc})"]) from None
-    if isinstance(raw, list):
-        raw = {"events": raw}
-    if not isinstance(raw, dict) or set(raw) - {"events"}:
-        raise CliError(EXIT_INVALID, [f'{args.events}: expected an array of events or {{"events": [...]}}'])
-    request = _parse(raw, pb.ReoptimizeRequest(), args.events)
+    request = _read_events(args.events)
     request.plan_id = args.plan_id
     if args.time:
         try:
@@ -158,6 +193,21 @@ def _reoptimize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_events(path: Path) -> pb.ReoptimizeRequest:
+    """A file holding the events array (or ``{"events": [...], "time": RFC 3339}``) as a ``ReoptimizeRequest``."""
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise CliError(EXIT_INVALID, [f"{path}: {exc.strerror}"]) from None
+    except json.JSONDecodeError as exc:
+        raise CliError(EXIT_INVALID, [f"{path}: not JSON ({exc})"]) from None
+    if isinstance(raw, list):
+        raw = {"events": raw}
+    if not isinstance(raw, dict) or set(raw) - {"events", "time"}:
+        raise CliError(EXIT_INVALID, [f'{path}: expected an array of events or {{"events": [...], "time": ...}}'])
+    return _parse(raw, pb.ReoptimizeRequest(), path)  # type: ignore[return-value]
+
+
 def _demo(args: argparse.Namespace) -> int:
     print(f"Example day: {EXAMPLE_DAY.name} (great-circle travel, no keys, no Redis)\n")
     argv = ["solve", str(EXAMPLE_DAY), "--tz", EXAMPLE_TZ]
@@ -165,7 +215,99 @@ def _demo(args: argparse.Namespace) -> int:
         argv += ["--time-limit", str(args.time_limit)]
     if args.out:
         argv += ["--out", str(args.out)]
-    return _solve(_parser().parse_args(argv))
+    solve_args = _parser().parse_args(argv)
+    solve_args.progress = args.progress
+    request = _read(EXAMPLE_DAY, pb.SolveRequest())
+    if args.time_limit is not None:
+        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    response = _solve_request(request, solve_args)
+    html, png = args.show_dir / "plan.html", args.show_dir / "plan.png"
+    _draw(response.plan, request, ZoneInfo(EXAMPLE_TZ), html=html, png=png)
+    print(f"\nmap and timeline: {html.resolve()}\n                  {png.resolve()}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from dispatch.show import load_plan, load_request  # noqa: PLC0415
+
+    if not args.html and not args.png:
+        raise CliError(EXIT_INVALID, ["show: give --html FILE and/or --png FILE"])
+    if args.plan and args.after:
+        raise CliError(EXIT_INVALID, ["show: give the plan either as PLAN or as --after, not both"])
+    after = args.plan or args.after
+    if after is None:
+        raise CliError(EXIT_INVALID, ["show: which plan? give PLAN (or --before and --after)"])
+    try:
+        tz = ZoneInfo(args.tz)
+    except (KeyError, ValueError):
+        raise CliError(EXIT_INVALID, [f"--tz: unknown time zone {args.tz!r}"]) from None
+    loaded = []
+    for path, load in ((after, load_plan), (args.before, load_plan), (args.request, load_request)):
+        if path is None:
+            loaded.append(None)
+            continue
+        try:
+            loaded.append(load(path))
+        except OSError as exc:
+            raise CliError(EXIT_INVALID, [f"{path}: {exc.strerror}"]) from None
+        except (ValueError, json_format.ParseError) as exc:  # JSONDecodeError is a ValueError
+            raise CliError(EXIT_INVALID, [f"{path}: {exc}"]) from None
+    plan, before, request = loaded
+    if args.events:
+        if request is None:
+            raise CliError(EXIT_INVALID, ["show: --events adds to the day of --request; give --request too"])
+        for path in args.events:
+            _add_events(request, _read_events(path))
+    for path in _draw(plan, request, tz, html=args.html, png=args.png, before=before):
+        print(path)
+    return EXIT_OK
+
+
+def _add_events(request: pb.SolveRequest, events: pb.ReoptimizeRequest) -> None:
+    """The jobs and technicians that ``events`` brought into the day, added to ``request``."""
+    for event in events.events:
+        if event.HasField("new_job"):
+            job = request.jobs.add()
+            job.CopyFrom(event.new_job)
+            # An event's respond_within counts from the event, the request's from its start;
+            # with no time in the file the deadline is unknown here, and not drawn.
+            if job.HasField("respond_within") and events.HasField("time"):
+                since_start = events.time.seconds - request.start_time.seconds
+                job.respond_within.FromSeconds(job.respond_within.seconds + since_start)
+            else:
+                job.ClearField("respond_within")
+        elif event.HasField("technician_added"):
+            tech = event.technician_added
+            kept = [t for t in request.technicians if t.id != tech.id]
+            del request.technicians[:]
+            request.technicians.extend([*kept, tech])
+
+
+def _draw(
+    plan: pb.Plan,
+    request: pb.SolveRequest | None,
+    tz: ZoneInfo,
+    *,
+    html: Path | None,
+    png: Path | None,
+    before: pb.Plan | None = None,
+) -> list[Path]:
+    from dispatch.show import day_view  # noqa: PLC0415
+    from dispatch.show import html as html_page  # noqa: PLC0415
+
+    view = day_view(plan, request, tz=tz, before=before)
+    written = []
+    if html:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(html_page.render(view), encoding="utf-8")
+        written.append(html)
+    if png:
+        from dispatch.show import png as png_image  # noqa: PLC0415 (matplotlib only when asked)
+
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png_image.render(view, png)
+        written.append(png)
+    return written
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -221,13 +363,14 @@ def _to_json(message: object) -> str:
     return json_format.MessageToJson(message, preserving_proto_field_name=True, indent=2) + "\n"
 
 
-def _local_solve(request: pb.SolveRequest) -> pb.SolveResponse:
+def _local_solve(request: pb.SolveRequest, bar: ProgressBar | None = None) -> pb.SolveResponse:
     from dispatch.server.convert import plan_to_proto, problem_from_proto  # noqa: PLC0415
     from dispatch.service import bootstrap  # noqa: PLC0415
 
     problem, shape = problem_from_proto(request)
+    progress = None if bar is None else (lambda p: bar.update(p.objective))  # type: ignore[attr-defined]
     try:
-        plan = bootstrap(pool=False).solve(problem, shape)
+        plan = bootstrap(pool=False).solve(problem, shape, on_progress=progress)
     except ProblemError as exc:
         raise CliError(EXIT_INVALID, ["invalid request:", *(f"  {v}" for v in exc.violations)]) from None
     except DispatchError as exc:
@@ -235,12 +378,28 @@ def _local_solve(request: pb.SolveRequest) -> pb.SolveResponse:
     return pb.SolveResponse(plan=plan_to_proto(plan))
 
 
-def _remote_solve(request: pb.SolveRequest, server: str) -> pb.SolveResponse:
+def _remote_solve(request: pb.SolveRequest, server: str, bar: ProgressBar | None = None) -> pb.SolveResponse:
     limit = request.options.time_limit.ToTimedelta().total_seconds() if request.options.HasField("time_limit") else 10
-    return _call(server, "Solve", request, timeout=limit + 30)
+    if bar is None:
+        return _call(server, "Solve", request, timeout=limit + 30)  # type: ignore[return-value]
+    plans: list[pb.Plan] = []
+
+    def each(update: pb.SolveUpdate) -> None:
+        if update.HasField("progress"):
+            bar.update(update.progress.objective)
+        elif update.HasField("plan"):
+            plans.append(update.plan)
+
+    _call(server, "SolveStream", request, timeout=limit + 30, each=each)
+    if not plans:
+        raise CliError(EXIT_FAILURE, ["the server's solve stream ended without a plan"])
+    return pb.SolveResponse(plan=plans[-1])
 
 
-def _call(server: str, method: str, request: object, *, timeout: float) -> object:
+def _call(
+    server: str, method: str, request: object, *, timeout: float, each: Callable[[Any], None] | None = None
+) -> object:
+    """The reply of ``method``; for a streaming method, ``each`` gets every message as it comes."""
     import grpc  # noqa: PLC0415
 
     from dispatch.v1 import dispatch_pb2_grpc  # noqa: PLC0415
@@ -251,7 +410,12 @@ def _call(server: str, method: str, request: object, *, timeout: float) -> objec
     ) as channel:
         stub = dispatch_pb2_grpc.DispatchStub(channel)
         try:
-            return getattr(stub, method)(request, timeout=timeout)
+            reply = getattr(stub, method)(request, timeout=timeout)
+            if each is None:
+                return reply
+            for message in reply:
+                each(message)
+            return None
         except grpc.RpcError as exc:
             raise _status_error(exc.code(), exc.details(), exc.trailing_metadata()) from None
 

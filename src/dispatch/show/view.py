@@ -1,0 +1,242 @@
+"""What a picture of the day shows: per technician a lane of blocks and a chain of stops."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from google.protobuf import json_format
+
+from dispatch.v1 import dispatch_pb2 as pb
+
+#: A visit starting this close to the end of its window (s) is drawn as tight.
+TIGHT = 15 * 60
+#: An ETA moved by at least this much (s) between two versions counts as moved.
+MOVED = 60
+
+#: Distinct colours for technicians (Tableau 20, dark tones first), reused past 20.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)  # fmt: skip
+
+
+@dataclass
+class Block:
+    """A stretch of a technician's day, in Unix seconds."""
+
+    kind: str  # drive | wait | work | break
+    start: int
+    end: int
+    job_id: str = ""
+    windows: list[tuple[int, int]] = field(default_factory=list)
+    emergency: bool = False
+    late: bool = False
+    tight: bool = False
+    moved: bool = False
+    status: str = ""
+
+
+@dataclass
+class Stop:
+    job_id: str
+    number: int
+    point: tuple[float, float] | None  # (lat, lng); None: not known from the request
+    start: int
+    emergency: bool = False
+    moved: bool = False
+
+
+@dataclass
+class Lane:
+    technician_id: str
+    name: str
+    colour: str
+    home: tuple[float, float] | None
+    end: tuple[float, float] | None
+    stops: list[Stop]
+    blocks: list[Block]
+    start: int
+    finish: int
+
+
+@dataclass
+class Loose:
+    """An unassigned job."""
+
+    job_id: str
+    reason: str
+    detail: str
+    point: tuple[float, float] | None
+    emergency: bool = False
+
+
+@dataclass
+class DayView:
+    title: str
+    tz: ZoneInfo
+    lanes: list[Lane]
+    unassigned: list[Loose]
+    t0: int
+    t1: int
+    summary: str
+    moves: list[str] = field(default_factory=list)
+    idle: list[str] = field(default_factory=list)
+
+    @property
+    def has_map(self) -> bool:
+        return any(s.point for lane in self.lanes for s in lane.stops) or any(u.point for u in self.unassigned)
+
+    def clock(self, t: int) -> str:
+        return datetime.fromtimestamp(t, UTC).astimezone(self.tz).strftime("%H:%M")
+
+
+def load_plan(path: Path) -> pb.Plan:
+    """A ``Plan`` from a JSON file holding a plan or a Solve/GetPlan/Reoptimize response."""
+    raw = json.loads(path.read_text())
+    if isinstance(raw, dict) and isinstance(raw.get("plan"), dict):
+        raw = raw["plan"]
+    return json_format.ParseDict(raw, pb.Plan())
+
+
+def load_request(path: Path) -> pb.SolveRequest:
+    return json_format.ParseDict(json.loads(path.read_text()), pb.SolveRequest())
+
+
+def day_view(
+    plan: pb.Plan, request: pb.SolveRequest | None = None, *, tz: ZoneInfo | None = None, before: pb.Plan | None = None
+) -> DayView:
+    """What to draw for ``plan``; ``request`` adds places, windows, names and priorities, ``before``
+    an earlier version of the plan whose changes are highlighted."""
+    tz = tz or ZoneInfo("UTC")
+    jobs = {j.id: j for j in request.jobs} if request is not None else {}
+    techs = {t.id: t for t in request.technicians} if request is not None else {}
+    epoch = plan.start_time.seconds
+    moved, moves = _moves(before, plan, tz) if before is not None else (set(), [])
+
+    lanes = []
+    for k, route in enumerate(plan.routes):
+        tech = techs.get(route.technician_id)
+        blocks: list[Block] = []
+        stops: list[Stop] = []
+        for n, v in enumerate(route.visits, start=1):
+            job = jobs.get(v.job_id)
+            emergency = job is not None and job.priority == pb.EMERGENCY
+            windows = _windows(job, epoch) if job is not None else []
+            start, end, arrival = v.start.seconds, v.end.seconds, v.arrival.seconds
+            late = bool(windows) and not any(a <= start <= b for a, b in windows)
+            tight = not late and any(a <= start <= b and b - start < TIGHT for a, b in windows)
+            if v.travel_duration.seconds:
+                blocks.append(Block("drive", arrival - v.travel_duration.seconds, arrival, v.job_id))
+            if start > arrival:
+                blocks.append(Block("wait", arrival, start, v.job_id))
+            blocks.append(
+                Block(
+                    "work",
+                    start,
+                    end,
+                    v.job_id,
+                    windows=windows,
+                    emergency=emergency,
+                    late=late,
+                    tight=tight,
+                    moved=v.job_id in moved,
+                    status=pb.VisitStatus.Name(v.status).removeprefix("VISIT_"),
+                )
+            )
+            stops.append(Stop(v.job_id, n, _point(job.location) if job else None, start, emergency, v.job_id in moved))
+        for b in route.breaks:
+            blocks.append(Block("break", b.start.seconds, b.end.seconds))
+        if route.return_travel_duration.seconds:
+            blocks.append(Block("drive", route.end.seconds - route.return_travel_duration.seconds, route.end.seconds))
+        home = _point(tech.start_location) if tech else None
+        finish = _point(tech.end_location) if tech and tech.HasField("end_location") else home
+        lanes.append(
+            Lane(
+                technician_id=route.technician_id,
+                name=(tech.name if tech and tech.name else route.technician_id),
+                colour=PALETTE[k % len(PALETTE)],
+                home=home,
+                end=finish,
+                stops=stops,
+                blocks=sorted(blocks, key=lambda b: (b.start, b.end)),
+                start=route.start.seconds,
+                finish=route.end.seconds,
+            )
+        )
+    unassigned = [
+        Loose(
+            u.job_id,
+            pb.UnassignedReason.Name(u.reason),
+            u.detail,
+            _point(jobs[u.job_id].location) if u.job_id in jobs else None,
+            u.job_id in jobs and jobs[u.job_id].priority == pb.EMERGENCY,
+        )
+        for u in plan.unassigned
+    ]
+    routed = {r.technician_id for r in plan.routes}
+    idle = [t.name or t.id for t in (request.technicians if request is not None else ()) if t.id not in routed]
+    times = [t for lane in lanes for t in (lane.start, lane.finish)]
+    times += [t for lane in lanes for b in lane.blocks for w in b.windows for t in w]
+    t0 = min(times, default=epoch)
+    t1 = max(times, default=epoch + 3600)
+    if request is not None:
+        shift_starts = [t.shift.start.seconds for t in request.technicians if t.HasField("shift")]
+        shift_ends = [t.shift.end.seconds for t in request.technicians if t.HasField("shift")]
+        t0 = min([t0, *shift_starts])
+        t1 = max([t1, *shift_ends])
+    t1 = max(t1, t0 + 3600)
+    s = plan.stats
+    day = datetime.fromtimestamp(epoch, UTC).astimezone(tz).strftime("%a %d %b %Y")
+    title = f"Plan {plan.plan_id} v{plan.version} — {day}"
+    summary = (
+        f"{s.jobs_assigned} jobs assigned, {s.jobs_unassigned} unassigned; {len(lanes)} technicians on the road; "
+        f"total drive {s.total_travel_duration.seconds // 3600}h{s.total_travel_duration.seconds % 3600 // 60:02d}, "
+        f"{s.total_distance_meters / 1000:.1f} km; status {s.solver_status or '-'}"
+    )
+    return DayView(title, tz, lanes, unassigned, t0, t1, summary, moves, idle)
+
+
+def _point(location: pb.Location) -> tuple[float, float] | None:
+    if location.HasField("lat") and location.HasField("lng"):
+        return (location.lat, location.lng)
+    return None
+
+
+def _windows(job: pb.Job, epoch: int) -> list[tuple[int, int]]:
+    windows = [(w.start.seconds, w.end.seconds) for w in job.time_windows]
+    if job.HasField("respond_within"):
+        due = epoch + job.respond_within.seconds
+        windows = [(a, min(b, due)) for a, b in windows if a <= due] if windows else [(epoch, due)]
+    return windows
+
+
+def _moves(before: pb.Plan, after: pb.Plan, tz: ZoneInfo) -> tuple[set[str], list[str]]:
+    """Jobs that changed technician, start (by ``MOVED`` or more) or assignment, and a line for each."""
+
+    def clock(t: int) -> str:
+        return datetime.fromtimestamp(t, UTC).astimezone(tz).strftime("%H:%M")
+
+    old = {v.job_id: (r.technician_id, v.start.seconds) for r in before.routes for v in r.visits}
+    new = {v.job_id: (r.technician_id, v.start.seconds) for r in after.routes for v in r.visits}
+    moved: set[str] = set()
+    lines: list[str] = []
+    for job_id, (tech, start) in new.items():
+        if job_id not in old:
+            moved.add(job_id)
+            lines.append(f"{job_id}: newly assigned to {tech} at {clock(start)}")
+            continue
+        was_tech, was_start = old[job_id]
+        if was_tech != tech:
+            moved.add(job_id)
+            lines.append(f"{job_id}: {was_tech} → {tech}, {clock(was_start)} → {clock(start)}")
+        elif abs(start - was_start) >= MOVED:
+            moved.add(job_id)
+            lines.append(f"{job_id}: {clock(was_start)} → {clock(start)} ({(start - was_start) // 60:+d} min)")
+    for job_id in old.keys() - new.keys():
+        reason = next((pb.UnassignedReason.Name(u.reason) for u in after.unassigned if u.job_id == job_id), "removed")
+        lines.append(f"{job_id}: no longer served ({reason})")
+    return moved, sorted(lines)
