@@ -79,6 +79,12 @@ def test_the_page_and_the_image_show_every_technician_and_job(example, capsys):
     for route in first.routes:
         name = next(t.name for t in request.technicians if t.id == route.technician_id)
         assert name in page
+    for svg in (map_svg, timeline):  # everything drawn lies inside its drawing
+        width, height = float(svg.get("width")), float(svg.get("height"))
+        for el in svg.iter():
+            for key, limit in (("cx", width), ("x", width), ("cy", height), ("y", height)):
+                if el.get(key) is not None:
+                    assert 0 <= float(el.get(key)) <= limit, (el.tag, key, el.get(key))
     pixels = image.imread(png)
     assert pixels.shape[0] > 600 and pixels.shape[1] > 800
     assert pixels[..., :3].std() > 0.05  # not a blank image
@@ -164,4 +170,16 @@ def test_solve_with_progress_draws_the_bar_on_stderr(tmp_path, capsys):
     path.write_text(json.dumps(request))
     assert main(["solve", str(path), "--time-limit", "1", "--progress"]) == 0
     err = capsys.readouterr().err
-    assert "best cost" in err and "/1.0 s" in err
+    assert "/1.0 s" in err and int(re.findall(r"\((\d+) improvements\)", err)[-1]) >= 1
+
+
+def test_solve_on_a_server_with_progress_follows_the_solve_stream(server, tmp_path, capsys):
+    path = tmp_path / "day.json"
+    path.write_text(EXAMPLE_DAY.read_text())
+    out = tmp_path / "plan.json"
+    args = ["solve", str(path), "--server", f"127.0.0.1:{server.port}", "--time-limit", "1", "--progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "jobs assigned" in captured.out
+    assert int(re.findall(r"\((\d+) improvements\)", captured.err)[-1]) >= 1  # progress came through the stream
+    assert load_plan(out).stats.jobs_assigned > 0

@@ -210,16 +210,10 @@ def _read_events(path: Path) -> pb.ReoptimizeRequest:
 
 def _demo(args: argparse.Namespace) -> int:
     print(f"Example day: {EXAMPLE_DAY.name} (great-circle travel, no keys, no Redis)\n")
-    argv = ["solve", str(EXAMPLE_DAY), "--tz", EXAMPLE_TZ]
-    if args.time_limit is not None:
-        argv += ["--time-limit", str(args.time_limit)]
-    if args.out:
-        argv += ["--out", str(args.out)]
-    solve_args = _parser().parse_args(argv)
-    solve_args.progress = args.progress
     request = _read(EXAMPLE_DAY, pb.SolveRequest())
     if args.time_limit is not None:
         request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    solve_args = argparse.Namespace(server=None, progress=args.progress, tz=EXAMPLE_TZ, out=args.out)
     response = _solve_request(request, solve_args)
     html, png = args.show_dir / "plan.html", args.show_dir / "plan.png"
     _draw(response.plan, request, ZoneInfo(EXAMPLE_TZ), html=html, png=png)
@@ -276,11 +270,10 @@ def _add_events(request: pb.SolveRequest, events: pb.ReoptimizeRequest) -> None:
                 job.respond_within.FromSeconds(job.respond_within.seconds + since_start)
             else:
                 job.ClearField("respond_within")
-        elif event.HasField("technician_added"):
-            tech = event.technician_added
-            kept = [t for t in request.technicians if t.id != tech.id]
-            del request.technicians[:]
-            request.technicians.extend([*kept, tech])
+        elif event.HasField("technician_added"):  # new, or the same technician with a longer shift
+            added = event.technician_added
+            known = next((t for t in request.technicians if t.id == added.id), None)
+            (known or request.technicians.add()).CopyFrom(added)
 
 
 def _draw(
