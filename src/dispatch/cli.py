@@ -195,12 +195,7 @@ def _reoptimize(args: argparse.Namespace) -> int:
 
 def _read_events(path: Path) -> pb.ReoptimizeRequest:
     """A file holding the events array (or ``{"events": [...], "time": RFC 3339}``) as a ``ReoptimizeRequest``."""
-    try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise CliError(EXIT_INVALID, [f"{path}: {exc.strerror}"]) from None
-    except json.JSONDecodeError as exc:
-        raise CliError(EXIT_INVALID, [f"{path}: not JSON ({exc})"]) from None
+    raw = _load_json(path)
     if isinstance(raw, list):
         raw = {"events": raw}
     if not isinstance(raw, dict) or set(raw) - {"events", "time"}:
@@ -334,14 +329,17 @@ def _validate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- plumbing
 
 
-def _read(path: Path, message: object) -> object:
+def _load_json(path: Path) -> object:
     try:
-        raw = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except OSError as exc:
         raise CliError(EXIT_INVALID, [f"{path}: {exc.strerror}"]) from None
     except json.JSONDecodeError as exc:
         raise CliError(EXIT_INVALID, [f"{path}: not JSON ({exc})"]) from None
-    return _parse(raw, message, path)
+
+
+def _read(path: Path, message: object) -> object:
+    return _parse(_load_json(path), message, path)
 
 
 def _parse(raw: object, message: object, path: Path) -> object:

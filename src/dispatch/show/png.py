@@ -47,67 +47,20 @@ def _map(view: DayView, ax) -> None:  # noqa: ANN001
         if len(chain) > 1:
             ax.plot([p[1] for p in chain], [p[0] for p in chain], "-", color=lane.colour, lw=1.4, alpha=0.85)
         stops = [s for s in lane.stops if s.point]
-        if stops:
-            ax.scatter(
-                [s.point[1] for s in stops],
-                [s.point[0] for s in stops],
-                s=70,
-                c=lane.colour,
-                ec="white",
-                lw=0.6,
-                zorder=3,
-            )  # type: ignore[index]
+        _mark(ax, [s.point for s in stops], s=70, c=lane.colour, ec="white", lw=0.6, zorder=3)
         if numbered:
             for s in stops:
                 ax.annotate(
                     str(s.number), (s.point[1], s.point[0]), ha="center", va="center", fontsize=6, color="w", zorder=4
                 )  # type: ignore[index]
     homes = [lane for lane in view.lanes if lane.home]
-    if homes:
-        ax.scatter(
-            [h.home[1] for h in homes],
-            [h.home[0] for h in homes],
-            s=60,
-            marker="s",
-            c=[h.colour for h in homes],
-            ec="#222",
-            zorder=3,
-        )  # type: ignore[index]
+    _mark(ax, [h.home for h in homes], s=60, marker="s", c=[h.colour for h in homes], ec="#222", zorder=3)
     every = [s for lane in view.lanes for s in lane.stops if s.point]
-    urgent = [s for s in every if s.emergency]
-    if urgent:
-        ax.scatter(
-            [s.point[1] for s in urgent],
-            [s.point[0] for s in urgent],
-            s=150,
-            facecolors="none",
-            ec="#d00",
-            lw=2,
-            zorder=4,
-        )  # type: ignore[index]
-    moved = [s for s in every if s.moved]
-    if moved:
-        ax.scatter(
-            [s.point[1] for s in moved],
-            [s.point[0] for s in moved],
-            s=300,
-            facecolors="none",
-            ec="black",
-            lw=1.2,
-            ls="--",
-            zorder=4,
-        )  # type: ignore[index]
+    _mark(ax, [s.point for s in every if s.emergency], s=150, facecolors="none", ec="#d00", lw=2)
+    _mark(ax, [s.point for s in every if s.moved], s=300, facecolors="none", ec="black", lw=1.2, ls="--")
     loose = [u for u in view.unassigned if u.point]
-    if loose:
-        ax.scatter(
-            [u.point[1] for u in loose],
-            [u.point[0] for u in loose],
-            s=60,
-            marker="x",
-            c=["#d00" if u.emergency else "#555" for u in loose],
-            lw=2,
-            zorder=4,
-        )  # type: ignore[index]
+    colours = ["#d00" if u.emergency else "#555" for u in loose]
+    _mark(ax, [u.point for u in loose], s=60, marker="x", c=colours, lw=2)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_title("Routes (squares: starts, numbers: stop order, red rings: emergencies, x: unassigned)", fontsize=9)
@@ -157,3 +110,10 @@ def _timeline(view: DayView, ax, rows: int) -> None:  # noqa: ANN001
         "red edge late, orange tight, dashed moved",
         fontsize=9,
     )
+
+
+def _mark(ax, points: list, **style: object) -> None:  # noqa: ANN001
+    """One scatter of (lat, lon) points on the map, in front of the routes unless told otherwise."""
+    if points:
+        style.setdefault("zorder", 4)
+        ax.scatter([p[1] for p in points], [p[0] for p in points], **style)  # type: ignore[arg-type]
