@@ -177,6 +177,8 @@ class ExplicitMatrix:
 class SolveOptions:
     time_limit: float = 10.0  # seconds of search
     travel_model: TravelModel = TravelModel.GREAT_CIRCLE
+    #: Time-of-day travel (travel models that know traffic): see ``dispatch.matrix.base.Traffic``.
+    traffic: bool = False
     #: Re-plans: cost of giving a committed job to another technician, in seconds of travel.
     reassign_penalty: int = 1800
     #: Re-plans: cost per second a committed job's service starts outside its promised window,
@@ -232,6 +234,8 @@ class Visit:
     travel_duration: int  # from the previous stop
     travel_distance: int
     status: VisitStatus = VisitStatus.PLANNED
+    #: Which model timed the drive here (e.g. "google", "google traffic Tue 15:00Z", "great_circle (fallback)").
+    travel_source: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,6 +253,7 @@ class Route:
     breaks: tuple[ScheduledBreak, ...] = ()
     return_travel_duration: int = 0
     return_distance: int = 0
+    return_travel_source: str = ""
 
     @property
     def travel_duration(self) -> int:
@@ -274,6 +279,11 @@ class PlanStats:
     solver_status: str = ""
     solve_time: float = 0.0
     warnings: tuple[str, ...] = ()
+    #: The travel model that timed the plan, and what it took.
+    travel_source: str = ""
+    travel_requests: int = 0
+    travel_estimated_pairs: int = 0
+    travel_unreachable_pairs: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -64,6 +64,11 @@ class VersionConflictError(DispatchError):
         )
 
 
+class ProviderUnavailableError(DispatchError):
+    """A travel provider (Google) did not answer for something the request cannot do without
+    (a technician's address to geocode). Travel times themselves fall back instead."""
+
+
 class StoreUnavailableError(DispatchError):
     """The plan store (Redis) cannot be reached in time. A write that timed out may still have
     landed: read the plan (``GetPlan``) before re-sending events."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dispatch.check import PlanViolation, check_plan
-from dispatch.domain import Plan, Problem, Replan, SolveOptions, TravelModel
+from dispatch.domain import Location, Plan, Problem, Replan, SolveOptions, TravelModel
 from dispatch.errors import (
     DeadlineError,
     DispatchError,
@@ -25,10 +25,15 @@ from dispatch.errors import (
     NotConfiguredError,
     PlanNotFoundError,
     ProblemError,
+    ProviderUnavailableError,
     VersionConflictError,
 )
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
+from dispatch.matrix.cache import Counters, TravelCache
+from dispatch.matrix.cached import CachedProvider, CachePolicy, GoogleUnavailable
+from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
+from dispatch.solver.retime import label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.validate import DEFAULT_LIMITS, Limits, validate
 
@@ -101,8 +106,13 @@ class Settings:
     reopt_time_limit: float = 2.0
     #: A customer's promised window: their visit's planned start ± this many seconds.
     promise_slack: int = 1800
-    #: Plans (and later the matrix cache and ETA stream) in Redis, shared by replicas; None: in process.
+    #: Plans, the travel cache (and later the ETA stream) in Redis, shared by replicas; None: in process.
     redis_url: str | None = None
+    #: travel_model GOOGLE (from GOOGLE_MAPS_API_KEY and DISPATCH_GOOGLE_*); None: not offered.
+    google: GoogleSettings | None = None
+    cache: CachePolicy = field(default_factory=CachePolicy)
+    #: Pairs the in-process travel cache holds (without Redis).
+    cache_max_entries: int = 2_000_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -122,6 +132,16 @@ class Settings:
             values["redis_url"] = env["DISPATCH_REDIS_URL"]
         if "DISPATCH_PROMISE_SLACK" in env:
             values["promise_slack"] = int(env["DISPATCH_PROMISE_SLACK"])
+        values["google"] = GoogleSettings.from_env(env)
+        policy = {
+            name: int(env[f"DISPATCH_CACHE_{name.upper()}"])
+            for name in ("static_ttl", "traffic_ttl", "traffic_bucket", "place_ttl", "place_missing_ttl")
+            if env.get(f"DISPATCH_CACHE_{name.upper()}")
+        }
+        if policy:
+            values["cache"] = CachePolicy(**policy)
+        if env.get("DISPATCH_CACHE_MAX_ENTRIES"):
+            values["cache_max_entries"] = int(env["DISPATCH_CACHE_MAX_ENTRIES"])
         limits = {}
         for name in ("max_jobs", "max_technicians"):
             key = f"DISPATCH_{name.upper()}"
@@ -138,15 +158,26 @@ class Settings:
 class Dispatcher:
     """Plans days. One instance per process, built by ``bootstrap``."""
 
-    def __init__(self, *, runner: Runner, settings: Settings, store: PlanStore | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        runner: Runner,
+        settings: Settings,
+        store: PlanStore | None = None,
+        google: CachedProvider | None = None,
+    ) -> None:
         self.runner = runner
         self.settings = settings
         self.store = store or MemoryPlanStore()
         self.great_circle = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
+        self.google = google
 
     @property
     def travel_models(self) -> frozenset[TravelModel]:
-        return frozenset({TravelModel.GREAT_CIRCLE, TravelModel.EXPLICIT})
+        offered = {TravelModel.GREAT_CIRCLE, TravelModel.EXPLICIT}
+        if self.google is not None:
+            offered.add(TravelModel.GOOGLE)
+        return frozenset(offered)
 
     def provider(self, problem: Problem) -> MatrixProvider:
         model = problem.options.travel_model
@@ -155,14 +186,80 @@ class Dispatcher:
             return ExplicitProvider(problem.travel_matrix)
         if model is TravelModel.GREAT_CIRCLE:
             return self.great_circle
+        if model is TravelModel.GOOGLE and self.google is not None:
+            return self.google
         raise NotConfiguredError(f"travel_model {model.value} is not configured on this server")
 
-    def prepare(self, problem: Problem, shape: list[FieldViolation] | None = None) -> tuple[Problem, DayMatrix]:
-        """Validate (raising ``ProblemError``), name the plan, and build its travel matrix."""
+    def prepare(
+        self, problem: Problem, shape: list[FieldViolation] | None = None, *, deadline: float | None = None
+    ) -> tuple[Problem, DayMatrix]:
+        """Validate (raising ``ProblemError``), name the plan, geocode its addresses and build its
+        travel matrix, by ``deadline`` (``time.monotonic()``) at the latest."""
         validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
         if not problem.plan_id:
             problem = dataclasses.replace(problem, plan_id=uuid.uuid4().hex)
-        return problem, day_matrix(problem, self.provider(problem))
+        problem, unplaced = self.place(problem, deadline=deadline)
+        matrix = day_matrix(
+            problem,
+            self.provider(problem),
+            deadline=deadline,
+            unplaced=unplaced,
+            bucket=self.settings.cache.traffic_bucket,
+        )
+        return problem, matrix
+
+    def place(self, problem: Problem, *, deadline: float | None = None) -> tuple[Problem, dict[int, str]]:
+        """Geocode the locations given only as an address (travel_model GOOGLE).
+
+        Returns the problem with coordinates filled in, and the job points that could not be
+        placed (point -> why; those jobs end unassigned, ``ADDRESS_NOT_FOUND``).
+
+        Raises
+        ------
+        ProblemError
+            A technician's address that Google cannot find.
+        ProviderUnavailableError
+            A technician's address could not be geocoded because Google did not answer.
+        """
+        if problem.options.travel_model is not TravelModel.GOOGLE or self.google is None:
+            return problem, {}
+        google = self.google
+        bad: list[FieldViolation] = []
+        unplaced: dict[int, str] = {}
+
+        def where(loc: Location) -> tuple[Location, str | None]:
+            """The located place, or why not: "" (Google does not know it) or Google's failure."""
+            if loc.lat is not None and loc.lng is not None:
+                return loc, None
+            try:
+                point = google.geocode(loc.address, deadline=deadline)
+            except GoogleUnavailable as exc:
+                return loc, f"{exc} for {loc.address!r}"
+            if point is None:
+                return loc, ""
+            return dataclasses.replace(loc, lat=point[0], lng=point[1]), None
+
+        techs = list(problem.technicians)
+        for v, tech in enumerate(techs):
+            places = {}
+            for name in ("start_location", "end_location"):
+                loc, why = where(getattr(tech, name))
+                if why == "":
+                    bad.append(FieldViolation(f"technicians[{v}].{name}.address", "Google cannot find this address"))
+                elif why is not None:
+                    raise ProviderUnavailableError(f"technicians[{v}].{name}: {why}")
+                places[name] = loc
+            techs[v] = dataclasses.replace(tech, **places)
+        if bad:
+            raise ProblemError(bad)
+        jobs = list(problem.jobs)
+        for k, job in enumerate(jobs):
+            loc, why = where(job.location)
+            if why is not None:
+                unplaced[2 * len(techs) + k] = why or f"Google cannot find the address {loc.address!r}"
+            elif loc is not job.location:
+                jobs[k] = dataclasses.replace(job, location=loc)
+        return dataclasses.replace(problem, technicians=tuple(techs), jobs=tuple(jobs)), unplaced
 
     def solve(
         self,
@@ -179,7 +276,7 @@ class Dispatcher:
         (but the search keeps at least a tenth of it).
         """
         began = time.monotonic()
-        problem, matrix = self.prepare(problem, shape)
+        problem, matrix = self.prepare(problem, shape, deadline=self._travel_deadline(began, problem, deadline))
         limit = problem.options.time_limit
         budget = max(limit - (time.monotonic() - began), 0.1 * limit)
         if deadline is not None:
@@ -187,8 +284,15 @@ class Dispatcher:
             if budget <= 0:
                 raise DeadlineError("the request's deadline leaves no time to solve")
         plan = self.runner.solve(
-            problem, matrix, time_limit=budget, deadline=deadline, on_progress=on_progress, cancelled=cancelled
+            problem,
+            matrix.for_solver(),
+            time_limit=budget,
+            deadline=deadline,
+            on_progress=on_progress,
+            cancelled=cancelled,
         )
+        plan, matrix = retime(problem, matrix, plan)
+        plan = label(problem, matrix, plan)
         plan, _ = self._checked(problem, matrix, plan)
         state = initial_state(plan, promise_slack=self.settings.promise_slack)
         plan = self.store.put(StoredPlan(problem=problem, plan=plan, state=state)).plan
@@ -202,6 +306,15 @@ class Dispatcher:
             plan.stats.solve_time,
         )
         return plan
+
+    def _travel_deadline(self, began: float, problem: Problem, deadline: float | None) -> float:
+        """When the travel matrix must be ready: half the time limit (at least 2 s, at most the
+        provider's retry time), and a second before the RPC deadline's margin."""
+        retry = self.settings.google.retry_timeout if self.settings.google else 10.0
+        by = began + min(retry, max(2.0, 0.5 * problem.options.time_limit))
+        if deadline is not None:
+            by = min(by, deadline - self.settings.deadline_margin - 1.0)
+        return by
 
     @staticmethod
     def _checked(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, bool]:
@@ -278,10 +391,19 @@ class Dispatcher:
             violations=shape,
             positions=replan.positions or None,
         )
+        day, unplaced = self.place(day, deadline=None if deadline is None else deadline - self.settings.deadline_margin)
+        if unplaced:
+            m = 2 * len(day.technicians)
+            raise ProblemError(
+                [
+                    FieldViolation(f"events (job {day.jobs[p - m].id!r}).location.address", why)
+                    for p, why in sorted(unplaced.items())
+                ]
+            )
         provider = self.provider(day)
         here = situation(day, record.plan, state, now=now, provider=provider, options=options)
         part = here.replan
-        matrix = day_matrix(part, provider)
+        matrix = day_matrix(part, provider, traffic=False, deadline=deadline)
         quick, start = QuickPlanner(part, matrix).plan(here.previous)
         quick, sound = self._checked(part, matrix, quick)
         current = None
@@ -401,4 +523,18 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Dispatc
         store = RedisPlanStore.from_url(settings.redis_url)
     else:
         store = MemoryPlanStore()
-    return Dispatcher(runner=runner, settings=settings, store=store)
+    return Dispatcher(runner=runner, settings=settings, store=store, google=google_travel(settings))
+
+
+def google_travel(settings: Settings, counters: Counters | None = None) -> CachedProvider | None:
+    """The GOOGLE travel model: the client, its cache (Redis when configured, else in process)
+    and the great-circle fallback; ``None`` without an API key."""
+    if settings.google is None:
+        return None
+    counters = counters or Counters()
+    if settings.redis_url:
+        cache = TravelCache.redis(settings.redis_url, counters=counters)
+    else:
+        cache = TravelCache.memory(max_entries=settings.cache_max_entries, counters=counters)
+    fallback = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
+    return CachedProvider(GoogleMaps(settings.google), cache, fallback, policy=settings.cache, counters=counters)

@@ -140,6 +140,9 @@ class _Checker:
                 self.bad(f"{path}.matrix_index", "required with travel_model EXPLICIT")
             elif not 0 <= loc.matrix_index < size:
                 self.bad(f"{path}.matrix_index", f"out of range for a travel_matrix of size {size}")
+        elif loc.lat is None and loc.lng is None and model is TravelModel.GOOGLE:
+            if not loc.address.strip():
+                self.bad(f"{path}.address", "lat and lng, or an address to geocode, are required")
         elif loc.lat is None or loc.lng is None:
             for name, value in (("lat", loc.lat), ("lng", loc.lng)):
                 if value is None:

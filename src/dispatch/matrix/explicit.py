@@ -7,10 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from dispatch.domain import ExplicitMatrix, Location
+from dispatch.matrix.base import TravelReport
 
 
 class ExplicitProvider:
     name = "explicit"
+    knows_traffic = False
 
     def __init__(self, matrix: ExplicitMatrix) -> None:
         n = matrix.size
@@ -25,6 +27,9 @@ class ExplicitProvider:
         origins: Sequence[Location],
         destinations: Sequence[Location],
         departure: int | None = None,
+        *,
+        deadline: float | None = None,
+        report: TravelReport | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         rows = _indices(origins)
         cols = _indices(destinations)

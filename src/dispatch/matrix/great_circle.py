@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dispatch.domain import Location
+from dispatch.matrix.base import TravelReport
 
 EARTH_RADIUS_M = 6_371_008.8
 DEFAULT_CIRCUITY = 1.35
@@ -20,6 +21,7 @@ DEFAULT_SPEED_KMH = 35.0
 
 class GreatCircleProvider:
     name = "great_circle"
+    knows_traffic = False
 
     def __init__(self, *, circuity: float = DEFAULT_CIRCUITY, speed_kmh: float = DEFAULT_SPEED_KMH) -> None:
         if not circuity >= 1.0:
@@ -34,6 +36,9 @@ class GreatCircleProvider:
         origins: Sequence[Location],
         destinations: Sequence[Location],
         departure: int | None = None,
+        *,
+        deadline: float | None = None,
+        report: TravelReport | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         lat1, lng1 = _radians(origins)
         lat2, lng2 = _radians(destinations)

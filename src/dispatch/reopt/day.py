@@ -49,7 +49,7 @@ from dispatch.reopt.events import shift_job, shift_technician, shift_window
 class Legs:
     """Travel between two places through the day's provider, each pair asked once."""
 
-    def __init__(self, provider: MatrixProvider, departure: int) -> None:
+    def __init__(self, provider: MatrixProvider, departure: int | None) -> None:
         self.provider = provider
         self.departure = departure
         self._known: dict[tuple[Location, Location], tuple[int, int]] = {}
@@ -238,7 +238,7 @@ def situation(
 ) -> Situation:
     """The day at ``now`` (plan seconds) after its events: history, visits under way, and the
     re-plan problem for the rest."""
-    legs = Legs(provider, departure=problem.epoch + now)
+    legs = Legs(provider, departure=None)  # re-plans use static times (traffic: Solve only)
     jobs = {j.id: j for j in problem.jobs}
     legs.learn(problem, plan)
     facts = {f.job_id: f for f in state.facts if f.job_id in jobs}

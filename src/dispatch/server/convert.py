@@ -193,6 +193,7 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
         options=SolveOptions(
             time_limit=time_limit if math.isfinite(time_limit) else -1.0,
             travel_model=_TRAVEL.get(options.travel_model, TravelModel.GREAT_CIRCLE),
+            traffic=options.traffic,
         ),
         travel_matrix=matrix,
     )
@@ -339,6 +340,7 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
                 distance_meters=r.distance,
                 return_travel_duration=duration(r.return_travel_duration),
                 return_distance_meters=r.return_distance,
+                return_travel_source=r.return_travel_source,
                 visits=[
                     pb.Visit(
                         job_id=v.job_id,
@@ -348,6 +350,7 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
                         travel_duration=duration(v.travel_duration),
                         travel_distance_meters=v.travel_distance,
                         status=_STATUS_TO_PB[v.status],
+                        travel_source=v.travel_source,
                     )
                     for v in r.visits
                 ],
@@ -367,6 +370,10 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
             jobs_assigned=len(plan.assigned_job_ids),
             jobs_unassigned=len(plan.unassigned),
             warnings=list(plan.stats.warnings),
+            travel_source=plan.stats.travel_source,
+            travel_requests=plan.stats.travel_requests,
+            travel_estimated_pairs=plan.stats.travel_estimated_pairs,
+            travel_unreachable_pairs=plan.stats.travel_unreachable_pairs,
         ),
     )
 

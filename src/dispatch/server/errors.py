@@ -19,6 +19,7 @@ from dispatch.errors import (
     OverloadedError,
     PlanNotFoundError,
     ProblemError,
+    ProviderUnavailableError,
     StoreUnavailableError,
     VersionConflictError,
     WorkerCrashedError,
@@ -36,6 +37,7 @@ STATUS: dict[type[DispatchError], tuple[grpc.StatusCode, int]] = {
     PlanNotFoundError: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
     VersionConflictError: (grpc.StatusCode.ABORTED, code_pb2.ABORTED),
     StoreUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
+    ProviderUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -79,9 +79,11 @@ def build(problem: Problem, matrix: DayMatrix, screening: Screening) -> Model:
 
 
 def _travel_matrix(model: Model) -> np.ndarray:
-    """Node-to-node travel seconds; an idle technician's start->end arc costs nothing."""
+    """Node-to-node travel seconds; an idle technician's start->end arc costs nothing. A pair with
+    no route (``UNREACHABLE``) becomes one second past the horizon: never driven, and it does not
+    inflate the drop penalties, which scale with the longest arc."""
     idx = np.asarray(model.points, dtype=np.int64)
-    travel = model.matrix.durations[np.ix_(idx, idx)].copy()
+    travel = np.minimum(model.matrix.durations[np.ix_(idx, idx)], model.screening.horizon + 1)
     for v in range(len(model.problem.technicians)):
         travel[2 * v, 2 * v + 1] = 0  # unused route: the technician does not drive
     return travel

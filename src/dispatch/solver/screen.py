@@ -13,6 +13,7 @@ import numpy as np
 
 from dispatch.domain import Break, Job, Problem, Technician, Unassigned, UnassignedReason
 from dispatch.matrix import DayMatrix
+from dispatch.matrix.base import UNREACHABLE
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,18 @@ def screen(problem: Problem, matrix: DayMatrix) -> Screening:
     end = horizon(problem)
     techs = problem.technicians
     reachable = _reachable_alone(problem, matrix, end)
+    cut_off = _cut_off(problem, matrix)
     stock = [dict(t.parts) for t in techs]
     everyone = list(range(len(techs)))
     qualified_for: dict[tuple[str | None, frozenset[str], frozenset[str]], list[int]] = {}
     eligible: list[list[int]] = []
     unassigned: dict[int, Unassigned] = {}
     for j, job in enumerate(problem.jobs):
+        unplaced = matrix.unplaced.get(matrix.job_point(j))
+        if unplaced is not None:
+            eligible.append([])
+            unassigned[j] = Unassigned(job_id=job.id, reason=UnassignedReason.ADDRESS_NOT_FOUND, detail=unplaced)
+            continue
         key = (job.pinned_technician_id, job.required_skills, job.required_tools)
         qualified = qualified_for.get(key)
         if qualified is None:  # technicians qualified for one combination of needs, asked once
@@ -83,7 +90,7 @@ def screen(problem: Problem, matrix: DayMatrix) -> Screening:
             if job.pinned_technician_id:
                 candidates = [v for v in everyone if techs[v].id == job.pinned_technician_id]
             qualified = qualified_for[key] = [v for v in candidates if _qualified(techs[v], job)]
-        vehicles, reason = _eligible(problem, job, qualified, stock, reachable[j])
+        vehicles, reason = _eligible(problem, job, qualified, stock, reachable[j], cut_off[j])
         eligible.append(vehicles)
         if reason is not None:
             unassigned[j] = reason
@@ -95,7 +102,12 @@ def _qualified(tech: Technician, job: Job) -> bool:
 
 
 def _eligible(
-    problem: Problem, job: Job, qualified: list[int], stock: list[dict[str, int]], reachable: np.ndarray
+    problem: Problem,
+    job: Job,
+    qualified: list[int],
+    stock: list[dict[str, int]],
+    reachable: np.ndarray,
+    cut_off: np.ndarray,
 ) -> tuple[list[int], Unassigned | None]:
     """The technicians (of ``qualified``) who could serve ``job`` alone, or why none can."""
     if not qualified:
@@ -115,6 +127,13 @@ def _eligible(
             detail=f"no qualified technician's van carries {parts}",
         )
     reach = [v for v in stocked if reachable[v]]
+    if not reach and all(cut_off[v] for v in stocked):
+        return [], Unassigned(
+            job_id=job.id,
+            reason=UnassignedReason.UNREACHABLE,
+            detail=f"no road route between the job and the start or end of any of {len(stocked)} "
+            "qualified technician(s) (the travel provider found none)",
+        )
     if not reach:
         return [], Unassigned(
             job_id=job.id,
@@ -157,6 +176,18 @@ def _reachable_alone(problem: Problem, matrix: DayMatrix, end: int) -> np.ndarra
         start = np.maximum(arrive, opens[:, k, None])
         ok |= (start <= closes[:, k, None]) & (start + service <= finish_by)
     return ok & on_shift[None, :]
+
+
+def _cut_off(problem: Problem, matrix: DayMatrix) -> np.ndarray:
+    """``[j, v]``: there is no route from technician ``v``'s start to job ``j``, or from it to their end."""
+    m, n = len(problem.technicians), len(problem.jobs)
+    if m == 0 or n == 0:
+        return np.zeros((n, m), dtype=bool)
+    starts, points = 2 * np.arange(m), 2 * m + np.arange(n)
+    d = matrix.durations
+    return (d[starts[None, :], points[:, None]] >= UNREACHABLE) | (
+        d[points[:, None], starts[None, :] + 1] >= UNREACHABLE
+    )
 
 
 def _qualification_detail(problem: Problem, job: Job) -> str:

@@ -198,6 +198,7 @@ def _problem_data(
     points += [matrix.job_point(j) for j in jobs]
     idx = np.asarray(points, dtype=np.int64)
     durations = np.ascontiguousarray(matrix.durations[np.ix_(idx, idx)], dtype=np.int64)
+    np.minimum(durations, screening.horizon + 1, out=durations)  # no route: past the horizon, never driven
     parts = sorted({p for j in jobs for p, _ in problem.jobs[j].required_parts})
     longest = int(durations.max(initial=0))
     # More than any plan that uses only allowed arcs (at most one arc per job plus one per technician).

@@ -179,16 +179,18 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
-    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight")
+    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic")
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_MODEL_FIELD_NUMBER: _ClassVar[int]
     REASSIGN_PENALTY_FIELD_NUMBER: _ClassVar[int]
     PROMISE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     time_limit: _duration_pb2.Duration
     travel_model: TravelModel
     reassign_penalty: _duration_pb2.Duration
     promise_weight: int
-    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ...) -> None: ...
+    traffic: bool
+    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ..., traffic: bool = ...) -> None: ...
 
 class TravelMatrix(_message.Message):
     __slots__ = ("size", "durations_seconds", "distances_meters")
@@ -217,7 +219,7 @@ class SolveRequest(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ...) -> None: ...
 
 class Visit(_message.Message):
-    __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters", "status")
+    __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters", "status", "travel_source")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARRIVAL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +227,7 @@ class Visit(_message.Message):
     TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     arrival: _timestamp_pb2.Timestamp
     start: _timestamp_pb2.Timestamp
@@ -232,7 +235,8 @@ class Visit(_message.Message):
     travel_duration: _duration_pb2.Duration
     travel_distance_meters: int
     status: VisitStatus
-    def __init__(self, job_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_distance_meters: _Optional[int] = ..., status: _Optional[_Union[VisitStatus, str]] = ...) -> None: ...
+    travel_source: str
+    def __init__(self, job_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_distance_meters: _Optional[int] = ..., status: _Optional[_Union[VisitStatus, str]] = ..., travel_source: _Optional[str] = ...) -> None: ...
 
 class ScheduledBreak(_message.Message):
     __slots__ = ("start", "end")
@@ -243,7 +247,7 @@ class ScheduledBreak(_message.Message):
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("technician_id", "start", "end", "travel_duration", "distance_meters", "visits", "breaks", "return_travel_duration", "return_distance_meters")
+    __slots__ = ("technician_id", "start", "end", "travel_duration", "distance_meters", "visits", "breaks", "return_travel_duration", "return_distance_meters", "return_travel_source")
     TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +257,7 @@ class Route(_message.Message):
     BREAKS_FIELD_NUMBER: _ClassVar[int]
     RETURN_TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
     RETURN_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
+    RETURN_TRAVEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
     technician_id: str
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
@@ -262,7 +267,8 @@ class Route(_message.Message):
     breaks: _containers.RepeatedCompositeFieldContainer[ScheduledBreak]
     return_travel_duration: _duration_pb2.Duration
     return_distance_meters: int
-    def __init__(self, technician_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., distance_meters: _Optional[int] = ..., visits: _Optional[_Iterable[_Union[Visit, _Mapping]]] = ..., breaks: _Optional[_Iterable[_Union[ScheduledBreak, _Mapping]]] = ..., return_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_distance_meters: _Optional[int] = ...) -> None: ...
+    return_travel_source: str
+    def __init__(self, technician_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., distance_meters: _Optional[int] = ..., visits: _Optional[_Iterable[_Union[Visit, _Mapping]]] = ..., breaks: _Optional[_Iterable[_Union[ScheduledBreak, _Mapping]]] = ..., return_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_distance_meters: _Optional[int] = ..., return_travel_source: _Optional[str] = ...) -> None: ...
 
 class Unassigned(_message.Message):
     __slots__ = ("job_id", "reason", "detail")
@@ -275,7 +281,7 @@ class Unassigned(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[_Union[UnassignedReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class PlanStats(_message.Message):
-    __slots__ = ("total_travel_duration", "total_distance_meters", "objective", "solver_status", "solve_time", "jobs_assigned", "jobs_unassigned", "warnings")
+    __slots__ = ("total_travel_duration", "total_distance_meters", "objective", "solver_status", "solve_time", "jobs_assigned", "jobs_unassigned", "warnings", "travel_source", "travel_requests", "travel_estimated_pairs", "travel_unreachable_pairs")
     TOTAL_TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
     TOTAL_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
@@ -284,6 +290,10 @@ class PlanStats(_message.Message):
     JOBS_ASSIGNED_FIELD_NUMBER: _ClassVar[int]
     JOBS_UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_ESTIMATED_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_UNREACHABLE_PAIRS_FIELD_NUMBER: _ClassVar[int]
     total_travel_duration: _duration_pb2.Duration
     total_distance_meters: int
     objective: int
@@ -292,7 +302,11 @@ class PlanStats(_message.Message):
     jobs_assigned: int
     jobs_unassigned: int
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, total_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_distance_meters: _Optional[int] = ..., objective: _Optional[int] = ..., solver_status: _Optional[str] = ..., solve_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ..., jobs_unassigned: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    travel_source: str
+    travel_requests: int
+    travel_estimated_pairs: int
+    travel_unreachable_pairs: int
+    def __init__(self, total_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_distance_meters: _Optional[int] = ..., objective: _Optional[int] = ..., solver_status: _Optional[str] = ..., solve_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ..., jobs_unassigned: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., travel_source: _Optional[str] = ..., travel_requests: _Optional[int] = ..., travel_estimated_pairs: _Optional[int] = ..., travel_unreachable_pairs: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
     __slots__ = ("plan_id", "version", "routes", "unassigned", "stats", "start_time")

@@ -1,0 +1,316 @@
+"""Google Maps Distance Matrix and Geocoding, through the real ``googlemaps`` client.
+
+This module only talks to Google: it tiles a matrix into the fewest requests the API allows,
+spends a shared elements-per-minute budget, and reads every element's status. Caching, the
+great-circle fallback and traffic buckets are the caller's (``dispatch.matrix.cached``).
+
+What the client does and does not do (googlemaps 4.10): it retries HTTP 500/503/504 and
+``OVER_QUERY_LIMIT`` with backoff until ``retry_timeout``, then raises ``Timeout``, which is not a
+``TransportError``; a request timeout also raises ``Timeout``; it checks only the top-level
+status, so each element's ``OK`` / ``ZERO_RESULTS`` / ``NOT_FOUND`` is read here; a 200 that is
+not JSON raises ``ValueError``. Every one of these ends as a failed tile here, never as a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+
+import googlemaps
+import numpy as np
+import requests
+
+log = logging.getLogger(__name__)
+
+#: The Distance Matrix API's limits per request (standard plan).
+MAX_SIDE = 25
+MAX_ELEMENTS = 100
+#: Element statuses that mean "no route between these two places" (an answer, not a failure).
+NO_ROUTE = frozenset({"ZERO_RESULTS", "NOT_FOUND", "MAX_ROUTE_LENGTH_EXCEEDED"})
+DEFAULT_BASE_URL = "https://maps.googleapis.com"
+OVER_BUDGET = "the elements-per-minute budget has no room before the deadline"
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    """How to reach Google. The key is a secret: it is never logged or put in an error."""
+
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
+    #: The client's retries (5xx, OVER_QUERY_LIMIT) stop after this long, or at the RPC deadline.
+    retry_timeout: float = 8.0
+    #: Shared by every request of this process (Google's default quota is 60,000 / min).
+    elements_per_minute: int = 60_000
+    #: Requests in flight at once for one matrix.
+    concurrency: int = 4
+    mode: str = "driving"
+    traffic_model: str = "best_guess"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GoogleSettings | None:
+        """From ``GOOGLE_MAPS_API_KEY`` and ``DISPATCH_GOOGLE_*``; ``None`` without a key."""
+        env = os.environ if environ is None else environ
+        key = env.get("GOOGLE_MAPS_API_KEY", "")
+        if not key:
+            return None
+        numbers = {
+            "connect_timeout": ("DISPATCH_GOOGLE_CONNECT_TIMEOUT", float),
+            "read_timeout": ("DISPATCH_GOOGLE_READ_TIMEOUT", float),
+            "retry_timeout": ("DISPATCH_GOOGLE_RETRY_TIMEOUT", float),
+            "elements_per_minute": ("DISPATCH_GOOGLE_ELEMENTS_PER_MINUTE", int),
+            "concurrency": ("DISPATCH_GOOGLE_CONCURRENCY", int),
+        }
+        values: dict[str, object] = {name: kind(env[var]) for name, (var, kind) in numbers.items() if env.get(var)}
+        base = env.get("DISPATCH_GOOGLE_MAPS_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL
+        return cls(api_key=key, base_url=base, **values)  # type: ignore[arg-type]
+
+
+class ElementLimiter:
+    """A token bucket of Distance Matrix elements per minute, shared by every request."""
+
+    def __init__(self, per_minute: int) -> None:
+        if per_minute <= 0:
+            raise ValueError("elements per minute must be positive")
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._tokens = self.capacity
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, elements: int, deadline: float | None = None) -> bool:
+        """Take ``elements`` tokens, waiting for them; ``False`` if they would come after ``deadline``."""
+        need = min(float(elements), self.capacity)
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= need:
+                    self._tokens -= need
+                    return True
+                wait = (need - self._tokens) / self.rate
+            if deadline is not None and now + wait > deadline:
+                return False
+            time.sleep(min(wait, 0.5))
+
+
+@cache
+def _strips(n: int, m: int) -> tuple[int, tuple[int, ...]]:
+    """Fewest requests for ``n`` origins x ``m`` destinations when the origins are cut into strips
+    (each strip then cut into as few column blocks as its height allows): ``(count, heights)``."""
+    best = [(0, ())] + [(math.inf, ())] * n
+    for k in range(1, n + 1):
+        for h in range(1, min(MAX_SIDE, k) + 1):
+            width = min(MAX_SIDE, MAX_ELEMENTS // h)
+            cost = best[k - h][0] + math.ceil(m / width)
+            if cost < best[k][0]:
+                best[k] = (cost, (*best[k - h][1], h))
+    return int(best[n][0]), best[n][1]
+
+
+def tiles(n: int, m: int) -> list[tuple[slice, slice]]:
+    """Cover ``n x m`` with requests of at most 25 x 25 and 100 elements, as few as strips allow
+    (the better of cutting by origins or by destinations; ``ceil(n m / 100)`` whenever the sides
+    divide evenly, e.g. 10 x 10 tiles for 60 x 60)."""
+    if n == 0 or m == 0:
+        return []
+    by_rows, by_cols = _strips(n, m), _strips(m, n)
+    out: list[tuple[slice, slice]] = []
+    if by_rows[0] <= by_cols[0]:
+        top = 0
+        for h in by_rows[1]:
+            width = min(MAX_SIDE, MAX_ELEMENTS // h)
+            out += [(slice(top, top + h), slice(c, min(m, c + width))) for c in range(0, m, width)]
+            top += h
+    else:
+        left = 0
+        for w in by_cols[1]:
+            height = min(MAX_SIDE, MAX_ELEMENTS // w)
+            out += [(slice(r, min(n, r + height)), slice(left, left + w)) for r in range(0, n, height)]
+            left += w
+    return out
+
+
+@dataclass
+class Fetched:
+    """One matrix from Google. ``answered``: Google gave a figure or said there is no route
+    (``no_route``); the rest failed (see ``errors``) and is the caller's to estimate."""
+
+    durations: np.ndarray
+    distances: np.ndarray
+    answered: np.ndarray
+    no_route: np.ndarray
+    requests: int = 0
+    elements: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class GoogleUnavailable(Exception):
+    """Google could not answer (after the client's retries); the message is safe to show."""
+
+
+class GoogleMaps:
+    """Distance Matrix and Geocoding calls on one shared HTTP session."""
+
+    name = "google"
+
+    def __init__(self, settings: GoogleSettings, *, limiter: ElementLimiter | None = None) -> None:
+        self.settings = settings
+        self.limiter = limiter or ElementLimiter(settings.elements_per_minute)
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.concurrency))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._pool = ThreadPoolExecutor(max(1, settings.concurrency), thread_name_prefix="google")
+
+    def client(self, deadline: float | None) -> googlemaps.Client:
+        """A client for one call: its retries end at ``deadline`` (monotonic) at the latest."""
+        s = self.settings
+        left = s.retry_timeout if deadline is None else max(0.05, min(s.retry_timeout, deadline - time.monotonic()))
+        return googlemaps.Client(
+            key=s.api_key,
+            base_url=s.base_url,
+            connect_timeout=min(s.connect_timeout, left),
+            read_timeout=min(s.read_timeout, left),
+            retry_timeout=left,
+            queries_per_second=1000,
+            queries_per_minute=60_000,
+            requests_session=self.session,
+        )
+
+    def matrix(
+        self,
+        origins: Sequence[Point],
+        destinations: Sequence[Point],
+        *,
+        departure: int | None = None,
+        deadline: float | None = None,
+    ) -> Fetched:
+        """Durations (s; ``duration_in_traffic`` when ``departure``, a Unix time, is given) and
+        distances (m) from every origin to every destination."""
+        n, m = len(origins), len(destinations)
+        out = Fetched(
+            durations=np.zeros((n, m), dtype=np.int64),
+            distances=np.zeros((n, m), dtype=np.int64),
+            answered=np.zeros((n, m), dtype=bool),
+            no_route=np.zeros((n, m), dtype=bool),
+        )
+        work = tiles(n, m)
+        if not work:
+            return out
+        client = self.client(deadline)
+        lock = threading.Lock()
+
+        def one(tile: tuple[slice, slice]) -> None:
+            rows, cols = tile
+            error = self._tile(client, origins[rows], destinations[cols], departure, deadline, out, rows, cols)
+            with lock:
+                out.requests += error != OVER_BUDGET
+                out.elements += (rows.stop - rows.start) * (cols.stop - cols.start)
+                if error:
+                    out.errors.append(error)
+
+        list(self._pool.map(one, work))
+        return out
+
+    def _tile(
+        self,
+        client: googlemaps.Client,
+        origins: Sequence[Point],
+        destinations: Sequence[Point],
+        departure: int | None,
+        deadline: float | None,
+        out: Fetched,
+        rows: slice,
+        cols: slice,
+    ) -> str:
+        """Fill one tile of ``out``; return "" or what went wrong."""
+        if not self.limiter.acquire(len(origins) * len(destinations), deadline):
+            return OVER_BUDGET
+        kwargs: dict[str, object] = {"mode": self.settings.mode}
+        if departure is not None:
+            kwargs.update(departure_time=int(departure), traffic_model=self.settings.traffic_model)
+        try:
+            reply = client.distance_matrix(list(origins), list(destinations), **kwargs)
+        except googlemaps.exceptions.Timeout:
+            return "timeout (the request, or the client's retries of 5xx / OVER_QUERY_LIMIT)"
+        except googlemaps.exceptions.HTTPError as exc:
+            return f"HTTP {exc.status_code}"
+        except googlemaps.exceptions.TransportError as exc:
+            return f"transport error ({type(exc.base_exception).__name__})"
+        except googlemaps.exceptions.ApiError as exc:
+            return f"API status {exc.status}"
+        except ValueError:
+            return "reply is not JSON"
+        try:
+            table = reply["rows"]
+            if len(table) != len(origins) or any(len(r["elements"]) != len(destinations) for r in table):
+                return "reply has the wrong shape"
+            for i, row in enumerate(table):
+                for k, element in enumerate(row["elements"]):
+                    self._element(element, departure is not None, out, rows.start + i, cols.start + k)
+        except (KeyError, TypeError, ValueError):
+            return "reply is malformed"
+        return ""
+
+    @staticmethod
+    def _element(element: dict, traffic: bool, out: Fetched, i: int, k: int) -> None:
+        status = element.get("status")
+        if status == "OK":
+            timed = element.get("duration_in_traffic") if traffic else None
+            seconds = int((timed or element["duration"])["value"])
+            metres = int(element["distance"]["value"])
+            if seconds < 0 or metres < 0:
+                raise ValueError("negative figure")
+            out.durations[i, k], out.distances[i, k] = seconds, metres
+            out.answered[i, k] = True
+        elif status in NO_ROUTE:
+            out.no_route[i, k] = out.answered[i, k] = True
+        # anything else (an unknown status) stays unanswered: estimated by the caller
+
+    def geocode(self, address: str, *, deadline: float | None = None) -> Point | None:
+        """The address's coordinates, or ``None`` if Google does not know it.
+
+        Raises
+        ------
+        GoogleUnavailable
+            Google did not answer (the address may well exist).
+        """
+        client = self.client(deadline)
+        try:
+            results = client.geocode(address)
+        except googlemaps.exceptions.Timeout:
+            raise GoogleUnavailable("geocoding timed out") from None
+        except googlemaps.exceptions.HTTPError as exc:
+            raise GoogleUnavailable(f"geocoding failed: HTTP {exc.status_code}") from None
+        except googlemaps.exceptions.TransportError as exc:
+            raise GoogleUnavailable(f"geocoding failed: {type(exc.base_exception).__name__}") from None
+        except googlemaps.exceptions.ApiError as exc:
+            raise GoogleUnavailable(f"geocoding failed: API status {exc.status}") from None
+        except ValueError:
+            raise GoogleUnavailable("geocoding failed: reply is not JSON") from None
+        try:
+            if not results:
+                return None
+            where = results[0]["geometry"]["location"]
+            lat, lng = float(where["lat"]), float(where["lng"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise GoogleUnavailable("geocoding failed: reply is malformed") from None
+        if not (math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 180):
+            raise GoogleUnavailable("geocoding failed: coordinates out of range")
+        return lat, lng
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+        self.session.close()
