@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from benchmarks import reopt_latency, replay
+from benchmarks import reopt_latency, replay, travel
 
 
 def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
@@ -29,3 +29,12 @@ def test_replay_checks_every_version_of_a_dynamic_day(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     events, checked, infeasible = int(cells[2]), int(cells[8]), int(cells[9])
     assert events >= 5 and checked >= events + 1 and infeasible == 0
+
+
+def test_travel_benchmark_counts_requests_and_survives_redis_failing(tmp_path):
+    out = tmp_path / "travel.md"
+    assert travel.main(["--rounds", "3", "--size", "60", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| memory | 36 / 3600 | 0 | 0 |" in text and "| redis | 36 / 3600 | 0 | 0 |" in text
+    assert re.search(r"\| killed \| [\d.]+ \| [\d.]+ \| -?\d+ \| \d+ assigned", text)
+    assert "the one after made 0 provider requests (breaker open: False)" in text

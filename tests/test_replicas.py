@@ -19,8 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
+from tests.console_requests import small_day, to_proto
 from tests.redis_server import free_port
-from tests.requests import small_day, to_proto
 from tests.test_reopt_server import EMERGENCY, reopt_request
 
 

@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.requests import small_day, to_proto
+from tests.console_requests import small_day, to_proto
 
 
 def field_violations(err: grpc.RpcError) -> dict[str, str]:

@@ -241,8 +241,11 @@ class Dispatcher:
 
         techs = list(problem.technicians)
         for v, tech in enumerate(techs):
-            places = {}
+            places: dict[str, Location] = {}
             for name in ("start_location", "end_location"):
+                if name == "end_location" and tech.end_location == tech.start_location:
+                    places[name] = places["start_location"]  # one place: asked and reported once
+                    continue
                 loc, why = where(getattr(tech, name))
                 if why == "":
                     bad.append(FieldViolation(f"technicians[{v}].{name}.address", "Google cannot find this address"))

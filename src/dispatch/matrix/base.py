@@ -160,8 +160,8 @@ class DayMatrix:
 
 def _assemble(base: DayMatrix, traffic: Traffic, rows: np.ndarray) -> DayMatrix:
     n = len(rows)
-    durations = traffic.durations[rows, np.arange(n)[:, None], np.arange(n)[None, :]].astype(np.int64)
-    distances = traffic.distances[rows, np.arange(n)[:, None], np.arange(n)[None, :]].astype(np.int64)
+    durations = traffic.durations[rows[:, None], np.arange(n)[:, None], np.arange(n)[None, :]].astype(np.int64)
+    distances = traffic.distances[rows[:, None], np.arange(n)[:, None], np.arange(n)[None, :]].astype(np.int64)
     estimated = base.estimated
     return dataclasses.replace(
         base,

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 NO_ROUTE = 0xFFFFFFFF
 KEY_DECIMALS = 5
 _ENTRY = np.dtype([("dest", "<i8"), ("duration", "<u4"), ("distance", "<u4"), ("expires", "<u4")])
+#: Bytes written per pipeline round trip.
+PIPELINE_BYTES = 512 * 1024
 #: Rewrite a row when fewer than this share of its entries are current.
 COMPACT_BELOW = 0.5
 T = TypeVar("T")
@@ -186,10 +188,15 @@ class RedisRows:
         return list(self.client.mget(keys)) if keys else []
 
     def append_rows(self, rows: dict[str, bytes], ttl: int) -> None:
-        pipe = self.client.pipeline(transaction=False)
+        """In pipelines of about ``PIPELINE_BYTES``: each round trip stays well inside the socket timeout."""
+        pipe, size = self.client.pipeline(transaction=False), 0
         for key, blob in rows.items():
             pipe.append(key, blob)
             pipe.expire(key, ttl)
+            size += len(blob)
+            if size >= PIPELINE_BYTES:
+                pipe.execute()
+                size = 0
         pipe.execute()
 
     def replace_row(self, key: str, expected_length: int, blob: bytes) -> None:
@@ -254,7 +261,7 @@ class TravelCache:
         cls,
         url: str,
         *,
-        socket_timeout: float = 0.25,
+        socket_timeout: float = 0.2,
         connect_timeout: float = 0.1,
         cooldown: float = 5.0,
         counters: Counters | None = None,
@@ -304,27 +311,39 @@ class TravelCache:
         keys = [self.row_key(space, o) for o in origins]
         blobs = self._guarded("read", lambda: self.rows.get_rows(keys), [None] * n)
         wanted = np.array([place_code(d) for d in destinations], dtype=np.int64)
-        now = int(time.time())
-        for i, blob in enumerate(blobs):
-            if not blob:
-                continue
-            entries = np.frombuffer(blob, dtype=_ENTRY)
-            live = entries[entries["expires"] > now]
-            # the newest entry per destination: first of each code in the reversed row
-            codes, first = np.unique(live["dest"][::-1], return_index=True)
-            current = live[::-1][first]
-            if len(current) < COMPACT_BELOW * len(entries):
-                self._compact(keys[i], len(blob), current)
-            if not len(codes):
-                continue
-            at = np.minimum(np.searchsorted(codes, wanted), len(codes) - 1)
-            hit = codes[at] == wanted
-            durations[i, hit] = current["duration"][at[hit]]
-            distances[i, hit] = current["distance"][at[hit]]
-            found[i, hit] = True
+        sizes = np.array([len(b) // _ENTRY.itemsize if b else 0 for b in blobs], dtype=np.int64)
+        if not sizes.any():
+            return durations, distances, found
+        # every row's entries at once: row number, destination column, newest entry per pair
+        entries = np.frombuffer(b"".join(b for b in blobs if b), dtype=_ENTRY)
+        row = np.repeat(np.arange(n), sizes)
+        order = np.argsort(wanted, kind="stable")
+        at = np.minimum(np.searchsorted(wanted, entries["dest"], sorter=order), m - 1)
+        col = order[at]
+        live = entries["expires"] > int(time.time())
+        keep = live & (wanted[col] == entries["dest"])
+        pair = row * m + col
+        # appended in time order: the newest entry of a pair is its last, the first of the reversed
+        newest = np.flatnonzero(keep)[::-1]
+        pairs, first = np.unique(pair[newest], return_index=True)
+        chosen = newest[first]
+        durations.flat[pairs] = entries["duration"][chosen]
+        distances.flat[pairs] = entries["distance"][chosen]
+        found.flat[pairs] = True
+        # a row mostly made of expired or superseded entries is rewritten (superseded ones are
+        # only counted among the destinations asked here, so a row serving other days is left be)
+        stale = sizes - np.bincount(row[live], minlength=n) + np.bincount(row[keep], minlength=n)
+        stale -= np.bincount(row[chosen], minlength=n)
+        for i in np.flatnonzero(stale > (1 - COMPACT_BELOW) * sizes).tolist():
+            self._compact(keys[i], int(sizes[i]) * _ENTRY.itemsize, blobs[i])
         return durations, distances, found
 
-    def _compact(self, key: str, length: int, current: np.ndarray) -> None:
+    def _compact(self, key: str, length: int, blob: bytes) -> None:
+        """Rewrite one row with its newest unexpired entry per destination."""
+        entries = np.frombuffer(blob, dtype=_ENTRY)
+        live = entries[entries["expires"] > int(time.time())][::-1]
+        _, first = np.unique(live["dest"], return_index=True)
+        current = live[np.sort(first)][::-1]
         self._guarded("compaction", lambda: self.rows.replace_row(key, length, current.tobytes()), None)
 
     def put(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,23 @@ import numpy as np
 import requests
 
 log = logging.getLogger(__name__)
+
+
+class RedactKey(logging.Filter):
+    """Blank the ``key=`` query parameter in what the HTTP libraries log (urllib3 logs each URL at
+    DEBUG, and the key travels in the URL)."""
+
+    PATTERN = re.compile(r"(key=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "key=" in message:
+            record.msg, record.args = self.PATTERN.sub(r"\1REDACTED", message), ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "googlemaps.client", "requests"):
+    logging.getLogger(_name).addFilter(RedactKey())
 
 #: The Distance Matrix API's limits per request (standard plan).
 MAX_SIDE = 25

@@ -75,3 +75,40 @@ def small_day(*, jobs: int = 8, time_limit: str = "1s") -> dict[str, Any]:
 
 def to_proto(day: dict[str, Any]) -> pb.SolveRequest:
     return json_format.ParseDict(copy.deepcopy(day), pb.SolveRequest())
+
+
+def google_day(*, technicians: int = 4, jobs: int = 56, seed: int = 3, time_limit: str = "1s") -> dict[str, Any]:
+    """``technicians`` + ``jobs`` distinct places around Denver (homes are start and end), travel_model
+    GOOGLE: 60 places by default, so a cold matrix is 60 x 60 = 36 requests of 10 x 10."""
+    import random  # noqa: PLC0415
+
+    rng = random.Random(seed)
+    techs = [
+        {
+            "id": f"tech-{v}",
+            "name": f"Tech {v}",
+            "start_location": _at(rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)),
+            "shift": {"start": "2026-03-02T15:00:00Z", "end": "2026-03-03T01:00:00Z"},
+            "skills": ["hvac"],
+        }
+        for v in range(technicians)
+    ]
+    out = []
+    for i in range(jobs):
+        start = datetime(2026, 3, 2, 15, tzinfo=UTC) + timedelta(hours=2 * (i % 4))
+        out.append(
+            {
+                "id": f"job-{i}",
+                "location": _at(rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)),
+                "service_duration": "1800s",
+                "time_windows": [{"start": _stamp(start), "end": _stamp(start + timedelta(hours=4))}],
+                "required_skills": ["hvac"],
+            }
+        )
+    return {
+        "plan_id": "google-day",
+        "start_time": "2026-03-02T15:00:00Z",
+        "technicians": techs,
+        "jobs": out,
+        "options": {"time_limit": time_limit, "travel_model": "GOOGLE"},
+    }
