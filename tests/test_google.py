@@ -447,3 +447,18 @@ def test_a_replan_of_a_google_day_asks_only_for_the_new_places(google, fake):
     with pytest.raises(ProblemError) as caught:
         service.reoptimize(Replan(plan_id=first.plan_id, time=day.epoch + 3700, events=(NewJob(job=bad),)))
     assert "location.address" in caught.value.violations[0].field
+
+
+def test_geocoding_google_cannot_answer_says_so(google, fake):
+    from dispatch.errors import ProviderUnavailableError  # noqa: PLC0415
+
+    fake.always = "500"
+    day = google_day(jobs=4)
+    day["jobs"][2]["location"] = {"address": "12 Main St"}
+    plan = dispatcher(google).solve(problem(day))
+    lost = {u.job_id: u for u in plan.unassigned}
+    assert lost["job-2"].reason is UnassignedReason.ADDRESS_NOT_FOUND
+    assert "geocoding" in lost["job-2"].detail and "12 Main St" in lost["job-2"].detail
+    day["technicians"][0]["start_location"] = {"address": "1 Depot Rd"}
+    with pytest.raises(ProviderUnavailableError, match=r"technicians\[0\]\.start_location"):
+        dispatcher(google).solve(problem(day))

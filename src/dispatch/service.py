@@ -227,14 +227,24 @@ class Dispatcher:
         bad: list[FieldViolation] = []
         unplaced: dict[int, str] = {}
 
+        wanted = [
+            loc.address
+            for loc in (
+                *(t.start_location for t in problem.technicians),
+                *(t.end_location for t in problem.technicians),
+                *(j.location for j in problem.jobs),
+            )
+            if loc.lat is None or loc.lng is None
+        ]
+        found = google.geocode_many(wanted, deadline=deadline) if wanted else {}
+
         def where(loc: Location) -> tuple[Location, str | None]:
             """The located place, or why not: "" (Google does not know it) or Google's failure."""
             if loc.lat is not None and loc.lng is not None:
                 return loc, None
-            try:
-                point = google.geocode(loc.address, deadline=deadline)
-            except GoogleUnavailable as exc:
-                return loc, f"{exc} for {loc.address!r}"
+            point = found[loc.address]
+            if isinstance(point, GoogleUnavailable):
+                return loc, f"{point} for {loc.address!r}"
             if point is None:
                 return loc, ""
             return dataclasses.replace(loc, lat=point[0], lng=point[1]), None
@@ -408,7 +418,7 @@ class Dispatcher:
         part = here.replan
         matrix = day_matrix(part, provider, traffic=False, deadline=deadline)
         quick, start = QuickPlanner(part, matrix).plan(here.previous)
-        quick, sound = self._checked(part, matrix, quick)
+        quick, sound = self._checked(part, matrix, label(part, matrix, quick))
         current = None
         if sound:
             current = self._commit(here, quick, state, record, base, base, warnings)
@@ -436,7 +446,7 @@ class Dispatcher:
             log.warning("re-plan of %s: improvement failed (%s); the quick answer stands", replan.plan_id, exc)
             current = dataclasses.replace(current, plan=_warn(current.plan, f"improvement not run: {exc}"))
         if better is not None:
-            better, ok = self._checked(part, matrix, better)
+            better, ok = self._checked(part, matrix, label(part, matrix, better))
             if current is None or (ok and plan_score(part, better) < plan_score(part, quick)):
                 try:
                     current = self._commit(

@@ -206,8 +206,9 @@ def day_matrix(
         t0 -= t0 % bucket
         starts = list(range(t0 - problem.epoch, last, bucket))
     report = TravelReport()
-    stack_d = np.full((len(starts), n, n), UNREACHABLE, dtype=np.int64)
-    stack_m = np.zeros((len(starts), n, n), dtype=np.int64)
+    # int32: a 1,000-place day with 12 hour buckets is 2 x 48 MB, not 2 x 96 MB
+    stack_d = np.full((len(starts), n, n), UNREACHABLE, dtype=np.int32 if use_traffic else np.int64)
+    stack_m = np.zeros((len(starts), n, n), dtype=stack_d.dtype)
     estimated = np.zeros((n, n), dtype=bool)
     inner = np.ix_(placed, placed)
     for b, start in enumerate(starts):
@@ -223,8 +224,8 @@ def day_matrix(
             np.fill_diagonal(stack[b], 0)
     warnings += list(dict.fromkeys(report.warnings))
     base = DayMatrix(
-        durations=stack_d[0],
-        distances=stack_m[0],
+        durations=stack_d[0].astype(np.int64, copy=False),
+        distances=stack_m[0].astype(np.int64, copy=False),
         num_technicians=len(problem.technicians),
         source=provider.name,
         estimated=estimated if estimated.any() else None,

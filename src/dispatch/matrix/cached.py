@@ -199,6 +199,21 @@ class CachedProvider:
         self.cache.put_place(address, point, ttl)
         return point
 
+    def geocode_many(
+        self, addresses: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, tuple[float, float] | None | GoogleUnavailable]:
+        """``geocode`` for each distinct address, several at once: address -> point, ``None``
+        (not found) or the ``GoogleUnavailable`` raised for it."""
+
+        def one(address: str) -> tuple[float, float] | None | GoogleUnavailable:
+            try:
+                return self.geocode(address, deadline=deadline)
+            except GoogleUnavailable as exc:
+                return exc
+
+        distinct = list(dict.fromkeys(addresses))
+        return dict(zip(distinct, self.source.map(one, distinct), strict=True))
+
 
 def _keys(points: Sequence[Location]) -> tuple[list[str], np.ndarray]:
     """Distinct place keys in first-seen order, and each point's index among them."""

@@ -39,6 +39,8 @@ class RedactKey(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if message.startswith("API queries_quota"):
+            return False  # logged at INFO by every new googlemaps.Client (one per matrix call here)
         if "key=" in message:
             record.msg, record.args = self.PATTERN.sub(r"\1REDACTED", message), ()
         return True
@@ -328,6 +330,10 @@ class GoogleMaps:
         if not (math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 180):
             raise GoogleUnavailable("geocoding failed: coordinates out of range")
         return lat, lng
+
+    def map(self, fn, items: Sequence):  # noqa: ANN001, ANN201
+        """``fn`` over ``items`` on this client's request threads (at most ``concurrency`` at once)."""
+        return list(self._pool.map(fn, items))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
