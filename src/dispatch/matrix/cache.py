@@ -32,8 +32,8 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from dispatch.store.redis import fail_fast_client
 
 log = logging.getLogger(__name__)
 
@@ -269,13 +269,7 @@ class TravelCache:
         """A cache on a new client for ``url``. redis-py 8's defaults block a call for seconds to a
         minute when Redis is down or silent; here a call waits at most ``connect_timeout`` to
         connect and ``socket_timeout`` for each read, and retries once after a connection error."""
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.exceptions.ConnectionError,)),
-            decode_responses=False,
-        )
+        client = fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
         return cls(RedisRows(client), counters=counters, cooldown=cooldown)
 
     def _guarded(self, what: str, call: Callable[[], T], fallback: T) -> T:
