@@ -65,3 +65,20 @@ def test_without_traffic_the_matrix_is_static_and_retime_changes_nothing():
     again, same = retime(p, matrix, plan)
     assert again is plan and same is matrix
     assert np.array_equal(matrix.durations, day_matrix(p, ExplicitProvider(p.travel_matrix)).durations)
+
+
+def test_validate_times_a_traffic_plan_with_its_own_departures():
+    from dataclasses import replace  # noqa: PLC0415
+
+    from dispatch.domain import SolveOptions, TravelModel  # noqa: PLC0415
+    from dispatch.service import Dispatcher, InProcessRunner, Settings  # noqa: PLC0415
+
+    p = day()
+    p = replace(p, options=SolveOptions(time_limit=1, travel_model=TravelModel.EXPLICIT, traffic=True))
+    service = Dispatcher(runner=InProcessRunner(), settings=Settings())
+    service.provider = lambda problem: RushRoad(problem.travel_matrix)  # type: ignore[method-assign]
+    plan = service.solve(p)
+    assert set(plan.assigned_job_ids) == {"a"} and not plan.stats.warnings
+    assert service.check(p, plan) == []
+    stranger = replace(plan, routes=(replace(plan.routes[0], technician_id="nobody"),))
+    assert [v.code for v in service.check(p, stranger)]  # reported, not a crash

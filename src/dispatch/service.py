@@ -33,7 +33,7 @@ from dispatch.matrix.cache import Counters, TravelCache
 from dispatch.matrix.cached import CachedProvider, CachePolicy, GoogleUnavailable
 from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
-from dispatch.solver.retime import label, retime
+from dispatch.solver.retime import departures, label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.validate import DEFAULT_LIMITS, Limits, validate
 
@@ -349,9 +349,10 @@ class Dispatcher:
         return _warn(plan, *(f"checker {v.code}: {v.message}" for v in violations)), False
 
     def check(self, problem: Problem, plan: Plan, shape: list[FieldViolation] | None = None) -> list[PlanViolation]:
-        """Every constraint ``plan`` violates for ``problem`` (empty: feasible)."""
+        """Every constraint ``plan`` violates for ``problem`` (empty: feasible). With traffic, each
+        leg is timed with the bucket of the plan's own departure from its origin."""
         problem, matrix = self.prepare(problem, shape)
-        return check_plan(problem, matrix, plan)
+        return check_plan(problem, matrix.departing(departures(problem, matrix, plan)), plan)
 
     # ------------------------------------------------------------------ the live day
 

@@ -22,14 +22,17 @@ ROUNDS = 4
 
 
 def departures(problem: Problem, matrix: DayMatrix, plan: Plan) -> dict[int, int]:
-    """Point -> plan second it is left, for every point the plan drives from."""
+    """Point -> plan second it is left, for every point the plan drives from (ids the problem does
+    not know are skipped: a plan sent to ``Validate`` may name them, the checker reports them)."""
     tech = {t.id: v for v, t in enumerate(problem.technicians)}
     job = {j.id: k for k, j in enumerate(problem.jobs)}
     out: dict[int, int] = {}
     for route in plan.routes:
-        out[matrix.start_point(tech[route.technician_id])] = route.start
+        if route.technician_id in tech:
+            out[matrix.start_point(tech[route.technician_id])] = route.start
         for visit in route.visits:
-            out[matrix.job_point(job[visit.job_id])] = visit.end
+            if visit.job_id in job:
+                out[matrix.job_point(job[visit.job_id])] = visit.end
     return out
 
 
