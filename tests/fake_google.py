@@ -5,7 +5,7 @@ times ``rush`` when the departure's UTC hour is in ``rush_hours``. It enforces t
 (25 origins, 25 destinations, 100 elements: a request over them gets ``MAX_ELEMENTS_EXCEEDED`` /
 ``MAX_DIMENSIONS_EXCEEDED``), answers ``ZERO_RESULTS`` for pairs touching an ``islands`` place,
 and plays ``script``: per request, ``"ok"``, ``"500"``, ``"over_query_limit"``, ``"denied"``,
-``"garbage"``, ``"element_error"`` or ``"slow:<seconds>"`` (then the answer). It counts
+``"garbage"``, ``"empty"`` (``{}``), ``"list"`` (``[]``), ``"element_error"`` or ``"slow:<seconds>"`` (then the answer). It counts
 requests and elements.
 """
 
@@ -79,6 +79,10 @@ class FakeGoogle:
             return self.send(h, 500, {"error": "internal"})
         if action == "garbage":
             return self.send_raw(h, 200, b"<html>not json</html>")
+        if action == "empty":
+            return self.send(h, 200, {})  # JSON, but no status at all
+        if action == "list":
+            return self.send(h, 200, [])
         if q.get("key") != KEY or action == "denied":
             return self.send(h, 200, {"status": "REQUEST_DENIED", "error_message": "The provided API key is invalid."})
         if action == "over_query_limit":

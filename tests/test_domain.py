@@ -29,9 +29,9 @@ class CountingProvider(GreatCircleProvider):
         super().__init__()
         self.calls: list[tuple[int, int]] = []
 
-    def matrix(self, origins, destinations, departure=None):
+    def matrix(self, origins, destinations, departure=None, **kwargs):
         self.calls.append((len(origins), len(destinations)))
-        return super().matrix(origins, destinations, departure)
+        return super().matrix(origins, destinations, departure, **kwargs)
 
 
 def test_legs_asks_the_provider_once_for_all_the_history_needs():

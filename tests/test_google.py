@@ -144,7 +144,7 @@ def test_a_job_google_finds_no_route_to_is_unassigned_unreachable(google, fake):
     assert "job-3" not in plan.assigned_job_ids and plan.stats.travel_unreachable_pairs > 0
 
 
-@pytest.mark.parametrize("failure", ["500", "over_query_limit", "garbage", "denied", "slow:3"])
+@pytest.mark.parametrize("failure", ["500", "over_query_limit", "garbage", "empty", "list", "denied", "slow:3"])
 def test_google_failing_falls_back_to_great_circle_and_says_so(google, fake, failure, caplog):
     fake.always = failure
     service = dispatcher(google)
@@ -462,3 +462,41 @@ def test_geocoding_google_cannot_answer_says_so(google, fake):
     day["technicians"][0]["start_location"] = {"address": "1 Depot Rd"}
     with pytest.raises(ProviderUnavailableError, match=r"technicians\[0\]\.start_location"):
         dispatcher(google).solve(problem(day))
+
+
+def test_a_day_with_an_address_google_cannot_find_can_still_be_replanned(google, fake):
+    from dispatch.domain import CancelJob, Replan  # noqa: PLC0415
+
+    day = google_day(jobs=8)
+    day["jobs"][1]["location"] = {"address": "1 Nowhere Lane"}
+    service = dispatcher(google)
+    p = problem(day)
+    first = service.solve(p)
+    assert {u.job_id: u.reason for u in first.unassigned}["job-1"] is UnassignedReason.ADDRESS_NOT_FOUND
+    other = first.routes[0].visits[-1].job_id
+    result = service.reoptimize(Replan(plan_id=first.plan_id, time=p.epoch + 600, events=(CancelJob(job_id=other),)))
+    lost = {u.job_id: u.reason for u in result.plan.unassigned}
+    assert lost["job-1"] is UnassignedReason.ADDRESS_NOT_FOUND and other not in result.plan.assigned_job_ids
+    assert not [w for w in result.plan.stats.warnings if w.startswith("checker")]
+
+
+def test_a_malformed_geocode_reply_is_google_unavailable_not_a_crash(google, fake):
+    fake.always = "empty"
+    day = google_day(jobs=3)
+    day["jobs"][0]["location"] = {"address": "3 Elm St"}
+    plan = dispatcher(google).solve(problem(day))
+    lost = {u.job_id: u for u in plan.unassigned}
+    assert lost["job-0"].reason is UnassignedReason.ADDRESS_NOT_FOUND and "geocoding failed" in lost["job-0"].detail
+
+
+def test_a_slow_google_cannot_hold_a_solve_past_its_travel_deadline(google, fake):
+    import dataclasses  # noqa: PLC0415
+
+    fake.always = "slow:2"
+    slow = dataclasses.replace(google, read_timeout=5.0, retry_timeout=30.0)
+    day = google_day()  # 36 tiles on 4 request threads: 18 s if each waited its turn
+    day["options"]["time_limit"] = "4s"
+    began = time.monotonic()
+    plan = dispatcher(slow).solve(problem(day))
+    assert time.monotonic() - began < 9  # travel by 2 s (half the limit), then the search
+    assert plan.stats.travel_estimated_pairs > 0 and len(plan.assigned_job_ids) > 30

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dispatch.check import PlanViolation, check_plan
-from dispatch.domain import Location, Plan, Problem, Replan, SolveOptions, TravelModel
+from dispatch.domain import Location, NewJob, Plan, Problem, Replan, SolveOptions, TravelModel
 from dispatch.errors import (
     DeadlineError,
     DispatchError,
@@ -348,10 +348,18 @@ class Dispatcher:
             )
         return _warn(plan, *(f"checker {v.code}: {v.message}" for v in violations)), False
 
-    def check(self, problem: Problem, plan: Plan, shape: list[FieldViolation] | None = None) -> list[PlanViolation]:
+    def check(
+        self,
+        problem: Problem,
+        plan: Plan,
+        shape: list[FieldViolation] | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> list[PlanViolation]:
         """Every constraint ``plan`` violates for ``problem`` (empty: feasible). With traffic, each
         leg is timed with the bucket of the plan's own departure from its origin."""
-        problem, matrix = self.prepare(problem, shape)
+        by = None if deadline is None else deadline - self.settings.deadline_margin
+        problem, matrix = self.prepare(problem, shape, deadline=by)
         return check_plan(problem, matrix.departing(departures(problem, matrix, plan)), plan)
 
     # ------------------------------------------------------------------ the live day
@@ -405,19 +413,25 @@ class Dispatcher:
             violations=shape,
             positions=replan.positions or None,
         )
-        day, unplaced = self.place(day, deadline=None if deadline is None else deadline - self.settings.deadline_margin)
-        if unplaced:
-            m = 2 * len(day.technicians)
-            raise ProblemError(
-                [
-                    FieldViolation(f"events (job {day.jobs[p - m].id!r}).location.address", why)
-                    for p, why in sorted(unplaced.items())
-                ]
-            )
+        travel_by = None if deadline is None else deadline - self.settings.deadline_margin
+        day, unplaced = self.place(day, deadline=travel_by)
+        known = {j.id for j in problem.jobs}
+        bad = [
+            FieldViolation(_event_path(replan, job.id, "location.address"), unplaced[2 * len(day.technicians) + i])
+            for i, job in enumerate(day.jobs)
+            if 2 * len(day.technicians) + i in unplaced and job.id not in known
+        ]
+        if bad:  # an address an event brings that Google cannot place: the sender can fix it
+            raise ProblemError(bad)
         provider = self.provider(day)
-        here = situation(day, record.plan, state, now=now, provider=provider, options=options)
+        here = situation(day, record.plan, state, now=now, provider=provider, options=options, deadline=travel_by)
+        if here.legs.estimated:
+            warnings.append(
+                f"{len(here.legs.estimated)} leg(s) of the day's history have no road route in {provider.name} "
+                "(a position off the road network?): great-circle estimates used"
+            )
         part = here.replan
-        matrix = day_matrix(part, provider, traffic=False, deadline=deadline)
+        matrix = day_matrix(part, provider, traffic=False, deadline=travel_by, unplaced=unplaced_points(part))
         quick, start = QuickPlanner(part, matrix).plan(here.previous)
         quick, sound = self._checked(part, matrix, label(part, matrix, quick))
         current = None
@@ -512,6 +526,24 @@ class Dispatcher:
         after = here.state_after(full, state, promise_slack=self.settings.promise_slack)
         stored = self.store.put(StoredPlan(problem=here.problem, plan=full, state=after), expected_version=expected)
         return ReplanResult(plan=stored.plan, diff=diff(record.plan, stored.plan, record.state.promises), final=False)
+
+
+def unplaced_points(problem: Problem) -> dict[int, str]:
+    """Job points with no coordinates (an address Google could not find when the day was planned)."""
+    m = 2 * len(problem.technicians)
+    return {
+        m + k: f"Google cannot find the address {job.location.address!r}"
+        for k, job in enumerate(problem.jobs)
+        if job.location.matrix_index is None and (job.location.lat is None or job.location.lng is None)
+    }
+
+
+def _event_path(replan: Replan, job_id: str, field: str) -> str:
+    """The request path of the ``new_job`` event that brought ``job_id``."""
+    for event, position in zip(replan.events, replan.positions or range(len(replan.events)), strict=False):
+        if isinstance(event, NewJob) and event.job.id == job_id:
+            return f"events[{position}].new_job.{field}"
+    return f"events.new_job.{field}"
 
 
 def _warn(plan: Plan, *warnings: str) -> Plan:

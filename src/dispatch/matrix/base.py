@@ -86,6 +86,8 @@ class Traffic:
     durations: np.ndarray  # buckets x size x size
     distances: np.ndarray
     rows: np.ndarray  # bucket index of each row
+    #: buckets x size x size: pairs estimated by the great-circle model (None: none).
+    estimated: np.ndarray | None = None
 
     def bucket(self, t: int) -> int:
         return max(0, int(np.searchsorted(self.starts, t, side="right")) - 1)
@@ -162,7 +164,10 @@ def _assemble(base: DayMatrix, traffic: Traffic, rows: np.ndarray) -> DayMatrix:
     n = len(rows)
     durations = traffic.durations[rows[:, None], np.arange(n)[:, None], np.arange(n)[None, :]].astype(np.int64)
     distances = traffic.distances[rows[:, None], np.arange(n)[:, None], np.arange(n)[None, :]].astype(np.int64)
-    estimated = base.estimated
+    estimated = None
+    if traffic.estimated is not None:
+        estimated = traffic.estimated[rows[:, None], np.arange(n)[:, None], np.arange(n)[None, :]]
+        estimated = estimated if estimated.any() else None
     return dataclasses.replace(
         base,
         durations=durations,
@@ -200,7 +205,7 @@ def day_matrix(
         use_traffic = False
     starts = [0]
     if use_traffic:
-        first = min([0, *(t.shift.start for t in problem.technicians)])
+        first = max(0, min(t.shift.start for t in problem.technicians))  # nothing happens before "now"
         last = max([first + 1, *(t.shift.end for t in problem.technicians)])
         t0 = problem.epoch + first
         t0 -= t0 % bucket
@@ -209,7 +214,7 @@ def day_matrix(
     # int32: a 1,000-place day with 12 hour buckets is 2 x 48 MB, not 2 x 96 MB
     stack_d = np.full((len(starts), n, n), UNREACHABLE, dtype=np.int32 if use_traffic else np.int64)
     stack_m = np.zeros((len(starts), n, n), dtype=stack_d.dtype)
-    estimated = np.zeros((n, n), dtype=bool)
+    estimated = np.zeros((len(starts), n, n), dtype=bool)
     inner = np.ix_(placed, placed)
     for b, start in enumerate(starts):
         if not asked:
@@ -218,7 +223,7 @@ def day_matrix(
         d, m = provider.matrix(asked, asked, departure=when, deadline=deadline, report=report)
         stack_d[b][inner], stack_m[b][inner] = d, m
         if report.estimated is not None:
-            estimated[inner] |= report.estimated
+            estimated[b][inner] = report.estimated
     for stack in (stack_d, stack_m):
         for b in range(len(starts)):
             np.fill_diagonal(stack[b], 0)
@@ -228,7 +233,7 @@ def day_matrix(
         distances=stack_m[0].astype(np.int64, copy=False),
         num_technicians=len(problem.technicians),
         source=provider.name,
-        estimated=estimated if estimated.any() else None,
+        estimated=estimated[0] if estimated[0].any() else None,
         unplaced=unplaced,
         warnings=tuple(warnings),
         requests=report.requests,
@@ -236,7 +241,9 @@ def day_matrix(
     if not use_traffic:
         return base
     labels = tuple(_label(problem.epoch + s) for s in starts)
-    stack = Traffic(tuple(starts), labels, stack_d, stack_m, np.zeros(n, dtype=np.int64))
+    stack = Traffic(
+        tuple(starts), labels, stack_d, stack_m, np.zeros(n, dtype=np.int64), estimated if estimated.any() else None
+    )
     rows = np.array([stack.bucket(t) for t in expected_departures(problem)], dtype=np.int64)
     return _assemble(base, stack, rows)
 

@@ -49,7 +49,8 @@ T = TypeVar("T")
 
 def place_key(lat: float, lng: float) -> str:
     """The cache key of a place: its coordinates rounded to ``KEY_DECIMALS`` decimals."""
-    return f"{lat:.{KEY_DECIMALS}f},{lng:.{KEY_DECIMALS}f}"
+    # + 0.0: a -0.000001 rounds to -0.0, which must key the same place as 0.0
+    return f"{round(lat, KEY_DECIMALS) + 0.0:.{KEY_DECIMALS}f},{round(lng, KEY_DECIMALS) + 0.0:.{KEY_DECIMALS}f}"
 
 
 def place_code(key: str) -> int:

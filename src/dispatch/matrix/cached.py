@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -156,7 +157,13 @@ class CachedProvider:
                 flight = self._flights[key] = Future()
         assert flight is not None
         if not leader:
-            return flight.result()
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return flight.result(timeout=wait)
+            except FutureTimeout:
+                return Fetched.nothing(
+                    len(rows), len(cols), "the deadline passed waiting for the same request in flight"
+                )
         try:
             asked = None if departure is None else self.asked_departure(departure)
             fetched = self.source.matrix(

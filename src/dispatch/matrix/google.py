@@ -56,6 +56,8 @@ MAX_ELEMENTS = 100
 NO_ROUTE = frozenset({"ZERO_RESULTS", "NOT_FOUND", "MAX_ROUTE_LENGTH_EXCEEDED"})
 DEFAULT_BASE_URL = "https://maps.googleapis.com"
 OVER_BUDGET = "the elements-per-minute budget has no room before the deadline"
+PAST_DEADLINE = "the deadline passed before the request could be sent"
+NOT_SENT = frozenset({OVER_BUDGET, PAST_DEADLINE})
 
 Point = tuple[float, float]
 
@@ -175,6 +177,17 @@ class Fetched:
     elements: int = 0
     errors: list[str] = field(default_factory=list)
 
+    @classmethod
+    def nothing(cls, n: int, m: int, *errors: str) -> Fetched:
+        """An ``n x m`` answer with nothing answered."""
+        return cls(
+            durations=np.zeros((n, m), dtype=np.int64),
+            distances=np.zeros((n, m), dtype=np.int64),
+            answered=np.zeros((n, m), dtype=bool),
+            no_route=np.zeros((n, m), dtype=bool),
+            errors=list(errors),
+        )
+
 
 class GoogleUnavailable(Exception):
     """Google could not answer (after the client's retries); the message is safe to show."""
@@ -193,6 +206,10 @@ class GoogleMaps:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._pool = ThreadPoolExecutor(max(1, settings.concurrency), thread_name_prefix="google")
+        try:
+            self.client(None)  # the client checks the key's form: fail at start-up, not per request
+        except ValueError as exc:
+            raise ValueError(f"GOOGLE_MAPS_API_KEY: {exc}") from None
 
     def client(self, deadline: float | None) -> googlemaps.Client:
         """A client for one call: its retries end at ``deadline`` (monotonic) at the latest."""
@@ -220,33 +237,26 @@ class GoogleMaps:
         """Durations (s; ``duration_in_traffic`` when ``departure``, a Unix time, is given) and
         distances (m) from every origin to every destination."""
         n, m = len(origins), len(destinations)
-        out = Fetched(
-            durations=np.zeros((n, m), dtype=np.int64),
-            distances=np.zeros((n, m), dtype=np.int64),
-            answered=np.zeros((n, m), dtype=bool),
-            no_route=np.zeros((n, m), dtype=bool),
-        )
+        out = Fetched.nothing(n, m)
         work = tiles(n, m)
-        if not work:
-            return out
-        client = self.client(deadline)
         lock = threading.Lock()
 
         def one(tile: tuple[slice, slice]) -> None:
             rows, cols = tile
-            error = self._tile(client, origins[rows], destinations[cols], departure, deadline, out, rows, cols)
+            error = self._tile(origins[rows], destinations[cols], departure, deadline, out, rows, cols)
             with lock:
-                out.requests += error != OVER_BUDGET
-                out.elements += (rows.stop - rows.start) * (cols.stop - cols.start)
+                if error not in NOT_SENT:
+                    out.requests += 1
+                    out.elements += (rows.stop - rows.start) * (cols.stop - cols.start)
                 if error:
                     out.errors.append(error)
 
-        list(self._pool.map(one, work))
+        if work:
+            list(self._pool.map(one, work))
         return out
 
     def _tile(
         self,
-        client: googlemaps.Client,
         origins: Sequence[Point],
         destinations: Sequence[Point],
         departure: int | None,
@@ -255,14 +265,22 @@ class GoogleMaps:
         rows: slice,
         cols: slice,
     ) -> str:
-        """Fill one tile of ``out``; return "" or what went wrong."""
+        """Fill one tile of ``out``; return "" or what went wrong. Never raises."""
+        if deadline is not None and time.monotonic() >= deadline:
+            return PAST_DEADLINE  # waited for a request thread until too late: not sent
         if not self.limiter.acquire(len(origins) * len(destinations), deadline):
             return OVER_BUDGET
         kwargs: dict[str, object] = {"mode": self.settings.mode}
         if departure is not None:
             kwargs.update(departure_time=int(departure), traffic_model=self.settings.traffic_model)
         try:
-            reply = client.distance_matrix(list(origins), list(destinations), **kwargs)
+            reply = self.client(deadline).distance_matrix(list(origins), list(destinations), **kwargs)
+            table = reply["rows"]
+            if len(table) != len(origins) or any(len(r["elements"]) != len(destinations) for r in table):
+                return "reply has the wrong shape"
+            for i, row in enumerate(table):
+                for k, element in enumerate(row["elements"]):
+                    self._element(element, departure is not None, out, rows.start + i, cols.start + k)
         except googlemaps.exceptions.Timeout:
             return "timeout (the request, or the client's retries of 5xx / OVER_QUERY_LIMIT)"
         except googlemaps.exceptions.HTTPError as exc:
@@ -272,21 +290,14 @@ class GoogleMaps:
         except googlemaps.exceptions.ApiError as exc:
             return f"API status {exc.status}"
         except ValueError:
-            return "reply is not JSON"
-        try:
-            table = reply["rows"]
-            if len(table) != len(origins) or any(len(r["elements"]) != len(destinations) for r in table):
-                return "reply has the wrong shape"
-            for i, row in enumerate(table):
-                for k, element in enumerate(row["elements"]):
-                    self._element(element, departure is not None, out, rows.start + i, cols.start + k)
-        except (KeyError, TypeError, ValueError):
+            return "reply is not JSON, or holds a bad figure"
+        except (KeyError, TypeError, AttributeError, IndexError, OverflowError):
             return "reply is malformed"
         return ""
 
     @staticmethod
     def _element(element: dict, traffic: bool, out: Fetched, i: int, k: int) -> None:
-        status = element.get("status")
+        status = element["status"]
         if status == "OK":
             timed = element.get("duration_in_traffic") if traffic else None
             seconds = int((timed or element["duration"])["value"])
@@ -307,9 +318,12 @@ class GoogleMaps:
         GoogleUnavailable
             Google did not answer (the address may well exist).
         """
-        client = self.client(deadline)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise GoogleUnavailable("geocoding: the deadline passed before the request could be sent")
         try:
-            results = client.geocode(address)
+            results = self.client(deadline).geocode(address)
+        except (KeyError, TypeError, AttributeError):
+            raise GoogleUnavailable("geocoding failed: reply is malformed") from None
         except googlemaps.exceptions.Timeout:
             raise GoogleUnavailable("geocoding timed out") from None
         except googlemaps.exceptions.HTTPError as exc:

@@ -24,6 +24,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from dispatch.domain import (
     Break,
     Commitment,
@@ -42,17 +44,29 @@ from dispatch.domain import (
     VisitStatus,
     evolve,
 )
-from dispatch.matrix import MatrixProvider
+from dispatch.matrix import GreatCircleProvider, MatrixProvider
+from dispatch.matrix.base import UNREACHABLE
 from dispatch.reopt.events import shift_job, shift_technician, shift_window
+
+#: The estimate for a leg the provider has no route for (see ``Legs.estimated``).
+GREAT_CIRCLE = GreatCircleProvider()
+
+
+def _placed(p: Location) -> bool:
+    return p.lat is not None and p.lng is not None
 
 
 class Legs:
     """Travel between two places through the day's provider, each pair asked once."""
 
-    def __init__(self, provider: MatrixProvider, departure: int | None) -> None:
+    def __init__(self, provider: MatrixProvider, departure: int | None, deadline: float | None = None) -> None:
         self.provider = provider
         self.departure = departure
+        self.deadline = deadline
         self._known: dict[tuple[Location, Location], tuple[int, int]] = {}
+        #: Legs the provider found no route for (a GPS fix off the road network, say): these are
+        #: great-circle estimates, never the ``UNREACHABLE`` sentinel, and the re-plan says so.
+        self.estimated: list[tuple[Location, Location]] = []
 
     def learn(self, problem: Problem, plan: Plan) -> None:
         """Take the job-to-job legs ``plan`` already drove or planned as known (the same provider
@@ -71,11 +85,25 @@ class Legs:
             return
         origins = {a: i for i, a in enumerate(dict.fromkeys(a for a, _ in wanted))}
         destinations = {b: k for k, b in enumerate(dict.fromkeys(b for _, b in wanted))}
-        durations, distances = self.provider.matrix(list(origins), list(destinations), departure=self.departure)
+        durations, distances = self._ask(list(origins), list(destinations))
         rows = [origins[a] for a, _ in wanted]
         cols = [destinations[b] for _, b in wanted]
         seconds, metres = durations[rows, cols].tolist(), distances[rows, cols].tolist()
         self._known.update(zip(wanted, zip(seconds, metres, strict=True), strict=True))
+
+    def _ask(self, origins: list[Location], destinations: list[Location]) -> tuple[np.ndarray, np.ndarray]:
+        durations, distances = self.provider.matrix(
+            origins, destinations, departure=self.departure, deadline=self.deadline
+        )
+        cut = np.argwhere(durations >= UNREACHABLE)
+        if len(cut):
+            durations, distances = durations.copy(), distances.copy()
+            for i, k in cut.tolist():
+                a, b = origins[i], destinations[k]
+                d, m = GREAT_CIRCLE.matrix([a], [b]) if _placed(a) and _placed(b) else (np.zeros((1, 1)),) * 2
+                durations[i, k], distances[i, k] = int(d[0, 0]), int(m[0, 0])
+                self.estimated.append((a, b))
+        return durations, distances
 
     def __call__(self, a: Location, b: Location) -> tuple[int, int]:
         """``(seconds, metres)`` from ``a`` to ``b``."""
@@ -83,7 +111,7 @@ class Legs:
             return 0, 0
         key = (a, b)
         if key not in self._known:
-            durations, distances = self.provider.matrix([a], [b], departure=self.departure)
+            durations, distances = self._ask([a], [b])
             self._known[key] = (int(durations[0, 0]), int(distances[0, 0]))
         return self._known[key]
 
@@ -235,10 +263,11 @@ def situation(
     now: int,
     provider: MatrixProvider,
     options: SolveOptions,
+    deadline: float | None = None,
 ) -> Situation:
     """The day at ``now`` (plan seconds) after its events: history, visits under way, and the
     re-plan problem for the rest."""
-    legs = Legs(provider, departure=None)  # re-plans use static times (traffic: Solve only)
+    legs = Legs(provider, departure=None, deadline=deadline)  # re-plans use static times (traffic: Solve only)
     jobs = {j.id: j for j in problem.jobs}
     legs.learn(problem, plan)
     facts = {f.job_id: f for f in state.facts if f.job_id in jobs}

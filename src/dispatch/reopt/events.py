@@ -189,6 +189,9 @@ class _Day:
                 self.bad(f"{path}.location", "required for POSITION")
             else:
                 self.check.location(event.location, f"{path}.location")
+                google = self.check.p.options.travel_model is TravelModel.GOOGLE
+                if google and (event.location.lat is None or event.location.lng is None):
+                    self.bad(f"{path}.location", "a position report needs lat and lng (a GPS fix, not an address)")
             if tech is not None and event.location is not None:
                 self.positions[tech.id] = Position(technician_id=tech.id, location=event.location, time=at)
             return

@@ -80,7 +80,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         problem, shape = problem_from_proto(request.request)
         plan, plan_shape = plan_from_proto(request.plan, problem.epoch)
         try:
-            violations = self.dispatcher.check(problem, plan, shape + plan_shape)
+            violations = self.dispatcher.check(problem, plan, shape + plan_shape, deadline=_deadline(context))
         except ProblemError as exc:  # name request fields by their path in ValidateRequest
             raise ProblemError(
                 [

@@ -54,6 +54,9 @@ def retime(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, DayMa
         for route in plan.routes:
             v = tech[route.technician_id]
             order = [job[visit.job_id] for visit in route.visits]
+            if _same_legs(matrix, v, order, route):
+                routes.append(route)  # its times stand: re-timing could only lose to greedy break placement
+                continue
             kept = timer.fit(v, order)
             for k in order:
                 if k not in kept:
@@ -61,7 +64,8 @@ def retime(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, DayMa
                         Unassigned(
                             job_id=problem.jobs[k].id,
                             reason=UnassignedReason.CAPACITY_EXHAUSTED,
-                            detail="planned, but traffic at the planned departure times makes its window unreachable",
+                            detail="planned, but no longer fits once the traffic at the planned departure "
+                            "times is counted",
                         )
                     )
             if kept:
@@ -73,6 +77,24 @@ def retime(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, DayMa
         )
         plan = dataclasses.replace(plan, routes=tuple(routes), unassigned=(*plan.unassigned, *dropped), stats=stats)
     return plan, matrix
+
+
+def _same_legs(matrix: DayMatrix, v: int, order: list[int], route: Route) -> bool:
+    """Every leg of ``route`` takes as long under ``matrix`` as the route says."""
+    here = matrix.start_point(v)
+    for k, visit in zip(order, route.visits, strict=True):
+        point = matrix.job_point(k)
+        if (
+            matrix.duration(here, point) != visit.travel_duration
+            or matrix.distance(here, point) != visit.travel_distance
+        ):
+            return False
+        here = point
+    end = matrix.end_point(v)
+    return (
+        matrix.duration(here, end) == route.return_travel_duration
+        and matrix.distance(here, end) == route.return_distance
+    )
 
 
 def label(problem: Problem, matrix: DayMatrix, plan: Plan) -> Plan:
