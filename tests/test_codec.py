@@ -288,7 +288,7 @@ def written() -> StoredPlan:
     return StoredPlan(problem=p, plan=plan, state=state)
 
 
-#: Fields added (with defaults) since ``WRITTEN`` was recorded: travel sources and traffic (issue 4).
+#: Fields added (with defaults) since ``WRITTEN`` was recorded: travel sources and traffic (issue 4), ETAs (issue 6).
 ADDED_SINCE = {
     "traffic",
     "travel_source",
@@ -296,6 +296,7 @@ ADDED_SINCE = {
     "travel_requests",
     "travel_estimated_pairs",
     "travel_unreachable_pairs",
+    "announced",  # ETAs told to customers (issue 6)
 }
 
 

@@ -381,6 +381,15 @@ class Position:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Announced:
+    """The ETA (plan seconds) and technician a job's customer was last told of (``dispatch.eta``)."""
+
+    job_id: str
+    technician_id: str
+    eta: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class DayState:
     """The facts of the day so far, kept with the plan (plan seconds)."""
 
@@ -395,6 +404,8 @@ class DayState:
     taken_breaks: tuple[tuple[str, ScheduledBreak], ...] = ()
     #: What each assigned job's customer was told (``dispatch.reopt`` keeps these).
     promises: tuple[Commitment, ...] = ()
+    #: The last ETA announced per job (``dispatch.eta``).
+    announced: tuple[Announced, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

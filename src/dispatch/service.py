@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,18 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dispatch.check import PlanViolation, check_plan
-from dispatch.domain import Location, NewJob, Plan, Problem, Replan, SolveOptions, TravelModel
+from dispatch.domain import (
+    Announced,
+    Location,
+    NewJob,
+    Plan,
+    Problem,
+    ProgressKind,
+    Replan,
+    SolveOptions,
+    TechnicianProgress,
+    TravelModel,
+)
 from dispatch.errors import (
     DeadlineError,
     DispatchError,
@@ -28,6 +40,7 @@ from dispatch.errors import (
     ProviderUnavailableError,
     VersionConflictError,
 )
+from dispatch.eta import DEFAULT_THRESHOLD, EtaEvent, eta_events
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
 from dispatch.matrix.cache import Counters, TravelCache
 from dispatch.matrix.cached import CachedProvider, CachePolicy, GoogleUnavailable
@@ -35,6 +48,7 @@ from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
 from dispatch.solver.retime import departures, label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
+from dispatch.stream import EtaStream, MemoryEtaStream, RedisEtaStream
 from dispatch.validate import DEFAULT_LIMITS, Limits, validate
 
 log = logging.getLogger("dispatch")
@@ -42,6 +56,8 @@ log = logging.getLogger("dispatch")
 #: Seconds of a re-plan's time limit kept back after the search to check, store and send the plan
 #: (with 0.1 s, 1 in 20 improved plans of a 25 x 250 day reached the client after 2.01 s of 2).
 REPLAN_FINISH = 0.15
+#: ETA events held while the stream is down (the newest kept).
+OUTBOX_MAX = 100_000
 
 
 class Runner(Protocol):
@@ -113,6 +129,8 @@ class Settings:
     cache: CachePolicy = field(default_factory=CachePolicy)
     #: Pairs the in-process travel cache holds (without Redis).
     cache_max_entries: int = 2_000_000
+    #: An ETA that moves this many seconds from the one announced is announced again.
+    eta_threshold: int = DEFAULT_THRESHOLD
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -140,6 +158,8 @@ class Settings:
         }
         if policy:
             values["cache"] = CachePolicy(**policy)
+        if env.get("DISPATCH_ETA_THRESHOLD"):
+            values["eta_threshold"] = int(env["DISPATCH_ETA_THRESHOLD"])
         if env.get("DISPATCH_CACHE_MAX_ENTRIES"):
             values["cache_max_entries"] = int(env["DISPATCH_CACHE_MAX_ENTRIES"])
         limits = {}
@@ -165,12 +185,16 @@ class Dispatcher:
         settings: Settings,
         store: PlanStore | None = None,
         google: CachedProvider | None = None,
+        etas: EtaStream | None = None,
     ) -> None:
         self.runner = runner
         self.settings = settings
         self.store = store or MemoryPlanStore()
         self.great_circle = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
         self.google = google
+        self.etas: EtaStream = etas or MemoryEtaStream()
+        self._outbox: list[EtaEvent] = []
+        self._outbox_lock = threading.Lock()
 
     @property
     def travel_models(self) -> frozenset[TravelModel]:
@@ -308,7 +332,10 @@ class Dispatcher:
         plan = label(problem, matrix, plan)
         plan, _ = self._checked(problem, matrix, plan)
         state = initial_state(plan, promise_slack=self.settings.promise_slack)
+        events, told = eta_events(problem, plan, now=0, threshold=self.settings.eta_threshold)
+        state = dataclasses.replace(state, announced=told)
         plan = self.store.put(StoredPlan(problem=problem, plan=plan, state=state)).plan
+        self._publish(events, plan.version)
         log.info(
             "solved plan %s v%d: %d assigned, %d unassigned, travel %d s in %.2f s",
             plan.plan_id,
@@ -319,6 +346,26 @@ class Dispatcher:
             plan.stats.solve_time,
         )
         return plan
+
+    def _publish(self, events: list[EtaEvent], version: int) -> None:
+        """Put a stored version's ETA events on the stream. The version is stored already, so a
+        stream that fails keeps the events in an outbox, sent first with the next ones: late,
+        never lost while this process lives (logged, and counted in ``eta_outbox``)."""
+        events = [dataclasses.replace(e, version=version) for e in events]
+        with self._outbox_lock:
+            pending = [*self._outbox, *events]
+            self._outbox.clear()
+            if not pending:
+                return
+            try:
+                self.etas.publish(pending)
+            except DispatchError as exc:
+                self._outbox.extend(pending[-OUTBOX_MAX:])
+                log.error("ETA stream: %s; %d event(s) held to publish later", exc, len(self._outbox))
+
+    @property
+    def eta_outbox(self) -> int:
+        return len(self._outbox)
 
     def _travel_deadline(self, began: float, problem: Problem, deadline: float | None) -> float:
         """When the travel matrix must be ready: half the time limit (at least 2 s, at most the
@@ -435,8 +482,13 @@ class Dispatcher:
         quick, start = QuickPlanner(part, matrix).plan(here.previous)
         quick, sound = self._checked(part, matrix, label(part, matrix, quick))
         current = None
+        announced = state.announced
+        departed = frozenset(
+            e.job_id for e in replan.events if isinstance(e, TechnicianProgress) and e.kind is ProgressKind.DEPARTED
+        )
         if sound:
-            current = self._commit(here, quick, state, record, base, base, warnings)
+            current, announced = self._commit(here, quick, state, record, base, base, warnings, announced, departed)
+            departed = frozenset()  # announced with the quick answer
             if on_result is not None:
                 on_result(dataclasses.replace(current, final=False))
         # The time limit covers the whole call: keep back what checking, storing and answering take.
@@ -464,8 +516,16 @@ class Dispatcher:
             better, ok = self._checked(part, matrix, label(part, matrix, better))
             if current is None or (ok and plan_score(part, better) < plan_score(part, quick)):
                 try:
-                    current = self._commit(
-                        here, better, state, record, base, current.plan.version if current else base, warnings
+                    current, announced = self._commit(
+                        here,
+                        better,
+                        state,
+                        record,
+                        base,
+                        current.plan.version if current else base,
+                        warnings,
+                        announced,
+                        departed,
                     )
                 except VersionConflictError as exc:
                     if current is None:
@@ -520,12 +580,26 @@ class Dispatcher:
         base: int,
         expected: int,
         warnings: list[str],
-    ) -> ReplanResult:
-        """Store the day with ``part`` as its re-planned rest, as the version after ``expected``."""
+        announced: tuple[Announced, ...],
+        departed: frozenset[str] = frozenset(),
+    ) -> tuple[ReplanResult, tuple[Announced, ...]]:
+        """Store the day with ``part`` as its re-planned rest, as the version after ``expected``,
+        and publish the ETA events it calls for (against ``announced``, what customers were told)."""
         full = _warn(here.assemble(part), *warnings)
         after = here.state_after(full, state, promise_slack=self.settings.promise_slack)
+        events, told = eta_events(
+            here.problem,
+            full,
+            now=here.now,
+            announced=announced,
+            departed=departed,
+            threshold=self.settings.eta_threshold,
+        )
+        after = dataclasses.replace(after, announced=told)
         stored = self.store.put(StoredPlan(problem=here.problem, plan=full, state=after), expected_version=expected)
-        return ReplanResult(plan=stored.plan, diff=diff(record.plan, stored.plan, record.state.promises), final=False)
+        self._publish(events, stored.plan.version)
+        result = ReplanResult(plan=stored.plan, diff=diff(record.plan, stored.plan, record.state.promises), final=False)
+        return result, told
 
 
 def unplaced_points(problem: Problem) -> dict[int, str]:
@@ -569,7 +643,10 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Dispatc
         store = RedisPlanStore.from_url(settings.redis_url)
     else:
         store = MemoryPlanStore()
-    return Dispatcher(runner=runner, settings=settings, store=store, google=google_travel(settings))
+    etas: EtaStream = MemoryEtaStream()
+    if settings.redis_url:
+        etas = RedisEtaStream.from_url(settings.redis_url)
+    return Dispatcher(runner=runner, settings=settings, store=store, google=google_travel(settings), etas=etas)
 
 
 def google_travel(settings: Settings, counters: Counters | None = None) -> CachedProvider | None:

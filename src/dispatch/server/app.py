@@ -21,6 +21,8 @@ log = logging.getLogger("dispatch")
 SERVICE_NAME = dispatch_pb2.DESCRIPTOR.services_by_name["Dispatch"].full_name
 #: Large enough for a 1,000-job request with explicit matrices (about 10 MB) with room to spare.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Concurrent WatchEtas calls (each holds an RPC thread); more get RESOURCE_EXHAUSTED.
+MAX_WATCHERS = 32
 #: Young-generation threshold of the cyclic garbage collector in the server process. A re-plan
 #: allocates tens of thousands of small objects; at Python's default (700) young collections
 #: ran many times per request and the quick answer to a 25 x 250 cancellation took 42 ms
@@ -48,7 +50,7 @@ class DispatchServer:
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # The pool (forkserver and workers) starts before any gRPC thread exists.
         self.dispatcher = bootstrap(self.settings)
-        threads = self.settings.workers + self.settings.max_waiting + 6
+        threads = self.settings.workers + self.settings.max_waiting + 6 + MAX_WATCHERS  # a thread per ETA watcher
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch-rpc"),
             maximum_concurrent_rpcs=threads * 4,
@@ -58,7 +60,9 @@ class DispatchServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        dispatch_pb2_grpc.add_DispatchServicer_to_server(DispatchServicer(self.dispatcher), self.server)
+        dispatch_pb2_grpc.add_DispatchServicer_to_server(
+            DispatchServicer(self.dispatcher, max_watchers=MAX_WATCHERS), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

@@ -45,6 +45,7 @@ from dispatch.domain import (
     VisitStatus,
 )
 from dispatch.errors import FieldViolation
+from dispatch.eta import EtaEvent, EtaKind
 from dispatch.reopt.diff import PlanDiff
 from dispatch.v1 import dispatch_pb2 as pb
 
@@ -439,3 +440,27 @@ def plan_from_proto(msg: pb.Plan, epoch: int) -> tuple[Plan, list[FieldViolation
 
 def field_violations_to_pairs(violations: Iterable[FieldViolation]) -> list[tuple[str, str]]:
     return [(v.field, v.description) for v in violations]
+
+
+_ETA_KIND_TO_PB = {k: pb.EtaKind.Value(f"ETA_{k.value}") for k in EtaKind}
+
+
+def eta_to_proto(e: EtaEvent) -> pb.EtaUpdate:
+    def at(unix: int) -> timestamp_pb2.Timestamp:
+        return timestamp_pb2.Timestamp(seconds=unix)
+
+    return pb.EtaUpdate(
+        plan_id=e.plan_id,
+        version=e.version,
+        kind=_ETA_KIND_TO_PB[e.kind],
+        job_id=e.job_id,
+        technician_id=e.technician_id,
+        eta=at(e.eta),
+        window_start=at(e.window_start),
+        window_end=at(e.window_end),
+        previous_eta=at(e.previous_eta) if e.previous_eta else None,
+        at=at(e.at),
+        priority=pb.Priority.Value(e.priority.name),
+        service_type=e.service_type,
+        technician_name=e.technician_name,
+    )

@@ -24,6 +24,7 @@ from dispatch.errors import (
     VersionConflictError,
     WorkerCrashedError,
 )
+from dispatch.stream import StreamUnavailableError
 
 log = logging.getLogger("dispatch")
 
@@ -38,6 +39,7 @@ STATUS: dict[type[DispatchError], tuple[grpc.StatusCode, int]] = {
     VersionConflictError: (grpc.StatusCode.ABORTED, code_pb2.ABORTED),
     StoreUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
     ProviderUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
+    StreamUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,10 +8,11 @@ import time
 
 import grpc
 
-from dispatch.errors import FieldViolation, ProblemError
+from dispatch.errors import FieldViolation, OverloadedError, ProblemError
 from dispatch.server.convert import (
     diff_to_proto,
     duration,
+    eta_to_proto,
     plan_from_proto,
     plan_to_proto,
     problem_from_proto,
@@ -29,8 +30,12 @@ def _deadline(context: grpc.ServicerContext) -> float | None:
 
 
 class DispatchServicer(pb_grpc.DispatchServicer):
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, *, max_watchers: int = 32) -> None:
         self.dispatcher = dispatcher
+        #: Each WatchEtas holds an RPC thread while it lasts: the server adds this many threads.
+        self.max_watchers = max_watchers
+        self._watchers = 0
+        self._watch_lock = threading.Lock()
 
     @grpc_errors
     def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
@@ -101,6 +106,31 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         if not request.plan_id:
             raise ProblemError([FieldViolation("plan_id", "required")])
         return pb.GetPlanResponse(plan=plan_to_proto(self.dispatcher.get_plan(request.plan_id).plan))
+
+    @grpc_errors
+    def WatchEtas(self, request: pb.WatchEtasRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
+        if not request.plan_id and not request.technician_id:
+            raise ProblemError([FieldViolation("plan_id", "plan_id or technician_id is required")])
+        if request.plan_id:
+            self.dispatcher.get_plan(request.plan_id)  # NOT_FOUND for a plan never solved here
+        with self._watch_lock:
+            if self._watchers >= self.max_watchers:
+                raise OverloadedError(f"{self.max_watchers} ETA watchers already: try again later")
+            self._watchers += 1
+        try:
+            stream = self.dispatcher.etas
+            after = stream.last_id()
+            while context.is_active():
+                for event_id, event in stream.read(after, block=0.5):
+                    after = event_id
+                    if request.plan_id and event.plan_id != request.plan_id:
+                        continue
+                    if request.technician_id and event.technician_id != request.technician_id:
+                        continue
+                    yield eta_to_proto(event)
+        finally:
+            with self._watch_lock:
+                self._watchers -= 1
 
     @grpc_errors
     def Reoptimize(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext) -> pb.ReoptimizeResponse:  # noqa: N802

@@ -50,6 +50,14 @@ class ProgressKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ARRIVED: _ClassVar[ProgressKind]
     COMPLETED: _ClassVar[ProgressKind]
     POSITION: _ClassVar[ProgressKind]
+
+class EtaKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ETA_KIND_UNSPECIFIED: _ClassVar[EtaKind]
+    ETA_PLANNED: _ClassVar[EtaKind]
+    ETA_MOVED: _ClassVar[EtaKind]
+    ETA_DEPARTED: _ClassVar[EtaKind]
+    ETA_EMERGENCY: _ClassVar[EtaKind]
 PRIORITY_UNSPECIFIED: Priority
 LOW: Priority
 NORMAL: Priority
@@ -75,6 +83,11 @@ DEPARTED: ProgressKind
 ARRIVED: ProgressKind
 COMPLETED: ProgressKind
 POSITION: ProgressKind
+ETA_KIND_UNSPECIFIED: EtaKind
+ETA_PLANNED: EtaKind
+ETA_MOVED: EtaKind
+ETA_DEPARTED: EtaKind
+ETA_EMERGENCY: EtaKind
 
 class Location(_message.Message):
     __slots__ = ("lat", "lng", "matrix_index", "address")
@@ -534,3 +547,41 @@ class ReoptimizeUpdate(_message.Message):
     result: ReoptimizeResponse
     final: bool
     def __init__(self, result: _Optional[_Union[ReoptimizeResponse, _Mapping]] = ..., final: bool = ...) -> None: ...
+
+class WatchEtasRequest(_message.Message):
+    __slots__ = ("plan_id", "technician_id")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    technician_id: str
+    def __init__(self, plan_id: _Optional[str] = ..., technician_id: _Optional[str] = ...) -> None: ...
+
+class EtaUpdate(_message.Message):
+    __slots__ = ("plan_id", "version", "kind", "job_id", "technician_id", "eta", "window_start", "window_end", "previous_eta", "at", "priority", "service_type", "technician_name")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    ETA_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_ETA_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_NAME_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    version: int
+    kind: EtaKind
+    job_id: str
+    technician_id: str
+    eta: _timestamp_pb2.Timestamp
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    previous_eta: _timestamp_pb2.Timestamp
+    at: _timestamp_pb2.Timestamp
+    priority: Priority
+    service_type: str
+    technician_name: str
+    def __init__(self, plan_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[EtaKind, str]] = ..., job_id: _Optional[str] = ..., technician_id: _Optional[str] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., service_type: _Optional[str] = ..., technician_name: _Optional[str] = ...) -> None: ...

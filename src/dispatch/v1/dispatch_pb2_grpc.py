@@ -64,6 +64,11 @@ class DispatchStub(object):
                 request_serializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.SerializeToString,
                 response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeUpdate.FromString,
                 _registered_method=True)
+        self.WatchEtas = channel.unary_stream(
+                '/dispatch.v1.Dispatch/WatchEtas',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.WatchEtasRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.EtaUpdate.FromString,
+                _registered_method=True)
 
 
 class DispatchServicer(object):
@@ -113,6 +118,14 @@ class DispatchServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEtas(self, request, context):
+        """Follows the ETA events of a plan (plan_id) or of a technician (technician_id), or both:
+        the events published from the call on, until the client cancels or the deadline passes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +158,11 @@ def add_DispatchServicer_to_server(servicer, server):
                     servicer.ReoptimizeStream,
                     request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.FromString,
                     response_serializer=dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeUpdate.SerializeToString,
+            ),
+            'WatchEtas': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEtas,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.WatchEtasRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.EtaUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -309,6 +327,33 @@ class Dispatch(object):
             '/dispatch.v1.Dispatch/ReoptimizeStream',
             dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeRequest.SerializeToString,
             dispatch_dot_v1_dot_dispatch__pb2.ReoptimizeUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEtas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/WatchEtas',
+            dispatch_dot_v1_dot_dispatch__pb2.WatchEtasRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.EtaUpdate.FromString,
             options,
             channel_credentials,
             insecure,

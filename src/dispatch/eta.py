@@ -1,0 +1,127 @@
+"""ETAs for customers, and the events that tell them (``../shared/DESIGN.md``, layer 6).
+
+A visit's ETA is its planned arrival on site. The customer is given a window around it that
+widens with how far ahead the arrival is: half-width ``10 min + 15 %`` of the time from now to
+the ETA, between 10 and 60 minutes, rounded out to 5 minutes. So the next stop of a technician
+(20 min away) gets ETA ± 15 min, an arrival 2 h away ± 30 min, one 6 h away ± 60 min.
+
+An ``EtaEvent`` is due when a plan is created (each visit: ``PLANNED``, or ``EMERGENCY`` for an
+emergency), when a re-plan or progress moves a visit's ETA by ``threshold`` or more from the
+ETA last announced, or gives it to another technician (``MOVED``), when a newly assigned
+emergency appears (``EMERGENCY``), and when the technician departs toward the job
+(``DEPARTED``). What was announced is kept with the plan (``DayState.announced``), so small moves
+do not pile up unseen and a restarted server announces nothing twice.
+
+Events carry Unix seconds and what a text needs (names, phones, service type): a consumer in
+another process needs nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dispatch.domain import Announced, Plan, Priority, Problem, VisitStatus
+
+MIN = 60
+#: Default threshold for a moved ETA.
+DEFAULT_THRESHOLD = 10 * MIN
+
+
+class EtaKind(enum.Enum):
+    PLANNED = "PLANNED"
+    MOVED = "MOVED"
+    DEPARTED = "DEPARTED"
+    EMERGENCY = "EMERGENCY"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EtaEvent:
+    plan_id: str
+    version: int
+    kind: EtaKind
+    job_id: str
+    technician_id: str
+    #: Unix seconds: the planned arrival, and the window the customer is given.
+    eta: int
+    window_start: int
+    window_end: int
+    #: When the event was made (the plan's "now"), Unix seconds.
+    at: int
+    #: The ETA announced before (MOVED), Unix seconds; 0 when none.
+    previous_eta: int = 0
+    priority: Priority = Priority.NORMAL
+    service_type: str = ""
+    customer_name: str = ""
+    customer_phone: str = ""
+    technician_name: str = ""
+    technician_phone: str = ""
+
+
+def window_half_width(lead: int) -> int:
+    """Seconds either side of an ETA ``lead`` seconds ahead (see the module docstring)."""
+    raw = 10 * MIN + 0.15 * max(0, lead)
+    half = min(60 * MIN, max(10 * MIN, raw))
+    return int(-(-half // (5 * MIN)) * 5 * MIN)
+
+
+def eta_events(
+    problem: Problem,
+    plan: Plan,
+    *,
+    now: int,
+    announced: Iterable[Announced] = (),
+    departed: Iterable[str] = (),
+    threshold: int = DEFAULT_THRESHOLD,
+) -> tuple[list[EtaEvent], tuple[Announced, ...]]:
+    """The events ``plan`` (just stored) calls for, and what has been announced after them.
+
+    ``now`` is the plan's "now" (plan seconds); ``departed``: jobs a technician departed toward
+    in the events behind this plan. Visits under way on site or done get no ETA.
+    """
+    told: Mapping[str, Announced] = {a.job_id: a for a in announced}
+    jobs = {j.id: j for j in problem.jobs}
+    techs = {t.id: t for t in problem.technicians}
+    leaving = set(departed)
+    epoch = plan.epoch
+    events: list[EtaEvent] = []
+    after: list[Announced] = []
+    for route in plan.routes:
+        tech = techs.get(route.technician_id)
+        for visit in route.visits:
+            job = jobs.get(visit.job_id)
+            if job is None or tech is None or visit.status in (VisitStatus.COMPLETED, VisitStatus.ON_SITE):
+                continue
+            before = told.get(job.id)
+            kinds: list[EtaKind] = []
+            if before is None:
+                kinds.append(EtaKind.EMERGENCY if job.priority is Priority.EMERGENCY else EtaKind.PLANNED)
+            elif abs(visit.arrival - before.eta) >= threshold or before.technician_id != tech.id:
+                kinds.append(EtaKind.MOVED)
+            if job.id in leaving:
+                kinds.append(EtaKind.DEPARTED)
+            half = window_half_width(visit.arrival - now)
+            for kind in kinds:
+                events.append(
+                    EtaEvent(
+                        plan_id=plan.plan_id,
+                        version=plan.version,
+                        kind=kind,
+                        job_id=job.id,
+                        technician_id=tech.id,
+                        eta=epoch + visit.arrival,
+                        window_start=epoch + visit.arrival - half,
+                        window_end=epoch + visit.arrival + half,
+                        at=epoch + now,
+                        previous_eta=epoch + before.eta if before is not None and kind is EtaKind.MOVED else 0,
+                        priority=job.priority,
+                        service_type=job.service_type,
+                        customer_name=job.customer.name,
+                        customer_phone=job.customer.phone,
+                        technician_name=tech.name,
+                        technician_phone=tech.phone,
+                    )
+                )
+            after.append(Announced(job_id=job.id, technician_id=tech.id, eta=visit.arrival) if kinds else before)  # type: ignore[arg-type]
+    return events, tuple(after)

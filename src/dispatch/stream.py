@@ -1,0 +1,133 @@
+"""The ETA event stream: in process by default, a Redis Stream when Redis is configured.
+
+Publishers append ``EtaEvent``s; readers follow from an id (``read``): the gRPC ``WatchEtas``
+and, later, the notifier (which will read through a consumer group so a restarted notifier
+resumes where it stopped). Ids are strings that grow: ``"<ms>-<seq>"`` in Redis, a counter in
+process. Events are JSON (``dispatch.codec``), never pickle.
+
+The Redis stream is capped (``MAXLEN ~ max_len``). Publishing retries once on a connection
+error and then raises ``StreamUnavailableError``: the caller (the service) decides what a failed
+publish means for the request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from typing import Protocol
+
+import redis
+
+from dispatch import codec
+from dispatch.errors import DispatchError
+from dispatch.eta import EtaEvent
+
+STREAM_KEY = "dispatch:etas"
+
+
+class StreamUnavailableError(DispatchError):
+    """The ETA stream (Redis) cannot be reached."""
+
+
+class EtaStream(Protocol):
+    def publish(self, events: list[EtaEvent]) -> list[str]:
+        """Append ``events`` in order; their ids."""
+        ...
+
+    def last_id(self) -> str:
+        """The id of the newest event ("0" when empty): reading after it yields only new ones."""
+        ...
+
+    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, EtaEvent]]:
+        """Events after id ``after``, oldest first, waiting up to ``block`` seconds for one."""
+        ...
+
+
+def encode(event: EtaEvent) -> bytes:
+    return json.dumps(codec.to_json(event), separators=(",", ":")).encode()
+
+
+def decode(raw: bytes) -> EtaEvent:
+    return codec.from_json(EtaEvent, json.loads(raw))
+
+
+class MemoryEtaStream:
+    """The newest ``max_len`` events of this process."""
+
+    def __init__(self, max_len: int = 100_000) -> None:
+        self._events: deque[tuple[int, EtaEvent]] = deque(maxlen=max_len)
+        self._next = 1
+        self._changed = threading.Condition()
+
+    def publish(self, events: list[EtaEvent]) -> list[str]:
+        ids = []
+        with self._changed:
+            for event in events:
+                self._events.append((self._next, event))
+                ids.append(str(self._next))
+                self._next += 1
+            self._changed.notify_all()
+        return ids
+
+    def last_id(self) -> str:
+        with self._changed:
+            return str(self._next - 1)
+
+    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, EtaEvent]]:
+        start = int(after)
+        until = time.monotonic() + block
+        with self._changed:
+            while True:
+                out = [(str(i), e) for i, e in self._events if i > start][:count]
+                left = until - time.monotonic()
+                if out or left <= 0:
+                    return out
+                self._changed.wait(left)
+
+
+class RedisEtaStream:
+    """A Redis Stream shared by every replica (and the notifier process)."""
+
+    def __init__(self, client: redis.Redis, *, max_len: int = 100_000, key: str = STREAM_KEY) -> None:
+        self.client = client
+        self.max_len = max_len
+        self.key = key
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 1.0, connect_timeout: float = 0.5) -> RedisEtaStream:
+        from dispatch.store.redis import fail_fast_client  # noqa: PLC0415
+
+        return cls(fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout))
+
+    def publish(self, events: list[EtaEvent]) -> list[str]:
+        if not events:
+            return []
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for event in events:
+                pipe.xadd(self.key, {"e": encode(event)}, maxlen=self.max_len, approximate=True)
+            return [i.decode() if isinstance(i, bytes) else str(i) for i in pipe.execute()]
+        except redis.exceptions.RedisError as error:
+            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+
+    def last_id(self) -> str:
+        try:
+            newest = self.client.xrevrange(self.key, count=1)
+        except redis.exceptions.RedisError as error:
+            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+        return newest[0][0].decode() if newest else "0"
+
+    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, EtaEvent]]:
+        try:
+            # block in ms; below the client's socket timeout so a quiet stream is not an error
+            wait = int(min(block, 0.5) * 1000)
+            reply = self.client.xread({self.key: after}, count=count, block=wait or None)
+        except redis.exceptions.RedisError as error:
+            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+        out: list[tuple[str, EtaEvent]] = []
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                out.append((entry_id.decode(), decode(fields[b"e"])))
+        return out

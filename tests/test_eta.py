@@ -1,0 +1,225 @@
+"""ETAs, the customer window rule, ETA events on plan creation, moves, departures and emergencies,
+the in-process and Redis streams, and WatchEtas over gRPC."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+
+from dispatch.domain import Delay, NewJob, Priority, ProgressKind, Replan, TechnicianProgress
+from dispatch.eta import EtaKind, eta_events, window_half_width
+from dispatch.service import Dispatcher, InProcessRunner, Settings
+from dispatch.stream import MemoryEtaStream, RedisEtaStream, StreamUnavailableError
+from dispatch.v1 import dispatch_pb2 as pb
+from tests.factories import EPOCH, HOUR, MIN, job, problem, tech, visit_of
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def day():
+    """Ann alone: five jobs along the road, wide windows, an hour apart or so."""
+    return problem(
+        [tech("ann", home=0), tech("bob", home=150)],
+        [job(f"j{x}", x=x, windows=((0, 8 * HOUR),)) for x in (10, 20, 30, 40, 140)],
+        time_limit=0.5,
+    )
+
+
+def all_events(stream, after="0"):
+    return [e for _, e in stream.read(after, count=10_000)]
+
+
+@pytest.fixture
+def service():
+    return Dispatcher(runner=InProcessRunner(), settings=Settings(reopt_time_limit=0.3))
+
+
+def test_the_window_widens_with_how_far_ahead_the_arrival_is():
+    assert window_half_width(0) == 10 * MIN
+    assert window_half_width(20 * MIN) == 15 * MIN  # 13 min, rounded out to 5
+    assert window_half_width(2 * HOUR) == 30 * MIN  # 28 min
+    assert window_half_width(6 * HOUR) == 60 * MIN  # capped
+    assert all(
+        window_half_width(a) <= window_half_width(b)
+        for a, b in zip(range(0, 9 * HOUR, 600), range(600, 9 * HOUR + 600, 600), strict=True)
+    )
+
+
+def test_a_new_plan_announces_every_visit_and_an_emergency_as_such(service):
+    p = day()
+    p = type(p)(
+        **{**p.__dict__, "jobs": (*p.jobs, job("burst", x=25, priority=Priority.EMERGENCY, respond_within=2 * HOUR))}
+    )
+    plan = service.solve(p)
+    events = all_events(service.etas)
+    assert {e.job_id for e in events} == set(plan.assigned_job_ids)
+    kinds = {e.job_id: e.kind for e in events}
+    assert kinds.pop("burst") is EtaKind.EMERGENCY and set(kinds.values()) == {EtaKind.PLANNED}
+    for e in events:
+        v = visit_of(plan, e.job_id)
+        assert e.eta == EPOCH + v.arrival and e.version == plan.version == 1
+        assert e.window_start < e.eta < e.window_end and e.window_end - e.eta == window_half_width(v.arrival)
+    stored = service.get_plan(plan.plan_id).state
+    assert {a.job_id for a in stored.announced} == set(plan.assigned_job_ids)
+
+
+def test_a_delay_announces_the_moves_past_the_threshold_only(service):
+    plan = service.solve(day())
+    ann = next(r for r in plan.routes if r.technician_id == "ann")
+    first = ann.visits[0].job_id
+    mark = service.etas.last_id()
+    # 5 minutes over: below the 10-minute threshold, nothing to tell
+    service.reoptimize(Replan(plan_id=plan.plan_id, time=EPOCH + 5 * MIN, events=(Delay(job_id=first, extra=5 * MIN),)))
+    assert all_events(service.etas, mark) == []
+    mark = service.etas.last_id()
+    # 25 more: every later visit of Ann's moves 30 min from what was told; Bob's do not move
+    out = service.reoptimize(
+        Replan(plan_id=plan.plan_id, time=EPOCH + 6 * MIN, events=(Delay(job_id=first, extra=30 * MIN),))
+    )
+    moved = all_events(service.etas, mark)
+    later = [v.job_id for v in ann.visits[1:]]
+    assert moved and {e.job_id for e in moved} <= set(later) and all(e.kind is EtaKind.MOVED for e in moved)
+    assert all(e.eta - e.previous_eta >= 10 * MIN for e in moved)
+    assert all(e.version > 1 for e in moved) and max(e.version for e in moved) <= out.plan.version
+    assert len({e.job_id for e in moved}) == len(moved)  # once each, across the quick and the final answer
+
+
+def test_a_departure_is_announced_once_with_its_eta(service):
+    plan = service.solve(day())
+    ann = next(r for r in plan.routes if r.technician_id == "ann")
+    target = ann.visits[0].job_id
+    mark = service.etas.last_id()
+    service.reoptimize(
+        Replan(
+            plan_id=plan.plan_id,
+            time=EPOCH + ann.start + 60,
+            events=(TechnicianProgress(technician_id="ann", kind=ProgressKind.DEPARTED, job_id=target, time=-60),),
+        )
+    )
+    departed = [e for e in all_events(service.etas, mark) if e.kind is EtaKind.DEPARTED]
+    assert [e.job_id for e in departed] == [target]
+    assert departed[0].technician_name == "Ann"
+
+
+def test_an_emergency_called_in_is_announced_as_an_emergency(service):
+    plan = service.solve(day())
+    mark = service.etas.last_id()
+    burst = job("burst", x=12, priority=Priority.EMERGENCY, respond_within=2 * HOUR)
+    service.reoptimize(Replan(plan_id=plan.plan_id, time=EPOCH + HOUR, events=(NewJob(job=burst),)))
+    events = all_events(service.etas, mark)
+    assert [e.kind for e in events if e.job_id == "burst"] == [EtaKind.EMERGENCY]
+    e = next(e for e in events if e.job_id == "burst")
+    assert e.eta <= EPOCH + 3 * HOUR and e.priority is Priority.EMERGENCY
+
+
+def test_pure_events_against_what_was_announced():
+    p = day()
+    service = Dispatcher(runner=InProcessRunner(), settings=Settings())
+    plan = service.solve(p)
+    events, told = eta_events(p, plan, now=0)
+    again, same = eta_events(p, plan, now=0, announced=told)
+    assert len(events) == len(plan.assigned_job_ids) and again == [] and same == told
+
+
+class BrokenStream(MemoryEtaStream):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def publish(self, events):
+        if self.down:
+            raise StreamUnavailableError("ETA stream: Redis ConnectionError")
+        return super().publish(events)
+
+
+def test_events_wait_in_an_outbox_while_the_stream_is_down():
+    stream = BrokenStream()
+    service = Dispatcher(runner=InProcessRunner(), settings=Settings(), etas=stream)
+    plan = service.solve(day())  # the plan is stored; its events wait
+    assert service.eta_outbox == len(plan.assigned_job_ids)
+    stream.down = False
+    service.solve(day())
+    assert service.eta_outbox == 0
+    assert len(all_events(stream)) == 2 * len(plan.assigned_job_ids)
+
+
+def test_the_redis_stream_carries_events_between_processes(redis_url):
+    writer, reader = RedisEtaStream.from_url(redis_url), RedisEtaStream.from_url(redis_url)
+    service = Dispatcher(runner=InProcessRunner(), settings=Settings(), etas=writer)
+    mark = reader.last_id()
+    plan = service.solve(day())
+    got = reader.read(mark, block=1.0, count=1000)
+    assert {e.job_id for _, e in got} == set(plan.assigned_job_ids)
+    assert reader.read(got[-1][0], block=0.2) == []  # nothing newer
+    ids = [i for i, _ in got]
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+
+
+def test_a_redis_stream_that_is_down_is_unavailable():
+    stream = RedisEtaStream.from_url("redis://127.0.0.1:9/0", socket_timeout=0.2, connect_timeout=0.1)
+    with pytest.raises(StreamUnavailableError):
+        stream.read("0")
+
+
+# ---------------------------------------------------------------------------- over gRPC
+
+
+def test_watch_etas_follows_a_plan_and_a_technician(stub):
+    from tests.console_requests import small_day, to_proto  # noqa: PLC0415
+
+    plan = stub.Solve(to_proto(small_day()), timeout=30).plan
+    got: list[pb.EtaUpdate] = []
+    mike: list[pb.EtaUpdate] = []
+    calls = [stub.WatchEtas(pb.WatchEtasRequest(plan_id=plan.plan_id), timeout=20)]
+    calls.append(stub.WatchEtas(pb.WatchEtasRequest(technician_id="mike"), timeout=20))
+
+    def follow(call, into):
+        try:
+            for update in call:
+                into.append(update)
+        except grpc.RpcError:
+            pass
+
+    threads = [threading.Thread(target=follow, args=(c, out)) for c, out in zip(calls, (got, mike), strict=True)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # the watches are open
+    burst = {
+        "id": "burst",
+        "location": {"lat": 39.74, "lng": -104.99},
+        "service_duration": "1800s",
+        "required_skills": ["plumbing"],
+        "priority": "EMERGENCY",
+        "respond_within": "3600s",
+    }
+    from google.protobuf import json_format  # noqa: PLC0415
+
+    request = json_format.ParseDict(
+        {"plan_id": plan.plan_id, "time": "2026-03-02T16:00:00Z", "events": [{"new_job": burst}]},
+        pb.ReoptimizeRequest(),
+    )
+    stub.Reoptimize(request, timeout=30)
+    deadline = time.monotonic() + 10
+    while not any(u.job_id == "burst" for u in got) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for c in calls:
+        c.cancel()
+    for t in threads:
+        t.join(5)
+    burst_updates = [u for u in got if u.job_id == "burst"]
+    assert [u.kind for u in burst_updates] == [pb.ETA_EMERGENCY]
+    assert burst_updates[0].technician_id == "rosa" and burst_updates[0].priority == pb.EMERGENCY
+    assert all(u.plan_id == plan.plan_id for u in got)
+    assert all(u.technician_id == "mike" for u in mike)
+
+
+def test_watch_etas_needs_a_plan_or_a_technician_and_a_known_plan(stub):
+    with pytest.raises(grpc.RpcError) as caught:
+        next(iter(stub.WatchEtas(pb.WatchEtasRequest(), timeout=5)))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as caught:
+        next(iter(stub.WatchEtas(pb.WatchEtasRequest(plan_id="never-solved"), timeout=5)))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
