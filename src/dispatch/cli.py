@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve, log_level="info")
 
+    notifier = sub.add_parser(
+        "notifier", help="text customers from the ETA stream in Redis (DISPATCH_REDIS_URL), as its own process"
+    )
+    notifier.add_argument("--consumer", default=None, help="this process's name in the consumer group")
+    notifier.set_defaults(run=_notifier, log_level="info")
+
     solve = sub.add_parser("solve", help="plan a day from a SolveRequest JSON file")
     solve.add_argument("problem", type=Path, help="SolveRequest in the protobuf JSON mapping")
     solve.add_argument("--server", help="host:port of a dispatch server (default: solve in this process)")
@@ -142,6 +148,34 @@ def _serve(args: argparse.Namespace) -> int:
     from dispatch.service import Settings  # noqa: PLC0415
 
     serve(Settings.from_env(workers=args.workers, max_waiting=args.max_waiting), host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def _notifier(args: argparse.Namespace) -> int:
+    """Run the notifier until SIGTERM or SIGINT; a restart resumes what it had not finished."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    from dispatch.notify.templates import TemplateError  # noqa: PLC0415
+    from dispatch.service import Settings, build_notifier  # noqa: PLC0415
+    from dispatch.stream import RedisEtaStream  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise CliError(EXIT_INVALID, ["dispatch notifier reads the ETA stream in Redis: set DISPATCH_REDIS_URL"])
+    try:
+        notifier = build_notifier(settings, RedisEtaStream.from_url(settings.redis_url))
+    except TemplateError as exc:
+        raise CliError(EXIT_INVALID, [str(exc)]) from None
+    consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    thread, stop = notifier.start(consumer)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    mode = "Twilio" if settings.twilio else "the log (no Twilio credentials)"
+    print(f"notifier {consumer}: texts to {mode}", flush=True)
+    while thread.is_alive():
+        thread.join(0.5)
     return EXIT_OK
 
 

@@ -15,7 +15,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from dispatch.check import PlanViolation, check_plan
 from dispatch.domain import (
@@ -50,6 +51,10 @@ from dispatch.solver.retime import departures, label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.stream import EtaStream, MemoryEtaStream, RedisEtaStream
 from dispatch.validate import DEFAULT_LIMITS, Limits, validate
+
+if TYPE_CHECKING:
+    from dispatch.notify.notifier import Notifier
+    from dispatch.notify.sms import TwilioSettings
 
 log = logging.getLogger("dispatch")
 
@@ -131,6 +136,10 @@ class Settings:
     cache_max_entries: int = 2_000_000
     #: An ETA that moves this many seconds from the one announced is announced again.
     eta_threshold: int = DEFAULT_THRESHOLD
+    #: Texts through Twilio (TWILIO_* and DISPATCH_TWILIO_*); None: the notifier logs them.
+    twilio: TwilioSettings | None = None
+    #: The business's texts and values (DISPATCH_MESSAGES_FILE); None: the defaults.
+    messages_path: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -158,6 +167,11 @@ class Settings:
         }
         if policy:
             values["cache"] = CachePolicy(**policy)
+        from dispatch.notify.sms import TwilioSettings  # noqa: PLC0415 (twilio only loads when asked for)
+
+        values["twilio"] = TwilioSettings.from_env(env)
+        if env.get("DISPATCH_MESSAGES_FILE"):
+            values["messages_path"] = env["DISPATCH_MESSAGES_FILE"]
         if env.get("DISPATCH_ETA_THRESHOLD"):
             values["eta_threshold"] = int(env["DISPATCH_ETA_THRESHOLD"])
         if env.get("DISPATCH_CACHE_MAX_ENTRIES"):
@@ -661,3 +675,27 @@ def google_travel(settings: Settings, counters: Counters | None = None) -> Cache
         cache = TravelCache.memory(max_entries=settings.cache_max_entries, counters=counters)
     fallback = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
     return CachedProvider(GoogleMaps(settings.google), cache, fallback, policy=settings.cache, counters=counters)
+
+
+def build_notifier(settings: Settings, stream: EtaStream) -> Notifier:
+    """The notifier on ``stream``: Twilio when configured (else it logs the texts), dedupe keys and
+    opt-outs in Redis when configured (else in process), the business's messages file if any.
+
+    Raises
+    ------
+    TemplateError
+        The messages file cannot be used (named, with the template and variable at fault).
+    """
+    from dispatch.notify.notifier import MemoryClaims, Notifier, RedisClaims  # noqa: PLC0415
+    from dispatch.notify.sms import Sms  # noqa: PLC0415
+    from dispatch.notify.templates import Messages  # noqa: PLC0415
+    from dispatch.store.redis import fail_fast_client  # noqa: PLC0415
+
+    messages = Messages.load(Path(settings.messages_path)) if settings.messages_path else Messages()
+    claims = (
+        RedisClaims(fail_fast_client(settings.redis_url, socket_timeout=1.0, connect_timeout=0.5))
+        if settings.redis_url
+        else MemoryClaims()
+    )
+    sms = Sms(settings.twilio) if settings.twilio is not None else None
+    return Notifier(stream, sms=sms, messages=messages, claims=claims)

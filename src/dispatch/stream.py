@@ -44,6 +44,16 @@ class EtaStream(Protocol):
         """Events after id ``after``, oldest first, waiting up to ``block`` seconds for one."""
         ...
 
+    def group_read(
+        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100, stale: float = 60.0
+    ) -> list[tuple[str, EtaEvent]]:
+        """Events for ``consumer`` of ``group`` (created at the stream's start if new): first what it
+        was given and did not ``ack`` (a restarted consumer resumes there), then what another
+        consumer left unacknowledged for ``stale`` seconds, then new events."""
+        ...
+
+    def ack(self, group: str, ids: list[str]) -> None: ...
+
 
 def encode(event: EtaEvent) -> bytes:
     return json.dumps(codec.to_json(event), separators=(",", ":")).encode()
@@ -60,6 +70,7 @@ class MemoryEtaStream:
         self._events: deque[tuple[int, EtaEvent]] = deque(maxlen=max_len)
         self._next = 1
         self._changed = threading.Condition()
+        self._groups: dict[str, dict] = {}
 
     def publish(self, events: list[EtaEvent]) -> list[str]:
         ids = []
@@ -74,6 +85,31 @@ class MemoryEtaStream:
     def last_id(self) -> str:
         with self._changed:
             return str(self._next - 1)
+
+    def group_read(
+        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100, stale: float = 60.0
+    ) -> list[tuple[str, EtaEvent]]:
+        with self._changed:
+            state = self._groups.setdefault(group, {"delivered": 0, "pending": {}})
+            now = time.monotonic()
+            mine = [i for i, (who, at) in state["pending"].items() if who == consumer or now - at >= stale]
+            if mine:
+                for i in mine:
+                    state["pending"][i] = (consumer, now)
+                byid = dict(self._events)
+                return [(str(i), byid[i]) for i in sorted(mine)[:count] if i in byid]
+        fresh = self.read(str(state["delivered"]), block=block, count=count)
+        with self._changed:
+            for i, _ in fresh:
+                state["pending"][int(i)] = (consumer, time.monotonic())
+                state["delivered"] = max(state["delivered"], int(i))
+        return fresh
+
+    def ack(self, group: str, ids: list[str]) -> None:
+        with self._changed:
+            pending = self._groups.get(group, {"pending": {}})["pending"]
+            for i in ids:
+                pending.pop(int(i), None)
 
     def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, EtaEvent]]:
         start = int(after)
@@ -131,3 +167,33 @@ class RedisEtaStream:
             for entry_id, fields in entries:
                 out.append((entry_id.decode(), decode(fields[b"e"])))
         return out
+
+    def group_read(
+        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100, stale: float = 60.0
+    ) -> list[tuple[str, EtaEvent]]:
+        try:
+            try:
+                self.client.xgroup_create(self.key, group, id="0", mkstream=True)
+            except redis.exceptions.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            own = self.client.xreadgroup(group, consumer, {self.key: "0"}, count=count)
+            entries = [e for _, es in own or [] for e in es]
+            if not entries:
+                claimed = self.client.xautoclaim(self.key, group, consumer, int(stale * 1000), "0-0", count=count)
+                entries = [e for e in claimed[1] if e[1]]
+            if not entries:
+                wait = int(min(block, 0.5) * 1000)
+                new = self.client.xreadgroup(group, consumer, {self.key: ">"}, count=count, block=wait or None)
+                entries = [e for _, es in new or [] for e in es]
+        except redis.exceptions.RedisError as error:
+            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+        return [(i.decode(), decode(fields[b"e"])) for i, fields in entries if fields]
+
+    def ack(self, group: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        try:
+            self.client.xack(self.key, group, *ids)
+        except redis.exceptions.RedisError as error:
+            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -13,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dispatch.server.servicer import DispatchServicer
-from dispatch.service import Dispatcher, Settings, bootstrap
+from dispatch.service import Dispatcher, Settings, bootstrap, build_notifier
 from dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 
 log = logging.getLogger("dispatch")
@@ -42,6 +43,7 @@ class DispatchServer:
         self.server: grpc.Server | None = None
         self.port = 0
         self._stopped = threading.Event()
+        self.notifier: tuple[threading.Thread, threading.Event] | None = None
         self._finished = threading.Event()
 
     def start(self) -> int:
@@ -78,6 +80,8 @@ class DispatchServer:
         _, older, oldest = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
         self.server.start()
+        if self.settings.twilio is not None:  # texts go out from this process
+            self.notifier = build_notifier(self.settings, self.dispatcher.etas).start(f"serve-{os.getpid()}")
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("dispatch serving on port %d with %d solver workers", self.port, self.settings.workers)
@@ -91,6 +95,10 @@ class DispatchServer:
         self.health.enter_graceful_shutdown()
         if self.server is not None:
             self.server.stop(grace).wait()
+        if self.notifier is not None:
+            thread, stop = self.notifier
+            stop.set()
+            thread.join(5)
         if self.dispatcher is not None:
             close = getattr(self.dispatcher.runner, "close", None)
             if close is not None:

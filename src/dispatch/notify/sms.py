@@ -1,0 +1,168 @@
+"""The thin Twilio layer: ``messages.create`` through the real ``twilio`` client, classified.
+
+Credentials come from ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN`` and ``TWILIO_FROM_NUMBER`` (or
+``TWILIO_MESSAGING_SERVICE_SID``); the API base URL from ``DISPATCH_TWILIO_BASE_URL`` (default
+Twilio's), so tests and staging can point the client at a fake. The client is given its own
+environment mapping, not ``os.environ``: ``TWILIO_EDGE``/``TWILIO_REGION`` there would rewrite
+hosts (and an empty mapping would fall back to ``os.environ``).
+
+Every outcome is one of: sent (a message SID), ``PERMANENT`` (the number or the request is wrong:
+never retried), ``RETRY`` (429 / 5xx / refused connection: the request did not create a message)
+or ``UNKNOWN`` (a timeout after the request left: it may have been sent; not blindly retried).
+Phone numbers never reach a log line: ``mask`` them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+DEFAULT_BASE_URL = "https://api.twilio.com"
+#: Twilio error codes that no retry can fix.
+PERMANENT_CODES = frozenset({21211, 21214, 21217, 21407, 21408, 21610, 21612, 21614, 30003, 30005, 30006})
+#: The recipient replied STOP (or is otherwise unsubscribed).
+UNSUBSCRIBED = 21610
+_PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
+
+
+def mask(text: str) -> str:
+    """``text`` with every phone number reduced to its last two digits (``+*********67``)."""
+    return _PHONE.sub(lambda m: "*" * (len(re.sub(r"\D", "", m.group())) - 2) + re.sub(r"\D", "", m.group())[-2:], text)
+
+
+class MaskPhones(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+for _name in ("twilio.http_client", "urllib3.connectionpool"):
+    logging.getLogger(_name).addFilter(MaskPhones())
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = 5.0
+    #: Where Twilio posts delivery status (the status endpoint of ``dispatch serve``), if any.
+    status_callback: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TwilioSettings | None:
+        env = os.environ if environ is None else environ
+        sid, token = env.get("TWILIO_ACCOUNT_SID", ""), env.get("TWILIO_AUTH_TOKEN", "")
+        sender, service = env.get("TWILIO_FROM_NUMBER", ""), env.get("TWILIO_MESSAGING_SERVICE_SID", "")
+        if not (sid and token and (sender or service)):
+            return None
+        return cls(
+            account_sid=sid,
+            auth_token=token,
+            from_number=sender,
+            messaging_service_sid=service,
+            base_url=(env.get("DISPATCH_TWILIO_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL),
+            timeout=float(env.get("DISPATCH_TWILIO_TIMEOUT", "5")),
+            status_callback=env.get("DISPATCH_TWILIO_STATUS_CALLBACK", ""),
+        )
+
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """Sends what the client addresses to ``https://api.twilio.com`` to ``base_url`` instead."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.base = urlsplit(base_url)
+
+    def request(
+        self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
+    ):  # noqa: ANN001, ANN201, PLR0913
+        parts = urlsplit(url)
+        if self.base.netloc and self.base.netloc != parts.netloc:
+            url = urlunsplit(
+                (self.base.scheme, self.base.netloc, self.base.path.rstrip("/") + parts.path, parts.query, "")
+            )
+        return super().request(method, url, params, data, headers, auth, timeout, allow_redirects)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "SENT", "PERMANENT", "RETRY", "UNKNOWN"
+    sid: str = ""
+    code: int = 0
+    detail: str = ""
+    latency: float = 0.0
+
+
+class Sms:
+    """Sends one text; never raises for what Twilio or the network does."""
+
+    def __init__(self, settings: TwilioSettings) -> None:
+        self.settings = settings
+        self.client = Client(
+            settings.account_sid,
+            settings.auth_token,
+            http_client=BaseUrlHttpClient(settings.base_url, settings.timeout),
+            environment={"DISPATCH_TWILIO": "1"},  # not os.environ (see the module docstring)
+        )
+
+    def send(self, to: str, body: str) -> Outcome:
+        s = self.settings
+        kwargs: dict[str, str] = {"to": to, "body": body}
+        if s.messaging_service_sid:
+            kwargs["messaging_service_sid"] = s.messaging_service_sid
+        else:
+            kwargs["from_"] = s.from_number
+        if s.status_callback:
+            kwargs["status_callback"] = s.status_callback
+        began = time.monotonic()
+        try:
+            message = self.client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            took = time.monotonic() - began
+            code = int(exc.code or 0)
+            if code in PERMANENT_CODES or (400 <= exc.status < 500 and exc.status != 429):
+                return Outcome("PERMANENT", code=code, detail=f"HTTP {exc.status}", latency=took)
+            return Outcome("RETRY", code=code, detail=f"HTTP {exc.status}", latency=took)
+        except requests.exceptions.ConnectTimeout:
+            return Outcome("RETRY", detail="connect timeout", latency=time.monotonic() - began)
+        except requests.exceptions.ConnectionError as exc:
+            # refused: nothing was sent; reset or closed after the request left: it may have been
+            took = time.monotonic() - began
+            if "NewConnectionError" in repr(exc) or "Connection refused" in str(exc):
+                return Outcome("RETRY", detail="connection refused", latency=took)
+            return Outcome("UNKNOWN", detail="connection lost", latency=took)
+        except requests.exceptions.RequestException as exc:  # a read timeout, above all
+            return Outcome("UNKNOWN", detail=type(exc).__name__, latency=time.monotonic() - began)
+        return Outcome("SENT", sid=str(message.sid), latency=time.monotonic() - began)
+
+    def find(self, to: str, body: str, since: float) -> str | None:
+        """The SID of a message with ``body`` sent to ``to`` since ``since`` (Unix time), if Twilio
+        has one: how an ``UNKNOWN`` outcome is settled before anything is sent again.
+
+        Raises
+        ------
+        requests.exceptions.RequestException, TwilioRestException
+            Twilio could not be asked.
+        """
+        after = datetime.fromtimestamp(since - 60, UTC)
+        for message in self.client.messages.list(to=to, date_sent_after=after, limit=50):
+            if message.body == body:
+                return str(message.sid)
+        return None

@@ -1,0 +1,145 @@
+"""A loopback HTTP server that speaks the Twilio Messages API (2010-04-01), for the real client.
+
+``POST /2010-04-01/Accounts/{sid}/Messages.json`` creates a message (basic auth checked: 401 /
+20003 otherwise); ``GET`` of the same path lists them (``To`` filter). ``script`` plays, per create:
+``"ok"``, ``"429"`` (20429), ``"500"``, ``"21211"`` (invalid number), ``"21610"`` (unsubscribed),
+``"slow:<s>"`` (answer after ``s`` seconds: the message is created all the same) or ``"drop"``
+(create the message, then close the connection without answering).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+SID = "AC" + "0" * 32
+TOKEN = "fake-auth-token-0123456789abcdef"
+
+
+class FakeTwilio:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        self.attempts = 0
+        self.script: deque[str] = deque()
+        self.always = "ok"
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                fake.create(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                fake.list(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.script.clear()
+            self.attempts = 0
+            self.always = "ok"
+
+    def sent_to(self, phone: str) -> list[str]:
+        with self.lock:
+            return [m["body"] for m in self.messages if m["to"] == phone]
+
+    # ------------------------------------------------------------------ answers
+
+    def _authorised(self, h: BaseHTTPRequestHandler) -> bool:
+        expected = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+        if h.headers.get("Authorization") == expected and f"/Accounts/{SID}/" in h.path:
+            return True
+        self.send(h, 401, {"code": 20003, "message": "Authenticate", "status": 401})
+        return False
+
+    def create(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length", 0))
+        form = {k: v[0] for k, v in parse_qs(h.rfile.read(length).decode()).items()}
+        if not self._authorised(h):
+            return
+        with self.lock:
+            self.attempts += 1
+            action = self.script.popleft() if self.script else self.always
+        if action in ("429", "500", "21211", "21610"):
+            status, code = {"429": (429, 20429), "500": (500, 20500), "21211": (400, 21211), "21610": (400, 21610)}[
+                action
+            ]
+            return self.send(h, status, {"code": code, "message": f"fake error {code}", "status": status})
+        message = {
+            "sid": f"SM{len(self.messages):032x}",
+            "account_sid": SID,
+            "to": form.get("To", ""),
+            "from": form.get("From", ""),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form.get("Body", ""),
+            "status": "queued",
+            "status_callback": form.get("StatusCallback"),
+            "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "date_sent": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "uri": f"/2010-04-01/Accounts/{SID}/Messages/SM.json",
+        }
+        with self.lock:
+            self.messages.append(message)
+        if action.startswith("slow:"):
+            time.sleep(float(action.split(":", 1)[1]))
+        if action == "drop":
+            h.close_connection = True
+            h.connection.close()
+            return
+        self.send(h, 201, message)
+
+    def list(self, h: BaseHTTPRequestHandler) -> None:
+        if not self._authorised(h):
+            return
+        query = {k: v[0] for k, v in parse_qs(urlparse(h.path).query).items()}
+        with self.lock:
+            found = [m for m in self.messages if "To" not in query or m["to"] == query["To"]]
+        self.send(
+            h,
+            200,
+            {
+                "messages": found[::-1],
+                "page": 0,
+                "page_size": 50,
+                "first_page_uri": h.path,
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "uri": h.path,
+                "start": 0,
+                "end": len(found),
+            },
+        )
+
+    @staticmethod
+    def send(h: BaseHTTPRequestHandler, code: int, body: object) -> None:
+        raw = json.dumps(body).encode()
+        try:
+            h.send_response(code)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(raw)))
+            h.end_headers()
+            h.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass

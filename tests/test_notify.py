@@ -1,0 +1,300 @@
+"""The notifier against a loopback fake of the Twilio Messages API, with the real twilio client;
+templates, segments, dedupe (memory and a real Redis), opt-outs, retries and settling."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from dispatch.domain import Priority
+from dispatch.eta import EtaEvent, EtaKind
+from dispatch.notify.health import IntegrationLog
+from dispatch.notify.notifier import MemoryClaims, Notifier, RedisClaims
+from dispatch.notify.sms import Sms, TwilioSettings, mask
+from dispatch.notify.templates import DEFAULTS, Messages, TemplateError, segments
+from dispatch.stream import MemoryEtaStream, RedisEtaStream
+from tests.fake_twilio import SID, TOKEN, FakeTwilio
+
+PHONE = "+13035550199"
+T0 = 1_772_470_800  # 2026-03-02T17:00:00Z, 10:00 in Denver
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeTwilio()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def twilio(fake):
+    fake.reset()
+    return TwilioSettings(
+        account_sid=SID, auth_token=TOKEN, from_number="+13035550000", base_url=fake.base_url, timeout=1.0
+    )
+
+
+def event(kind=EtaKind.DEPARTED, job="j1", eta=T0 + 40 * 60, phone=PHONE, **more) -> EtaEvent:
+    return EtaEvent(
+        plan_id="p1",
+        version=2,
+        kind=kind,
+        job_id=job,
+        technician_id="mike",
+        eta=eta,
+        window_start=eta - 900,
+        window_end=eta + 900,
+        at=T0,
+        service_type=more.pop("service_type", "AC repair"),
+        customer_name="Pat",
+        customer_phone=phone,
+        technician_name="Mike",
+        technician_phone="+13035550101",
+        **more,
+    )
+
+
+MESSAGES = Messages(
+    business_name="Acme Air",
+    emergency_phone="+13035550100",
+    tracking_link="https://acme.example/t/{job_id}",
+    time_zone="America/Denver",
+)
+
+
+def notifier(twilio, **kw) -> Notifier:
+    return Notifier(
+        MemoryEtaStream(), sms=Sms(twilio) if twilio else None, messages=MESSAGES, sleep=lambda s: None, **kw
+    )
+
+
+# ---------------------------------------------------------------------------- templates
+
+
+def test_the_seed_wording_is_the_default_and_renders_in_the_business_time_zone(twilio):
+    n = notifier(twilio)
+    kind, text = n.text(event())
+    assert kind == "en_route"
+    assert text == (
+        "Mike is on the way! ETA: 10:40. Track live: https://acme.example/t/j1. "
+        "Call/text +13035550101 directly with questions."
+    )
+    kind, text = n.text(
+        event(EtaKind.EMERGENCY, eta=T0 + 35 * 60, priority=Priority.EMERGENCY, service_type="plumbing")
+    )
+    assert kind == "emergency"
+    assert text == (
+        "EMERGENCY SERVICE: We received your urgent plumbing request. Mike will arrive within 35 min. "
+        "Emergency contact: +13035550100"
+    )
+
+
+def test_a_template_with_an_unknown_variable_fails_when_loaded(tmp_path: Path):
+    path = tmp_path / "messages.json"
+    path.write_text('{"templates": {"en_route": "{technician_name} comes at {eta_time}"}}')
+    with pytest.raises(TemplateError, match="en_route: unknown variable.*eta_time"):
+        Messages.load(path)
+    path.write_text('{"templates": {"en_route": "{technician_name} comes at {eta}"}, "business_name": "X"}')
+    assert Messages.load(path).templates["en_route"] == "{technician_name} comes at {eta}"
+    path.write_text('{"templates": {"invoice": "hi"}}')
+    with pytest.raises(TemplateError, match="unknown message kind"):
+        Messages.load(path)
+
+
+def test_segments_count_gsm7_and_ucs2():
+    assert segments("a" * 160) == segments("a" * 160) and segments("a" * 160).segments == 1
+    assert segments("a" * 161).segments == 2 and segments("a" * 306).segments == 2 and segments("a" * 307).segments == 3
+    assert segments("€" * 80).characters == 160 and segments("€" * 81).segments == 2  # extension: 2 each
+    assert segments("ETA 10:40 🚐").encoding == "UCS-2" and segments("é" * 70).encoding == "GSM-7"
+    assert segments("ü" * 10 + "ł" * 60).segments == 1 and segments("ł" * 71).segments == 2
+    assert all(segments(t.format_map(_AnyKey())).encoding == "GSM-7" for t in DEFAULTS.values())
+
+
+class _AnyKey(dict):
+    def __missing__(self, key):
+        return "x" * 12
+
+
+# ---------------------------------------------------------------------------- sending
+
+
+def test_a_departure_is_texted_once(twilio, fake):
+    n = notifier(twilio)
+    assert n.handle(event()) == "sent"
+    assert n.handle(event()) == "duplicate"
+    assert n.handle(event(eta=T0 + 45 * 60)) == "duplicate"  # same 10-minute ETA bucket
+    assert len(fake.sent_to(PHONE)) == 1
+    assert n.integrations.report("twilio").status == "healthy"
+
+
+def test_without_credentials_the_text_goes_to_the_log_with_the_phone_masked(caplog):
+    n = notifier(None)
+    with caplog.at_level(logging.INFO, logger="dispatch.notify"):
+        assert n.handle(event()) == "logged"
+    assert "Mike is on the way!" in caplog.text and PHONE not in caplog.text and "*********99" in caplog.text
+
+
+def test_permanent_errors_are_not_retried_and_stop_is_respected(twilio, fake, caplog):
+    n = notifier(twilio)
+    fake.script.append("21211")
+    with caplog.at_level(logging.DEBUG):
+        assert n.handle(event()) == "failed: 21211"
+    assert fake.attempts == 1 and n.handle(event()) == "duplicate" and fake.attempts == 1
+    fake.script.append("21610")
+    assert n.handle(event(job="j2", phone="+13035550123")) == "failed: 21610"
+    assert n.handle(event(job="j3", phone="+13035550123", kind=EtaKind.MOVED)) == "skipped: opted out"
+    assert fake.attempts == 2
+    assert "+13035550123" not in caplog.text and PHONE not in caplog.text
+
+
+def test_rate_limits_and_server_errors_are_retried_until_sent_once(twilio, fake):
+    n = notifier(twilio)
+    fake.script.extend(["429", "500", "429", "500"])
+    assert n.handle(event()) == "sent"
+    assert fake.attempts == 5 and len(fake.sent_to(PHONE)) == 1
+    health = n.integrations.report("twilio")
+    assert health.attempts == 5 and health.errors == 4 and health.status == "warning"
+
+
+def test_a_create_that_timed_out_is_settled_not_resent(twilio, fake):
+    n = notifier(twilio)
+    fake.script.append("slow:2")  # the client gives up after 1 s; the message was created
+    assert n.handle(event()) == "retry"
+    time.sleep(1.2)
+    assert n.handle(event()) == "duplicate"  # Twilio has it: not sent again
+    assert len(fake.sent_to(PHONE)) == 1
+    fake.script.append("drop")  # created, then the connection closes without an answer
+    assert n.handle(event(job="j9")) == "retry"
+    assert n.handle(event(job="j9")) == "duplicate"
+    assert len(fake.sent_to(PHONE)) == 2
+
+
+def test_a_customer_without_a_phone_is_skipped(twilio):
+    assert notifier(twilio).handle(event(phone="")) == "skipped: no phone"
+
+
+def test_health_statuses():
+    now = [10_000_000.0]
+    log = IntegrationLog(clock=lambda: now[0])
+    assert log.report("twilio").status == "stale"
+    for _ in range(20):
+        log.record("twilio", ok=True, latency=0.1)
+    assert log.report("twilio").status == "healthy"
+    log.record("twilio", ok=False, latency=0.1, error=20429)
+    assert log.report("twilio").status == "healthy"  # 20 / 21 = 95.2 %
+    log.record("twilio", ok=False, latency=0.1, error=20429)
+    assert log.report("twilio").status == "warning"
+    for _ in range(9):
+        log.record("twilio", ok=False, latency=0.1, error=500)
+    assert log.report("twilio").status == "degraded" and log.report("twilio").last_error == "500"
+    now[0] += 3_601
+    assert log.report("twilio").status == "stale"
+    now[0] += 86_400
+    assert log.report("twilio").attempts == 0
+
+
+def test_mask_keeps_only_the_last_two_digits():
+    assert mask("to +1 (303) 555-0199 and 3035550123") == "to *********99 and ********23"
+
+
+# ---------------------------------------------------------------------------- the loop, restarts
+
+
+def test_a_restarted_notifier_resumes_and_sends_nothing_twice(twilio, fake, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    stream = RedisEtaStream.from_url(redis_url)
+    events = [event(job=f"j{k}", phone=f"+1303555{k:04d}") for k in range(20)]
+    stream.publish(events[:10])
+    first = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=RedisClaims(client))
+    thread, stop = first.start("n1")
+    deadline = time.monotonic() + 10
+    while len(fake.messages) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(5)
+    # the notifier "crashed" after sending j10's text but before acknowledging it
+    stream.publish(events[10:])
+    crashed = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=RedisClaims(client))
+    batch = stream.group_read("notifier", "n1", count=1)
+    assert crashed.handle(batch[0][1]) == "sent"  # sent, never acknowledged
+    again = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=RedisClaims(client))
+    thread, stop = again.start("n1")  # same consumer: its pending entry comes first
+    deadline = time.monotonic() + 10
+    while len(fake.messages) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    stop.set()
+    thread.join(5)
+    sent = [m["to"] for m in fake.messages]
+    assert sorted(sent) == sorted(e.customer_phone for e in events)  # each exactly once
+    assert client.xpending("dispatch:etas", "notifier")["pending"] == 0
+
+
+def test_the_in_process_loop_texts_events_as_they_come(twilio, fake):
+    stream = MemoryEtaStream()
+    n = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=MemoryClaims())
+    thread, stop = n.start()
+    began = time.monotonic()
+    stream.publish([event(EtaKind.EMERGENCY, priority=Priority.EMERGENCY)])
+    while not fake.messages and time.monotonic() - began < 5:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(5)
+    assert fake.messages and fake.messages[0]["body"].startswith("EMERGENCY SERVICE")
+    assert threading.active_count() >= 1
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+def test_an_emergency_called_in_over_grpc_is_texted_within_seconds(twilio, fake):
+    import grpc  # noqa: PLC0415
+    from google.protobuf import json_format  # noqa: PLC0415
+
+    from dispatch.server.app import DispatchServer  # noqa: PLC0415
+    from dispatch.service import Settings  # noqa: PLC0415
+    from dispatch.v1 import dispatch_pb2 as pb  # noqa: PLC0415
+    from dispatch.v1 import dispatch_pb2_grpc  # noqa: PLC0415
+    from tests.console_requests import small_day, to_proto  # noqa: PLC0415
+
+    srv = DispatchServer(Settings(workers=1, twilio=twilio), host="127.0.0.1", port=0)
+    srv.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+            stub = dispatch_pb2_grpc.DispatchStub(channel)
+            plan = stub.Solve(to_proto(small_day()), timeout=30).plan
+            deadline = time.monotonic() + 10
+            while len(fake.messages) < len(plan.routes[0].visits) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            confirmations = len(fake.messages)
+            assert confirmations >= len(plan.routes[0].visits)  # an appointment text per planned visit
+            assert all("confirmed" in m["body"] for m in fake.messages)
+            burst = {
+                "id": "burst",
+                "location": {"lat": 39.74, "lng": -104.99},
+                "service_duration": "1800s",
+                "required_skills": ["plumbing"],
+                "priority": "EMERGENCY",
+                "respond_within": "3600s",
+                "customer": {"name": "Sam", "phone": "+13035550777"},
+                "service_type": "burst pipe",
+            }
+            request = json_format.ParseDict(
+                {"plan_id": plan.plan_id, "time": "2026-03-02T16:00:00Z", "events": [{"new_job": burst}]},
+                pb.ReoptimizeRequest(),
+            )
+            began = time.monotonic()
+            stub.Reoptimize(request, timeout=30)
+            while not fake.sent_to("+13035550777") and time.monotonic() - began < 10:
+                time.sleep(0.01)
+            took = time.monotonic() - began
+            texts = fake.sent_to("+13035550777")
+            assert len(texts) == 1 and texts[0].startswith("EMERGENCY SERVICE: We received your urgent burst pipe")
+            assert took < 5, took
+    finally:
+        srv.stop(grace=1)
