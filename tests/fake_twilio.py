@@ -4,29 +4,45 @@
 20003 otherwise); ``GET`` of the same path lists them (``To`` filter). ``script`` plays, per create:
 ``"ok"``, ``"429"`` (20429), ``"500"``, ``"21211"`` (invalid number), ``"21610"`` (unsubscribed),
 ``"slow:<s>"`` (answer after ``s`` seconds: the message is created all the same) or ``"drop"``
-(create the message, then close the connection without answering).
+(create the message, then close the connection without answering). ``numbers`` answers per
+recipient (``"21211"``, ``"21610"``), ``fail_for(seconds, ["429", "500"])`` makes every create fail
+(cycling through the answers) for a while. ``callbacks=True``: for a message created with a
+``StatusCallback``, post ``sent`` then ``delivered`` to it, signed as Twilio signs them.
+``arrivals`` holds ``(monotonic time, to)`` of each message created; ``tries`` counts creates per
+recipient.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+import requests
+from twilio.request_validator import RequestValidator
 
 SID = "AC" + "0" * 32
 TOKEN = "fake-auth-token-0123456789abcdef"
 
 
 class FakeTwilio:
-    def __init__(self) -> None:
+    def __init__(self, *, callbacks: bool = False) -> None:
         self.messages: list[dict] = []
         self.attempts = 0
         self.script: deque[str] = deque()
         self.always = "ok"
+        self.numbers: dict[str, str] = {}
+        self.arrivals: list[tuple[float, str]] = []
+        self.tries: Counter[str] = Counter()
+        self.callbacks = callbacks
+        self.callbacks_failed = 0
+        self._outage_until = 0.0
+        self._outage: itertools.cycle[str] = itertools.cycle(["ok"])
         self.lock = threading.Lock()
         fake = self
 
@@ -58,6 +74,16 @@ class FakeTwilio:
             self.script.clear()
             self.attempts = 0
             self.always = "ok"
+            self.numbers.clear()
+            self.arrivals.clear()
+            self.tries.clear()
+            self._outage_until = 0.0
+
+    def fail_for(self, seconds: float, answers: list[str]) -> None:
+        """Every create fails, with ``answers`` in turn, for the next ``seconds``."""
+        with self.lock:
+            self._outage = itertools.cycle(answers)
+            self._outage_until = time.monotonic() + seconds
 
     def sent_to(self, phone: str) -> list[str]:
         with self.lock:
@@ -77,9 +103,16 @@ class FakeTwilio:
         form = {k: v[0] for k, v in parse_qs(h.rfile.read(length).decode()).items()}
         if not self._authorised(h):
             return
+        to = form.get("To", "")
         with self.lock:
             self.attempts += 1
-            action = self.script.popleft() if self.script else self.always
+            self.tries[to] += 1
+            if time.monotonic() < self._outage_until:
+                action = next(self._outage)
+            elif to in self.numbers:
+                action = self.numbers[to]
+            else:
+                action = self.script.popleft() if self.script else self.always
         if action in ("429", "500", "21211", "21610"):
             status, code = {"429": (429, 20429), "500": (500, 20500), "21211": (400, 21211), "21610": (400, 21610)}[
                 action
@@ -102,6 +135,9 @@ class FakeTwilio:
         }
         with self.lock:
             self.messages.append(message)
+            self.arrivals.append((time.monotonic(), message["to"]))
+        if self.callbacks and message["status_callback"]:
+            threading.Thread(target=self._report, args=(message,), daemon=True).start()
         if action.startswith("slow:"):
             time.sleep(float(action.split(":", 1)[1]))
         if action == "drop":
@@ -131,6 +167,28 @@ class FakeTwilio:
                 "end": len(found),
             },
         )
+
+    def _report(self, message: dict) -> None:
+        """Post the message's delivery as Twilio would: ``sent``, then ``delivered``, signed."""
+        url = message["status_callback"]
+        for status in ("sent", "delivered"):
+            form = {
+                "MessageSid": message["sid"],
+                "SmsSid": message["sid"],
+                "MessageStatus": status,
+                "To": message["to"],
+                "From": message["from"] or "",
+                "AccountSid": SID,
+            }
+            signature = RequestValidator(TOKEN).compute_signature(url, form)
+            try:
+                answer = requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5)
+                ok = answer.status_code == 204
+            except requests.RequestException:
+                ok = False
+            if not ok:
+                with self.lock:
+                    self.callbacks_failed += 1
 
     @staticmethod
     def send(h: BaseHTTPRequestHandler, code: int, body: object) -> None:

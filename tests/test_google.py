@@ -95,6 +95,8 @@ def test_a_60_place_day_takes_the_minimum_requests_then_none_from_the_memory_cac
     second = service.solve(day)
     assert fake.requests == 36 and second.stats.travel_requests == 0
     assert service.google.counters.snapshot()["cache_hits"] >= 3600
+    health = service.integrations.report("google")  # every request in the integration log
+    assert health.attempts == 36 and health.errors == 0 and health.status == "healthy"
 
 
 def test_a_second_replica_on_the_same_redis_makes_no_requests(google, fake, redis_url):
@@ -157,6 +159,8 @@ def test_google_failing_falls_back_to_great_circle_and_says_so(google, fake, fai
     assert {v.travel_source for r in plan.routes for v in r.visits} == {"great_circle (fallback)"}
     assert len(plan.assigned_job_ids) > 10
     assert KEY not in caplog.text and all(KEY not in w for w in plan.stats.warnings)  # the key is never shown
+    health = service.integrations.report("google")
+    assert health.errors > 0 and health.status in ("warning", "degraded") and health.last_error
     fake.always = "ok"
     fake.reset()
     again = service.solve(problem(google_day(jobs=16)))  # estimates were not cached: Google is asked again
@@ -384,6 +388,11 @@ def test_solve_over_grpc_with_google_and_traffic(google, fake):
             assert all(r.return_travel_source for r in reply.plan.routes)
             lost = {u.job_id: u.reason for u in reply.plan.unassigned}
             assert lost["job-0"] == pb.ADDRESS_NOT_FOUND
+            health = {
+                h.integration: h for h in stub.GetIntegrationHealth(pb.GetIntegrationHealthRequest()).integrations
+            }
+            assert health["google"].configured and health["google"].attempts == stats.travel_requests + 1  # + geocode
+            assert health["google"].status == "healthy" and not health["twilio"].configured
             day["options"]["travel_model"] = "GREAT_CIRCLE"
             del day["jobs"][0]["location"]["address"]
             with pytest.raises(grpc.RpcError) as caught:

@@ -3,6 +3,8 @@ templates, segments, dedupe (memory and a real Redis), opt-outs, retries and set
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import threading
 import time
@@ -11,9 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from dispatch import cli
 from dispatch.domain import Priority
 from dispatch.eta import EtaEvent, EtaKind
-from dispatch.notify.health import IntegrationLog
+from dispatch.notify.health import IntegrationLog, RedisIntegrationLog
 from dispatch.notify.notifier import MemoryClaims, Notifier, RedisClaims
 from dispatch.notify.sms import Sms, TwilioSettings, mask
 from dispatch.notify.templates import DEFAULTS, Messages, TemplateError, segments
@@ -68,6 +71,7 @@ MESSAGES = Messages(
 
 
 def notifier(twilio, **kw) -> Notifier:
+    kw.setdefault("lease", 0.0)  # one handler at a time here: an unfinished claim is settled at once
     return Notifier(
         MemoryEtaStream(), sms=Sms(twilio) if twilio else None, messages=MESSAGES, sleep=lambda s: None, **kw
     )
@@ -178,9 +182,15 @@ def test_a_customer_without_a_phone_is_skipped(twilio):
     assert notifier(twilio).handle(event(phone="")) == "skipped: no phone"
 
 
-def test_health_statuses():
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_health_statuses(backend, request):
     now = [10_000_000.0]
-    log = IntegrationLog(clock=lambda: now[0])
+    if backend == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        client.flushdb()
+        log = RedisIntegrationLog(client, clock=lambda: now[0])
+    else:
+        log = IntegrationLog(clock=lambda: now[0])
     assert log.report("twilio").status == "stale"
     for _ in range(20):
         log.record("twilio", ok=True, latency=0.1)
@@ -191,11 +201,27 @@ def test_health_statuses():
     assert log.report("twilio").status == "warning"
     for _ in range(9):
         log.record("twilio", ok=False, latency=0.1, error=500)
-    assert log.report("twilio").status == "degraded" and log.report("twilio").last_error == "500"
+    report = log.report("twilio")
+    assert report.status == "degraded" and report.last_error == "500" and report.attempts == 31
+    assert report.mean_latency == pytest.approx(0.1)
+    assert [h.integration for h in log.reports()] == ["google", "twilio"]
     now[0] += 3_601
     assert log.report("twilio").status == "stale"
     now[0] += 86_400
-    assert log.report("twilio").attempts == 0
+    assert log.report("twilio").attempts == 0 and log.report("twilio").last_error == ""
+
+
+def test_processes_sharing_redis_share_the_health_report_and_redis_failing_loses_no_count(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*client.keys("dispatch:integrations*") or ["none"])
+    server, notifier_process = RedisIntegrationLog(client), RedisIntegrationLog(client)
+    notifier_process.record("twilio", ok=True, latency=0.2)
+    server.record("google", ok=False, latency=1.0, error="HTTP 500")
+    assert server.report("twilio").attempts == 1 and notifier_process.report("google").errors == 1
+    down = RedisIntegrationLog(redis.Redis(port=1, socket_connect_timeout=0.2))  # nothing listens there
+    down.record("twilio", ok=True, latency=0.1)
+    report = down.report("twilio")
+    assert report.attempts == 1 and report.notes and "only this process" in report.notes[0]
 
 
 def test_mask_keeps_only_the_last_two_digits():
@@ -233,6 +259,54 @@ def test_a_restarted_notifier_resumes_and_sends_nothing_twice(twilio, fake, redi
     sent = [m["to"] for m in fake.messages]
     assert sorted(sent) == sorted(e.customer_phone for e in events)  # each exactly once
     assert client.xpending("dispatch:etas", "notifier")["pending"] == 0
+
+
+def test_a_claim_still_being_worked_on_is_left_alone_until_its_lease_runs_out(twilio, fake):
+    n = notifier(twilio, lease=30.0)
+    key = f"dispatch:sms:p1:j1:en_route:{(T0 + 40 * 60) // 600}"
+    n.claims.set(key, f"sending:{time.time():.3f}")  # another sender, mid-retry
+    assert n.handle(event()) == "retry" and not fake.messages
+    n.claims.set(key, f"sending:{time.time() - 31:.0f}")  # its lease ran out: settled with Twilio, then sent
+    assert n.handle(event()) == "sent" and len(fake.messages) == 1
+
+
+def test_a_text_that_keeps_failing_does_not_hold_up_an_emergency(twilio, fake):
+    stream = MemoryEtaStream()
+    n = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=MemoryClaims(), senders=2, retry_for=30)
+    fake.always = "500"
+    thread, stop = n.start()
+    stream.publish([event(job="stuck", phone="+13035550111")])
+    time.sleep(0.5)  # the first text is failing and being retried
+    fake.always = "ok"
+    fake.script.extend(["500"] * 3)  # a few more failures for whoever asks next...
+    stream.publish([event(EtaKind.EMERGENCY, job="urgent", phone="+13035550222", priority=Priority.EMERGENCY)])
+    began = time.monotonic()
+    while not fake.sent_to("+13035550222") and time.monotonic() - began < 20:
+        time.sleep(0.02)
+    urgent = time.monotonic() - began
+    while not fake.sent_to("+13035550111") and time.monotonic() - began < 40:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(10)
+    assert len(fake.sent_to("+13035550222")) == 1 and len(fake.sent_to("+13035550111")) == 1
+    assert urgent < 10, urgent  # not behind the stuck text's backoff
+
+
+def test_a_dead_consumers_events_are_taken_over_and_a_live_ones_are_not(redis_url):
+    for stream in (MemoryEtaStream(), RedisEtaStream.from_url(redis_url)):
+        if isinstance(stream, RedisEtaStream):
+            stream.client.delete("dispatch:etas")
+        stream.publish([event(job="a"), event(job="b")])
+        assert [e.job_id for _, e in stream.group_read("g", "alive", count=1)] == ["a"]
+        assert [e.job_id for _, e in stream.group_read("g", "dead", count=1)] == ["b"]
+        time.sleep(0.3)
+        ids = [i for i, _ in stream.pending("g", "alive", stale=10)]
+        stream.touch("g", "alive", ids)
+        taken = stream.pending("g", "new", stale=0.2)
+        assert [e.job_id for _, e in taken] == ["b"]  # "alive" touched its event; "dead" did not
+        assert stream.pending("g", "alive", stale=10)[0][1].job_id == "a"
+        stream.ack("g", [i for i, _ in taken] + ids)
+        assert stream.pending("g", "new", stale=0) == [] and stream.group_read("g", "new") == []
 
 
 def test_the_in_process_loop_texts_events_as_they_come(twilio, fake):
@@ -296,5 +370,17 @@ def test_an_emergency_called_in_over_grpc_is_texted_within_seconds(twilio, fake)
             texts = fake.sent_to("+13035550777")
             assert len(texts) == 1 and texts[0].startswith("EMERGENCY SERVICE: We received your urgent burst pipe")
             assert took < 5, took
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["health", "--server", f"127.0.0.1:{srv.port}"])
+        assert code == 0, out.getvalue()
+        rows = {line.split()[0]: line.split() for line in out.getvalue().splitlines()[1:-1]}
+        assert rows["twilio"][1:3] == ["healthy", "yes"] and int(rows["twilio"][3]) == len(fake.messages)
+        assert rows["google"][1:3] == ["stale", "no"]
+        for _ in range(11):  # as a Twilio outage would leave it
+            srv.dispatcher.integrations.record("twilio", ok=False, latency=0.01, error="HTTP 500")
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            assert cli.main(["health", "--server", f"127.0.0.1:{srv.port}", "--json"]) == 1
+        assert '"status": "degraded"' in out.getvalue()
     finally:
         srv.stop(grace=1)

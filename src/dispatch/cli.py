@@ -73,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     notifier.add_argument("--consumer", default=None, help="this process's name in the consumer group")
     notifier.set_defaults(run=_notifier, log_level="info")
 
+    health = sub.add_parser(
+        "health", help="the integrations' health (Google, Twilio) as a server reports it; exit 1 if one is degraded"
+    )
+    health.add_argument(
+        "--server",
+        default=os.environ.get("DISPATCH_SERVER", "localhost:50051"),
+        help="host:port of a dispatch server (default $DISPATCH_SERVER or localhost:50051)",
+    )
+    health.add_argument("--json", action="store_true", help="print the GetIntegrationHealthResponse as JSON")
+    health.set_defaults(run=_health)
+
     solve = sub.add_parser("solve", help="plan a day from a SolveRequest JSON file")
     solve.add_argument("problem", type=Path, help="SolveRequest in the protobuf JSON mapping")
     solve.add_argument("--server", help="host:port of a dispatch server (default: solve in this process)")
@@ -156,27 +167,57 @@ def _notifier(args: argparse.Namespace) -> int:
     import os  # noqa: PLC0415
     import signal  # noqa: PLC0415
     import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
 
     from dispatch.notify.templates import TemplateError  # noqa: PLC0415
-    from dispatch.service import Settings, build_notifier  # noqa: PLC0415
+    from dispatch.service import Settings, start_notifier  # noqa: PLC0415
     from dispatch.stream import RedisEtaStream  # noqa: PLC0415
 
     settings = Settings.from_env()
     if not settings.redis_url:
         raise CliError(EXIT_INVALID, ["dispatch notifier reads the ETA stream in Redis: set DISPATCH_REDIS_URL"])
+    consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
     try:
-        notifier = build_notifier(settings, RedisEtaStream.from_url(settings.redis_url))
+        run = start_notifier(settings, RedisEtaStream.from_url(settings.redis_url), consumer)
     except TemplateError as exc:
         raise CliError(EXIT_INVALID, [str(exc)]) from None
-    consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    thread, stop = notifier.start(consumer)
+    except OSError as exc:
+        raise CliError(EXIT_FAILURE, [f"DISPATCH_WEBHOOK_PORT: {exc}"]) from None
+    stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_: stopping.set())
     mode = "Twilio" if settings.twilio else "the log (no Twilio credentials)"
-    print(f"notifier {consumer}: texts to {mode}", flush=True)
-    while thread.is_alive():
-        thread.join(0.5)
+    hook = f", Twilio webhook on port {run.webhook.port}" if run.webhook is not None else ""  # type: ignore[attr-defined]
+    print(f"notifier {consumer}: texts to {mode}{hook}", flush=True)
+    while run.thread.is_alive() and not stopping.wait(0.5):
+        pass
+    run.stop()
     return EXIT_OK
+
+
+def _health(args: argparse.Namespace) -> int:
+    response = _call(args.server, "GetIntegrationHealth", pb.GetIntegrationHealthRequest(), timeout=10)
+    reports = list(response.integrations)  # type: ignore[attr-defined]
+    if args.json:
+        print(_to_json(response), end="")
+    else:
+        print(
+            f"{'integration':<12} {'status':<9} {'configured':<10} {'calls':>7} {'errors':>6} {'success':>7} "
+            f"{'latency':>8}  last activity (UTC)   last error"
+        )
+        for h in reports:
+            last = h.last_activity.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if h.HasField("last_activity") else "-"
+            latency = f"{h.mean_latency.ToMilliseconds()} ms" if h.attempts else "-"
+            rate = f"{h.success_rate:.1%}" if h.attempts else "-"
+            print(
+                f"{h.integration:<12} {h.status:<9} {'yes' if h.configured else 'no':<10} {h.attempts:>7} "
+                f"{h.errors:>6} {rate:>7} {latency:>8}  {last:<20}  {h.last_error or '-'}"
+            )
+            for note in h.notes:
+                print(f"{'':<12} note: {note}")
+        window = reports[0].window.seconds if reports else 0
+        print(f"(over the last {window / 3600:g} h)")
+    return EXIT_FAILURE if any(h.status == "degraded" for h in reports) else EXIT_OK
 
 
 def _solve(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, Ma
 from dispatch.matrix.cache import Counters, TravelCache
 from dispatch.matrix.cached import CachedProvider, CachePolicy, GoogleUnavailable
 from dispatch.matrix.google import GoogleMaps, GoogleSettings
+from dispatch.notify.health import Health, IntegrationLog, RedisIntegrationLog
 from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
 from dispatch.solver.retime import departures, label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
@@ -140,6 +141,10 @@ class Settings:
     twilio: TwilioSettings | None = None
     #: The business's texts and values (DISPATCH_MESSAGES_FILE); None: the defaults.
     messages_path: str | None = None
+    #: Texts sent at once by a notifier (DISPATCH_NOTIFIER_SENDERS).
+    notifier_senders: int = 8
+    #: Seconds the integration health report looks back (DISPATCH_HEALTH_WINDOW; the seed's 24 h).
+    health_window: int = 86_400
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -172,6 +177,10 @@ class Settings:
         values["twilio"] = TwilioSettings.from_env(env)
         if env.get("DISPATCH_MESSAGES_FILE"):
             values["messages_path"] = env["DISPATCH_MESSAGES_FILE"]
+        if env.get("DISPATCH_NOTIFIER_SENDERS"):
+            values["notifier_senders"] = int(env["DISPATCH_NOTIFIER_SENDERS"])
+        if env.get("DISPATCH_HEALTH_WINDOW"):
+            values["health_window"] = int(env["DISPATCH_HEALTH_WINDOW"])
         if env.get("DISPATCH_ETA_THRESHOLD"):
             values["eta_threshold"] = int(env["DISPATCH_ETA_THRESHOLD"])
         if env.get("DISPATCH_CACHE_MAX_ENTRIES"):
@@ -200,6 +209,7 @@ class Dispatcher:
         store: PlanStore | None = None,
         google: CachedProvider | None = None,
         etas: EtaStream | None = None,
+        integrations: IntegrationLog | None = None,
     ) -> None:
         self.runner = runner
         self.settings = settings
@@ -207,8 +217,14 @@ class Dispatcher:
         self.great_circle = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
         self.google = google
         self.etas: EtaStream = etas or MemoryEtaStream()
+        self.integrations = integrations or IntegrationLog(window=settings.health_window)
         self._outbox: list[EtaEvent] = []
         self._outbox_lock = threading.Lock()
+
+    def health(self) -> list[tuple[Health, bool]]:
+        """The integrations' health reports, each with whether it is configured in this process."""
+        configured = {"google": self.google is not None, "twilio": self.settings.twilio is not None}
+        return [(h, configured.get(h.integration, False)) for h in self.integrations.reports()]
 
     @property
     def travel_models(self) -> frozenset[TravelModel]:
@@ -660,12 +676,33 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Dispatc
     etas: EtaStream = MemoryEtaStream()
     if settings.redis_url:
         etas = RedisEtaStream.from_url(settings.redis_url)
-    return Dispatcher(runner=runner, settings=settings, store=store, google=google_travel(settings), etas=etas)
+    integrations = integration_log(settings)
+    return Dispatcher(
+        runner=runner,
+        settings=settings,
+        store=store,
+        google=google_travel(settings, integrations=integrations),
+        etas=etas,
+        integrations=integrations,
+    )
 
 
-def google_travel(settings: Settings, counters: Counters | None = None) -> CachedProvider | None:
+def integration_log(settings: Settings) -> IntegrationLog:
+    """Counts of calls to Google and Twilio: in Redis when configured (shared by every process), else here."""
+    if settings.redis_url:
+        from dispatch.store.redis import fail_fast_client  # noqa: PLC0415
+
+        client = fail_fast_client(settings.redis_url, socket_timeout=0.5, connect_timeout=0.5)
+        return RedisIntegrationLog(client, window=settings.health_window)
+    return IntegrationLog(window=settings.health_window)
+
+
+def google_travel(
+    settings: Settings, counters: Counters | None = None, *, integrations: IntegrationLog | None = None
+) -> CachedProvider | None:
     """The GOOGLE travel model: the client, its cache (Redis when configured, else in process)
-    and the great-circle fallback; ``None`` without an API key."""
+    and the great-circle fallback; ``None`` without an API key. Every request is counted in
+    ``integrations`` (the health report)."""
     if settings.google is None:
         return None
     counters = counters or Counters()
@@ -674,10 +711,60 @@ def google_travel(settings: Settings, counters: Counters | None = None) -> Cache
     else:
         cache = TravelCache.memory(max_entries=settings.cache_max_entries, counters=counters)
     fallback = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
-    return CachedProvider(GoogleMaps(settings.google), cache, fallback, policy=settings.cache, counters=counters)
+    on_call = None
+    if integrations is not None:
+        log_ = integrations
+
+        def on_call(ok: bool, seconds: float, error: str) -> None:
+            log_.record("google", ok=ok, latency=seconds, error=error)
+
+    google = GoogleMaps(settings.google, on_call=on_call)
+    return CachedProvider(google, cache, fallback, policy=settings.cache, counters=counters)
 
 
-def build_notifier(settings: Settings, stream: EtaStream) -> Notifier:
+def start_notifier(
+    settings: Settings, stream: EtaStream, consumer: str, integrations: IntegrationLog | None = None
+) -> NotifierRun:
+    """Build the notifier and run it on a thread as ``consumer``, with the Twilio webhook when a
+    public URL is configured. ``stop()`` ends both.
+
+    Raises
+    ------
+    TemplateError
+        The messages file cannot be used.
+    OSError
+        The webhook's port cannot be bound.
+    """
+    notifier = build_notifier(settings, stream, integrations)
+    webhook = None
+    twilio = settings.twilio
+    if twilio is not None and twilio.webhook_url:
+        from dispatch.notify.webhook import WebhookServer  # noqa: PLC0415
+
+        webhook = WebhookServer(
+            notifier, auth_token=twilio.auth_token, public_url=twilio.webhook_url, port=twilio.webhook_port
+        )
+        webhook.start()
+        log.info("Twilio webhook on port %d (%s)", webhook.port, twilio.webhook_url)
+    thread, stop = notifier.start(consumer)
+    return NotifierRun(notifier, thread, stop, webhook)
+
+
+@dataclass
+class NotifierRun:
+    notifier: Notifier
+    thread: threading.Thread
+    stopping: threading.Event
+    webhook: object | None = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
+        if self.webhook is not None:
+            self.webhook.close()  # type: ignore[attr-defined]
+
+
+def build_notifier(settings: Settings, stream: EtaStream, integrations: IntegrationLog | None = None) -> Notifier:
     """The notifier on ``stream``: Twilio when configured (else it logs the texts), dedupe keys and
     opt-outs in Redis when configured (else in process), the business's messages file if any.
 
@@ -698,4 +785,11 @@ def build_notifier(settings: Settings, stream: EtaStream) -> Notifier:
         else MemoryClaims()
     )
     sms = Sms(settings.twilio) if settings.twilio is not None else None
-    return Notifier(stream, sms=sms, messages=messages, claims=claims)
+    return Notifier(
+        stream,
+        sms=sms,
+        messages=messages,
+        claims=claims,
+        integrations=integrations or integration_log(settings),
+        senders=settings.notifier_senders,
+    )

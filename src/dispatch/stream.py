@@ -1,8 +1,8 @@
 """The ETA event stream: in process by default, a Redis Stream when Redis is configured.
 
-Publishers append ``EtaEvent``s; readers follow from an id (``read``): the gRPC ``WatchEtas``
-and, later, the notifier (which will read through a consumer group so a restarted notifier
-resumes where it stopped). Ids are strings that grow: ``"<ms>-<seq>"`` in Redis, a counter in
+Publishers append ``EtaEvent``s; readers follow from an id (``read``): the gRPC ``WatchEtas``.
+The notifier reads through a consumer group (``group_read``, ``pending``, ``touch``, ``ack``) so a
+restarted notifier resumes where it stopped and a dead one's events are taken over. Ids are strings that grow: ``"<ms>-<seq>"`` in Redis, a counter in
 process. Events are JSON (``dispatch.codec``), never pickle.
 
 The Redis stream is capped (``MAXLEN ~ max_len``). Publishing retries once on a connection
@@ -45,11 +45,22 @@ class EtaStream(Protocol):
         ...
 
     def group_read(
-        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100, stale: float = 60.0
+        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100
     ) -> list[tuple[str, EtaEvent]]:
-        """Events for ``consumer`` of ``group`` (created at the stream's start if new): first what it
-        was given and did not ``ack`` (a restarted consumer resumes there), then what another
-        consumer left unacknowledged for ``stale`` seconds, then new events."""
+        """New events for ``consumer`` of ``group`` (created at the stream's start if new), waiting up
+        to ``block`` seconds: each is given to one consumer and stays pending until ``ack``ed."""
+        ...
+
+    def pending(
+        self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0
+    ) -> list[tuple[str, EtaEvent]]:
+        """What ``consumer`` was given and has not ``ack``ed (a restarted consumer resumes there),
+        then what other consumers left unacknowledged and untouched for ``stale`` seconds (taken
+        over by ``consumer``)."""
+        ...
+
+    def touch(self, group: str, consumer: str, ids: list[str]) -> None:
+        """Mark ``ids`` as still being worked on by ``consumer``: not stale for ``stale`` more seconds."""
         ...
 
     def ack(self, group: str, ids: list[str]) -> None: ...
@@ -86,24 +97,45 @@ class MemoryEtaStream:
         with self._changed:
             return str(self._next - 1)
 
+    def _group(self, group: str) -> dict:
+        return self._groups.setdefault(group, {"delivered": 0, "pending": {}})
+
     def group_read(
-        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100, stale: float = 60.0
+        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100
     ) -> list[tuple[str, EtaEvent]]:
         with self._changed:
-            state = self._groups.setdefault(group, {"delivered": 0, "pending": {}})
-            now = time.monotonic()
-            mine = [i for i, (who, at) in state["pending"].items() if who == consumer or now - at >= stale]
-            if mine:
-                for i in mine:
-                    state["pending"][i] = (consumer, now)
-                byid = dict(self._events)
-                return [(str(i), byid[i]) for i in sorted(mine)[:count] if i in byid]
+            state = self._group(group)
         fresh = self.read(str(state["delivered"]), block=block, count=count)
         with self._changed:
+            fresh = [(i, e) for i, e in fresh if int(i) > state["delivered"]]  # another reader took them meanwhile
             for i, _ in fresh:
                 state["pending"][int(i)] = (consumer, time.monotonic())
                 state["delivered"] = max(state["delivered"], int(i))
         return fresh
+
+    def pending(
+        self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0
+    ) -> list[tuple[str, EtaEvent]]:
+        with self._changed:
+            state = self._group(group)
+            now = time.monotonic()
+            mine = sorted(i for i, (who, at) in state["pending"].items() if who == consumer)
+            others = sorted(i for i, (who, at) in state["pending"].items() if who != consumer and now - at >= stale)
+            taken = (mine + others)[:count]
+            for i in taken:
+                state["pending"][i] = (consumer, now if i in others else state["pending"][i][1])
+            byid = dict(self._events)
+            for i in taken:
+                if i not in byid:  # trimmed from the stream: nothing left to do for it
+                    state["pending"].pop(i)
+            return [(str(i), byid[i]) for i in taken if i in byid]
+
+    def touch(self, group: str, consumer: str, ids: list[str]) -> None:
+        with self._changed:
+            pending = self._group(group)["pending"]
+            for i in ids:
+                if int(i) in pending:
+                    pending[int(i)] = (consumer, time.monotonic())
 
     def ack(self, group: str, ids: list[str]) -> None:
         with self._changed:
@@ -168,27 +200,58 @@ class RedisEtaStream:
                 out.append((entry_id.decode(), decode(fields[b"e"])))
         return out
 
+    def _ensure_group(self, group: str) -> None:
+        try:
+            self.client.xgroup_create(self.key, group, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
     def group_read(
-        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100, stale: float = 60.0
+        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100
     ) -> list[tuple[str, EtaEvent]]:
         try:
-            try:
-                self.client.xgroup_create(self.key, group, id="0", mkstream=True)
-            except redis.exceptions.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            own = self.client.xreadgroup(group, consumer, {self.key: "0"}, count=count)
-            entries = [e for _, es in own or [] for e in es]
-            if not entries:
-                claimed = self.client.xautoclaim(self.key, group, consumer, int(stale * 1000), "0-0", count=count)
-                entries = [e for e in claimed[1] if e[1]]
-            if not entries:
-                wait = int(min(block, 0.5) * 1000)
-                new = self.client.xreadgroup(group, consumer, {self.key: ">"}, count=count, block=wait or None)
-                entries = [e for _, es in new or [] for e in es]
+            self._ensure_group(group)
+            wait = int(min(block, 0.5) * 1000)  # below the client's socket timeout
+            new = self.client.xreadgroup(group, consumer, {self.key: ">"}, count=count, block=wait or None)
         except redis.exceptions.RedisError as error:
             raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+        return [(i.decode(), decode(fields[b"e"])) for _, es in new or [] for i, fields in es if fields]
+
+    def pending(
+        self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0
+    ) -> list[tuple[str, EtaEvent]]:
+        try:
+            self._ensure_group(group)
+            entries: list = []
+            after = "0"
+            while len(entries) < count:  # own pending entries, page by page (id "0": the PEL, not new ones)
+                own = self.client.xreadgroup(group, consumer, {self.key: after}, count=count - len(entries))
+                page = [e for _, es in own or [] for e in es]
+                if not page:
+                    break
+                entries += page
+                after = page[-1][0].decode()
+            if len(entries) < count:
+                claimed = self.client.xautoclaim(
+                    self.key, group, consumer, int(stale * 1000), "0-0", count=count - len(entries)
+                )
+                entries += claimed[1]
+            gone = [i for i, fields in entries if not fields]
+            if gone:
+                self.client.xack(self.key, group, *gone)
+        except redis.exceptions.RedisError as error:
+            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+        # an entry trimmed from the stream comes back with no fields: nothing left to do for it (acked)
         return [(i.decode(), decode(fields[b"e"])) for i, fields in entries if fields]
+
+    def touch(self, group: str, consumer: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        try:
+            self.client.xclaim(self.key, group, consumer, 0, ids, justid=True)
+        except redis.exceptions.RedisError as error:
+            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
 
     def ack(self, group: str, ids: list[str]) -> None:
         if not ids:

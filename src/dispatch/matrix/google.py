@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -198,8 +198,16 @@ class GoogleMaps:
 
     name = "google"
 
-    def __init__(self, settings: GoogleSettings, *, limiter: ElementLimiter | None = None) -> None:
+    def __init__(
+        self,
+        settings: GoogleSettings,
+        *,
+        limiter: ElementLimiter | None = None,
+        on_call: Callable[[bool, float, str], None] | None = None,
+    ) -> None:
         self.settings = settings
+        #: Told of every request sent: ``(ok, seconds, error)`` (the integration log).
+        self.on_call = on_call
         self.limiter = limiter or ElementLimiter(settings.elements_per_minute)
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.concurrency))
@@ -243,7 +251,10 @@ class GoogleMaps:
 
         def one(tile: tuple[slice, slice]) -> None:
             rows, cols = tile
+            began = time.monotonic()
             error = self._tile(origins[rows], destinations[cols], departure, deadline, out, rows, cols)
+            if error not in NOT_SENT:
+                self._told(not error, time.monotonic() - began, error)
             with lock:
                 if error not in NOT_SENT:
                     out.requests += 1
@@ -320,6 +331,23 @@ class GoogleMaps:
         """
         if deadline is not None and time.monotonic() >= deadline:
             raise GoogleUnavailable("geocoding: the deadline passed before the request could be sent")
+        began = time.monotonic()
+        try:
+            point = self._geocode(address, deadline)
+        except GoogleUnavailable as exc:
+            self._told(False, time.monotonic() - began, str(exc))
+            raise
+        self._told(True, time.monotonic() - began, "")
+        return point
+
+    def _told(self, ok: bool, seconds: float, error: str) -> None:
+        if self.on_call is not None:
+            try:
+                self.on_call(ok, seconds, error)
+            except Exception:  # noqa: BLE001 (bookkeeping never fails a solve)
+                log.exception("google: recording a call failed")
+
+    def _geocode(self, address: str, deadline: float | None) -> Point | None:
         try:
             results = self.client(deadline).geocode(address)
         except (KeyError, TypeError, AttributeError):

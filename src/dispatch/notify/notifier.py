@@ -8,8 +8,9 @@ segments, then:
 
 1. claim the text's dedupe key — ``(plan, job, message kind, ETA in 10-minute buckets)`` — as
    ``sending:<time>`` with ``SET NX`` (Redis) or in memory; a key already ``sent``/``failed`` means
-   done; a key left ``sending`` (a crash or a timeout mid-send) is settled by asking Twilio
-   whether that text went out since then, never by sending blindly;
+   done; a key left ``sending`` (a crash or a timeout mid-send) is, once its lease has run out
+   (``LEASE``: each attempt renews it, so a sender still retrying keeps it), settled by asking
+   Twilio whether that text went out since then, never by sending blindly;
 2. send; ``sent:<sid>`` on success, ``failed:<code>`` on a permanent error (logged, not retried),
    retries with backoff (1 s doubling to 30 s, for up to ``retry_for``) on 429 / 5xx / refused
    connections; a read timeout is settled as in 1.
@@ -21,9 +22,11 @@ embedded default. Every attempt is recorded in the integration log (``dispatch.n
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -48,6 +51,31 @@ GROUP = "notifier"
 #: ETAs within one bucket share a dedupe key.
 ETA_BUCKET = 600
 CLAIM_TTL = 7 * 86_400
+#: A ``sending`` claim younger than this may belong to a sender still at work (its retries renew
+#: it; the longest wait between them is 30 s): only an older one is settled by asking Twilio.
+LEASE = 45.0
+#: Seconds between looks at this consumer's unfinished events (and a dead consumer's).
+SWEEP_EVERY = 5.0
+#: An event given to a consumer that has not touched it for this long is taken over.
+STALE_AFTER = 60.0
+#: An event left for later (Twilio still failing, or its outcome unknown) is tried again after this.
+RETRY_AFTER = 5.0
+OPTED_OUT = "dispatch:sms:opted_out"
+#: Replies that unsubscribe a number, and that subscribe it again (Twilio's standard keywords).
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES", "OPTIN"})
+#: Delivery statuses that mean the text did not reach the phone.
+UNDELIVERED = frozenset({"failed", "undelivered"})
+#: How far along each status is: a late callback never moves a message back.
+STATUS_RANK = {"accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4, "failed": 5}
+STATUS_RANK |= {"undelivered": 5, "delivered": 5, "receiving": 5, "received": 5, "read": 6, "canceled": 6}
+
+
+def phone_key(phone: str) -> str:
+    """One spelling per number for opt-outs: digits only, a 10-digit (North American) number with
+    its country code 1 ("(303) 555-0199", "+1 303 555 0199" and "+13035550199" are one number)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return "1" + digits if len(digits) == 10 else digits
 
 
 class Claims(Protocol):
@@ -59,9 +87,13 @@ class Claims(Protocol):
 
     def set(self, key: str, value: str) -> None: ...
 
+    def get(self, key: str) -> str | None: ...
+
     def opted_out(self, phone: str) -> bool: ...
 
     def opt_out(self, phone: str) -> None: ...
+
+    def opt_in(self, phone: str) -> None: ...
 
 
 class MemoryClaims:
@@ -81,12 +113,19 @@ class MemoryClaims:
         with self._lock:
             self._keys[key] = value
 
+    def get(self, key: str) -> str | None:
+        return self._keys.get(key)
+
     def opted_out(self, phone: str) -> bool:
         return phone in self._out
 
     def opt_out(self, phone: str) -> None:
         with self._lock:
             self._out.add(phone)
+
+    def opt_in(self, phone: str) -> None:
+        with self._lock:
+            self._out.discard(phone)
 
 
 class RedisClaims:
@@ -102,11 +141,18 @@ class RedisClaims:
     def set(self, key: str, value: str) -> None:
         self.client.set(key, value, ex=CLAIM_TTL)
 
+    def get(self, key: str) -> str | None:
+        held = self.client.get(key)
+        return held.decode() if held is not None else None
+
     def opted_out(self, phone: str) -> bool:
-        return bool(self.client.sismember("dispatch:sms:opted_out", phone))
+        return bool(self.client.sismember(OPTED_OUT, phone))
 
     def opt_out(self, phone: str) -> None:
-        self.client.sadd("dispatch:sms:opted_out", phone)
+        self.client.sadd(OPTED_OUT, phone)
+
+    def opt_in(self, phone: str) -> None:
+        self.client.srem(OPTED_OUT, phone)
 
 
 class Notifier:
@@ -119,6 +165,8 @@ class Notifier:
         claims: Claims | None = None,
         integrations: IntegrationLog | None = None,
         retry_for: float = 600.0,
+        senders: int = 8,
+        lease: float = LEASE,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.stream = stream
@@ -127,30 +175,86 @@ class Notifier:
         self.claims = claims or MemoryClaims()
         self.integrations = integrations or IntegrationLog()
         self.retry_for = retry_for
+        self.senders = max(1, senders)
+        self.lease = lease
         self.sleep = sleep
+        self._stopping = threading.Event()
         self.zone = ZoneInfo(self.messages.time_zone)
 
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event, consumer: str = "notifier-1") -> None:
-        """Handle events until ``stop`` is set; survives the stream being down (retries)."""
-        while not stop.is_set():
-            try:
-                batch = self.stream.group_read(GROUP, consumer, block=0.5, count=50)
-            except StreamUnavailableError as exc:
-                log.warning("notifier: %s; retrying in 1 s", exc)
-                stop.wait(1.0)
-                continue
-            done = []
-            for event_id, event in batch:
-                if stop.is_set():
-                    break
-                if self.handle(event) != "retry":
-                    done.append(event_id)
-            try:
-                self.stream.ack(GROUP, done)
-            except StreamUnavailableError as exc:
-                log.warning("notifier: %s; %d event(s) will be seen again (and deduplicated)", exc, len(done))
+        """Handle events until ``stop`` is set, ``senders`` at a time; survives the stream being
+        down (retries). Events of one job are handled in the order they came; a text that keeps
+        failing holds one sender, not the others (an emergency is never queued behind it)."""
+        self._stopping = stop
+        pool = ThreadPoolExecutor(self.senders, thread_name_prefix="notifier-send")
+        finished: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        in_flight: dict[str, Future] = {}
+        tails: dict[tuple[str, str], Future] = {}  # the last task of each (plan, job)
+        not_before: dict[str, float] = {}  # events left for later: when to try again
+        next_sweep = 0.0
+        try:
+            while not stop.is_set():
+                self._finish(finished, in_flight, not_before, tails)
+                now = time.monotonic()
+                try:
+                    if now >= next_sweep:  # what this consumer holds, and what a dead one left
+                        self.stream.touch(GROUP, consumer, list(in_flight))
+                        want = len(in_flight) + len(not_before) + 50
+                        batch = [
+                            (i, e)
+                            for i, e in self.stream.pending(GROUP, consumer, count=want, stale=STALE_AFTER)
+                            if i not in in_flight and not_before.get(i, 0.0) <= now
+                        ]
+                        next_sweep = now + SWEEP_EVERY
+                    elif len(in_flight) >= self.senders * 8:
+                        stop.wait(0.05)
+                        continue
+                    else:
+                        batch = self.stream.group_read(GROUP, consumer, block=0.2, count=50)
+                except StreamUnavailableError as exc:
+                    log.warning("notifier: %s; retrying in 1 s", exc)
+                    stop.wait(1.0)
+                    continue
+                for event_id, event in batch:
+                    not_before.pop(event_id, None)
+                    key = (event.plan_id, event.job_id)
+                    task = pool.submit(self._in_turn, tails.get(key), event)
+                    in_flight[event_id] = tails[key] = task
+                    task.add_done_callback(lambda f, i=event_id: finished.put((i, _outcome(f))))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._finish(finished, in_flight, not_before, tails)
+
+    def _in_turn(self, before: Future | None, event: EtaEvent) -> str:
+        if before is not None:
+            wait([before])
+        return self.handle(event)
+
+    def _finish(
+        self,
+        finished: queue.SimpleQueue[tuple[str, str]],
+        in_flight: dict[str, Future],
+        not_before: dict[str, float],
+        tails: dict[tuple[str, str], Future],
+    ) -> None:
+        """Acknowledge what is done; what is not is tried again after ``RETRY_AFTER``."""
+        done = []
+        while not finished.empty():
+            event_id, outcome = finished.get()
+            task = in_flight.pop(event_id, None)
+            if outcome == "retry":
+                not_before[event_id] = time.monotonic() + RETRY_AFTER
+            else:
+                done.append(event_id)
+            for key, tail in list(tails.items()):
+                if tail is task:
+                    del tails[key]
+        try:
+            self.stream.ack(GROUP, done)
+        except StreamUnavailableError as exc:
+            log.warning("notifier: %s; %d event(s) will be seen again (and deduplicated)", exc, len(done))
 
     def start(self, consumer: str = "notifier-1") -> tuple[threading.Thread, threading.Event]:
         stop = threading.Event()
@@ -181,20 +285,35 @@ class Notifier:
         return kind, self.messages.render(kind, values)
 
     def handle(self, event: EtaEvent) -> str:
+        """Text ``event``'s customer if due (see ``_handle``); Redis failing means "retry"."""
+        try:
+            return self._handle(event)
+        except redis.exceptions.RedisError as exc:
+            log.warning(
+                "notifier: Redis %s; the %s event of job %s is tried again",
+                type(exc).__name__,
+                event.kind.name,
+                event.job_id,
+            )
+            return "retry"
+
+    def _handle(self, event: EtaEvent) -> str:
         """Text ``event``'s customer if due: "sent", "logged", "duplicate", "skipped: ...",
         "failed: ..." or "retry" (not done: the event stays unacknowledged)."""
         phone = event.customer_phone
         if not phone:
             return "skipped: no phone"
-        if self.claims.opted_out(phone):
+        if self.opted_out(phone):
             return "skipped: opted out"
         kind, body = self.text(event)
         parts = segments(body)
         key = f"dispatch:sms:{event.plan_id}:{event.job_id}:{kind}:{event.eta // ETA_BUCKET}"
-        held = self.claims.claim(key, f"sending:{time.time():.0f}")
+        held = self.claims.claim(key, f"sending:{time.time():.3f}")
         if held is not None:
             if not held.startswith("sending:"):
                 return "duplicate"
+            if time.time() - float(held.split(":", 1)[1]) < self.lease:
+                return "retry"  # another sender may be on it: wait until its lease runs out
             sid = self._settle(phone, body, float(held.split(":", 1)[1]))
             if sid == "?":
                 return "retry"
@@ -211,6 +330,7 @@ class Notifier:
         assert self.sms is not None
         began, wait = time.monotonic(), 1.0
         while True:
+            self.claims.set(key, f"sending:{time.time():.3f}")  # renews the lease
             outcome = self.sms.send(phone, body)
             self.integrations.record(
                 "twilio", ok=outcome.status == "SENT", latency=outcome.latency, error=outcome.code or outcome.detail
@@ -222,7 +342,7 @@ class Notifier:
             if outcome.status == "PERMANENT":
                 self.claims.set(key, f"failed:{outcome.code}")
                 if outcome.code == UNSUBSCRIBED:
-                    self.claims.opt_out(phone)
+                    self.claims.opt_out(phone_key(phone))
                 log.warning(
                     "%s text to %s refused for good: Twilio %s (%s)", kind, mask(phone), outcome.code, outcome.detail
                 )
@@ -236,10 +356,51 @@ class Notifier:
                 log.warning(
                     "%s text to %s: Twilio still failing (%s); left for later", kind, mask(phone), outcome.detail
                 )
-                self.claims.set(key, f"sending:{time.time():.0f}")
                 return "retry"
             self.sleep(wait)
+            if self._stopping.is_set():  # the key stays "sending": the next notifier settles it first
+                return "retry"
             wait = min(30.0, wait * 2)
+
+    # ------------------------------------------------------------------ what Twilio tells us
+
+    def delivery(self, sid: str, status: str, error_code: int, to: str) -> None:
+        """A status callback: record the message's delivery status (never going back: callbacks can
+        come out of order); a text that did not reach the phone counts as an error in the
+        integration log; an unsubscribed number is opted out."""
+        key = f"dispatch:sms:status:{sid}"
+        held = self.claims.get(key)
+        if held is not None and STATUS_RANK.get(held.split(":", 1)[0], 0) > STATUS_RANK.get(status, 0):
+            return
+        self.claims.set(key, f"{status}:{error_code}" if error_code else status)
+        if status in UNDELIVERED:
+            code = f" {error_code}" if error_code else ""
+            self.integrations.record("twilio", ok=False, latency=0.0, error=f"delivery {status}{code}")
+            log.warning("text %s to %s not delivered: %s%s", sid, mask(to), status, code)
+            if error_code == UNSUBSCRIBED and to:
+                self.claims.opt_out(phone_key(to))
+        else:
+            log.debug("text %s: %s", sid, status)
+
+    def opted_out(self, phone: str) -> bool:
+        """Whether ``phone`` (any spelling) replied STOP or was refused as unsubscribed."""
+        return self.claims.opted_out(phone_key(phone))
+
+    def delivery_status(self, sid: str) -> str | None:
+        """The last delivery status Twilio reported for ``sid`` (``"delivered"``, ``"failed:30003"``…)."""
+        return self.claims.get(f"dispatch:sms:status:{sid}")
+
+    def inbound(self, phone: str, body: str) -> None:
+        """A customer's reply: a message that is exactly STOP (or another of Twilio's opt-out words,
+        any case, trailing punctuation ignored) opts the number out, START opts it back in, as
+        Twilio itself does; anything else ("Cancel my 3 pm visit") is left to the office."""
+        word = body.strip().rstrip(".!").strip().upper()
+        if word in STOP_WORDS:
+            self.claims.opt_out(phone_key(phone))
+            log.info("%s replied %s: no more texts", mask(phone), word)
+        elif word in START_WORDS:
+            self.claims.opt_in(phone_key(phone))
+            log.info("%s replied %s: texts resume", mask(phone), word)
 
     def _settle(self, phone: str, body: str, since: float) -> str | None:
         """After an unfinished attempt: the SID if that text went out, ``None`` if it did not,
@@ -251,3 +412,13 @@ class Notifier:
         except Exception as exc:  # noqa: BLE001 (Twilio or the network: try again later)
             log.warning("cannot ask Twilio whether a text to %s went out (%s)", mask(phone), type(exc).__name__)
             return "?"
+
+
+def _outcome(task: Future) -> str:
+    if task.cancelled():
+        return "retry"
+    error = task.exception()
+    if error is not None:
+        log.error("notifier: an event failed (%s: %s); tried again later", type(error).__name__, mask(str(error)))
+        return "retry"
+    return task.result()

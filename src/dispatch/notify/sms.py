@@ -62,8 +62,16 @@ class TwilioSettings:
     messaging_service_sid: str = ""
     base_url: str = DEFAULT_BASE_URL
     timeout: float = 5.0
-    #: Where Twilio posts delivery status (the status endpoint of ``dispatch serve``), if any.
-    status_callback: str = ""
+    #: The public base URL of our webhook (``DISPATCH_TWILIO_WEBHOOK_URL``), if any: delivery
+    #: statuses are posted to it plus ``/status``, replies (the number's incoming-message webhook,
+    #: set in Twilio's console) to it plus ``/inbound``.
+    webhook_url: str = ""
+    #: The port the webhook listens on (``DISPATCH_WEBHOOK_PORT``).
+    webhook_port: int = 8080
+
+    @property
+    def status_callback(self) -> str:
+        return f"{self.webhook_url}/status" if self.webhook_url else ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TwilioSettings | None:
@@ -79,7 +87,8 @@ class TwilioSettings:
             messaging_service_sid=service,
             base_url=(env.get("DISPATCH_TWILIO_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL),
             timeout=float(env.get("DISPATCH_TWILIO_TIMEOUT", "5")),
-            status_callback=env.get("DISPATCH_TWILIO_STATUS_CALLBACK", ""),
+            webhook_url=env.get("DISPATCH_TWILIO_WEBHOOK_URL", "").rstrip("/"),
+            webhook_port=int(env.get("DISPATCH_WEBHOOK_PORT", "8080")),
         )
 
 

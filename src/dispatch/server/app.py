@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dispatch.server.servicer import DispatchServicer
-from dispatch.service import Dispatcher, Settings, bootstrap, build_notifier
+from dispatch.service import Dispatcher, NotifierRun, Settings, bootstrap, start_notifier
 from dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 
 log = logging.getLogger("dispatch")
@@ -43,7 +43,7 @@ class DispatchServer:
         self.server: grpc.Server | None = None
         self.port = 0
         self._stopped = threading.Event()
-        self.notifier: tuple[threading.Thread, threading.Event] | None = None
+        self.notifier: NotifierRun | None = None
         self._finished = threading.Event()
 
     def start(self) -> int:
@@ -81,7 +81,9 @@ class DispatchServer:
         gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
         self.server.start()
         if self.settings.twilio is not None:  # texts go out from this process
-            self.notifier = build_notifier(self.settings, self.dispatcher.etas).start(f"serve-{os.getpid()}")
+            self.notifier = start_notifier(
+                self.settings, self.dispatcher.etas, f"serve-{os.getpid()}", self.dispatcher.integrations
+            )
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("dispatch serving on port %d with %d solver workers", self.port, self.settings.workers)
@@ -96,9 +98,7 @@ class DispatchServer:
         if self.server is not None:
             self.server.stop(grace).wait()
         if self.notifier is not None:
-            thread, stop = self.notifier
-            stop.set()
-            thread.join(5)
+            self.notifier.stop()
         if self.dispatcher is not None:
             close = getattr(self.dispatcher.runner, "close", None)
             if close is not None:

@@ -46,6 +46,7 @@ from dispatch.domain import (
 )
 from dispatch.errors import FieldViolation
 from dispatch.eta import EtaEvent, EtaKind
+from dispatch.notify.health import Health
 from dispatch.reopt.diff import PlanDiff
 from dispatch.v1 import dispatch_pb2 as pb
 
@@ -463,4 +464,24 @@ def eta_to_proto(e: EtaEvent) -> pb.EtaUpdate:
         priority=pb.Priority.Value(e.priority.name),
         service_type=e.service_type,
         technician_name=e.technician_name,
+    )
+
+
+def health_to_proto(health: Health, configured: bool) -> pb.IntegrationHealth:
+    last = timestamp_pb2.Timestamp()
+    last.FromNanoseconds(int(health.last_activity * 1e9))
+    latency = duration_pb2.Duration()
+    latency.FromNanoseconds(int(health.mean_latency * 1e9))
+    return pb.IntegrationHealth(
+        integration=health.integration,
+        status=health.status,
+        configured=configured,
+        attempts=health.attempts,
+        errors=health.errors,
+        success_rate=health.success_rate,
+        last_activity=last if health.last_activity else None,
+        last_error=health.last_error,
+        mean_latency=latency,
+        window=duration_pb2.Duration(seconds=health.window),
+        notes=list(health.notes),
     )

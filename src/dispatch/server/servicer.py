@@ -13,6 +13,7 @@ from dispatch.server.convert import (
     diff_to_proto,
     duration,
     eta_to_proto,
+    health_to_proto,
     plan_from_proto,
     plan_to_proto,
     problem_from_proto,
@@ -131,6 +132,14 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         finally:
             with self._watch_lock:
                 self._watchers -= 1
+
+    @grpc_errors
+    def GetIntegrationHealth(  # noqa: N802
+        self, request: pb.GetIntegrationHealthRequest, context: grpc.ServicerContext
+    ) -> pb.GetIntegrationHealthResponse:
+        return pb.GetIntegrationHealthResponse(
+            integrations=[health_to_proto(h, configured) for h, configured in self.dispatcher.health()]
+        )
 
     @grpc_errors
     def Reoptimize(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext) -> pb.ReoptimizeResponse:  # noqa: N802

@@ -585,3 +585,39 @@ class EtaUpdate(_message.Message):
     service_type: str
     technician_name: str
     def __init__(self, plan_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[EtaKind, str]] = ..., job_id: _Optional[str] = ..., technician_id: _Optional[str] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., service_type: _Optional[str] = ..., technician_name: _Optional[str] = ...) -> None: ...
+
+class GetIntegrationHealthRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IntegrationHealth(_message.Message):
+    __slots__ = ("integration", "status", "configured", "attempts", "errors", "success_rate", "last_activity", "last_error", "mean_latency", "window", "notes")
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    MEAN_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    integration: str
+    status: str
+    configured: bool
+    attempts: int
+    errors: int
+    success_rate: float
+    last_activity: _timestamp_pb2.Timestamp
+    last_error: str
+    mean_latency: _duration_pb2.Duration
+    window: _duration_pb2.Duration
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, integration: _Optional[str] = ..., status: _Optional[str] = ..., configured: bool = ..., attempts: _Optional[int] = ..., errors: _Optional[int] = ..., success_rate: _Optional[float] = ..., last_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., mean_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetIntegrationHealthResponse(_message.Message):
+    __slots__ = ("integrations",)
+    INTEGRATIONS_FIELD_NUMBER: _ClassVar[int]
+    integrations: _containers.RepeatedCompositeFieldContainer[IntegrationHealth]
+    def __init__(self, integrations: _Optional[_Iterable[_Union[IntegrationHealth, _Mapping]]] = ...) -> None: ...

@@ -69,6 +69,11 @@ class DispatchStub(object):
                 request_serializer=dispatch_dot_v1_dot_dispatch__pb2.WatchEtasRequest.SerializeToString,
                 response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.EtaUpdate.FromString,
                 _registered_method=True)
+        self.GetIntegrationHealth = channel.unary_unary(
+                '/dispatch.v1.Dispatch/GetIntegrationHealth',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthResponse.FromString,
+                _registered_method=True)
 
 
 class DispatchServicer(object):
@@ -126,6 +131,14 @@ class DispatchServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIntegrationHealth(self, request, context):
+        """The health of the integrations (Google, Twilio): calls over the window, success rate, last
+        activity and error, and a status. Shared by every process when Redis is configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +176,11 @@ def add_DispatchServicer_to_server(servicer, server):
                     servicer.WatchEtas,
                     request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.WatchEtasRequest.FromString,
                     response_serializer=dispatch_dot_v1_dot_dispatch__pb2.EtaUpdate.SerializeToString,
+            ),
+            'GetIntegrationHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIntegrationHealth,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +372,33 @@ class Dispatch(object):
             '/dispatch.v1.Dispatch/WatchEtas',
             dispatch_dot_v1_dot_dispatch__pb2.WatchEtasRequest.SerializeToString,
             dispatch_dot_v1_dot_dispatch__pb2.EtaUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIntegrationHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/GetIntegrationHealth',
+            dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,
