@@ -27,11 +27,20 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def served(
-    *, workers: int = 2, max_waiting: int = 8, redis_url: str | None = None, ready_within: float = 120
+    *,
+    workers: int = 2,
+    max_waiting: int = 8,
+    redis_url: str | None = None,
+    ready_within: float = 120,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """``host:port`` of a ``dispatch serve`` process, stopped on exit (its log goes to stderr)."""
+    """``host:port`` of a ``dispatch serve`` process, stopped on exit (its log goes to stderr);
+    configured by ``env`` on top of this process's environment without its ``DISPATCH_*`` and
+    ``TWILIO_*`` variables."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
+    extra = env or {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPATCH_", "TWILIO_"))}
+    env.update(extra)
     if redis_url:
         env["DISPATCH_REDIS_URL"] = redis_url
     command = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from benchmarks import reopt_latency, replay, travel
+from benchmarks import notify, reopt_latency, replay, travel
 
 
 def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
@@ -38,3 +38,17 @@ def test_travel_benchmark_counts_requests_and_survives_redis_failing(tmp_path):
     assert "| memory | 36 / 3600 | 0 | 0 |" in text and "| redis | 36 / 3600 | 0 | 0 |" in text
     assert re.search(r"\| killed \| [\d.]+ \| [\d.]+ \| -?\d+ \| \d+ assigned", text)
     assert "the one after made 0 provider requests (breaker open: False)" in text
+
+
+def test_notify_benchmark_texts_emergencies_and_a_day_with_a_killed_notifier_exactly_once(tmp_path):
+    out = tmp_path / "notify.md"
+    args = ["--only", "emergency", "--emergencies", "3", "--only", "day", "--kills", "4", "--solve-time", "1"]
+    assert notify.main([*args, "--out", str(out)]) == 0  # nothing missing, nothing twice, nothing after STOP
+    text = out.read_text()
+    assert re.search(r"\| in process \| 3 \| \d \| \d \| 0 \|", text) and re.search(r"\| own process \| 3 \|", text)
+    row = text.split("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")[1].splitlines()[0]
+    due, sent, refused, skipped, missing, at_twilio, unaccounted, _, after_stop, _ = (
+        int(c) for c in row.strip("|").split("|")
+    )
+    assert missing == 0 and unaccounted == 0 and after_stop == 0 and sent == at_twilio
+    assert due == sent + refused + skipped and refused == 3 and sent > 60

@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from dispatch.domain import Delay, NewJob, Priority, ProgressKind, Replan, TechnicianProgress
+from dispatch.domain import CancelJob, Delay, NewJob, Priority, ProgressKind, Replan, TechnicianProgress
 from dispatch.eta import EtaKind, eta_events, window_half_width
 from dispatch.service import Dispatcher, InProcessRunner, Settings
 from dispatch.stream import MemoryEtaStream, RedisEtaStream, StreamUnavailableError
@@ -113,6 +113,27 @@ def test_an_emergency_called_in_is_announced_as_an_emergency(service):
     assert [e.kind for e in events if e.job_id == "burst"] == [EtaKind.EMERGENCY]
     e = next(e for e in events if e.job_id == "burst")
     assert e.eta <= EPOCH + 3 * HOUR and e.priority is Priority.EMERGENCY
+
+
+def test_a_cancelled_job_is_withdrawn_and_a_completed_one_is_not(service):
+    plan = service.solve(day())
+    ann = next(r for r in plan.routes if r.technician_id == "ann")
+    done, cancelled = ann.visits[0].job_id, ann.visits[-1].job_id
+    mark = service.etas.last_id()
+    service.reoptimize(
+        Replan(
+            plan_id=plan.plan_id,
+            time=EPOCH + ann.visits[0].end + 60,
+            events=(
+                TechnicianProgress(technician_id="ann", kind=ProgressKind.COMPLETED, job_id=done, time=-60),
+                CancelJob(job_id=cancelled),
+            ),
+        )
+    )
+    withdrawn = [e for e in all_events(service.etas, mark) if e.kind is EtaKind.WITHDRAWN]
+    assert [e.job_id for e in withdrawn] == [cancelled]  # the visit done is history, not withdrawn
+    assert withdrawn[0].eta == EPOCH + visit_of(plan, cancelled).arrival  # what the customer was told
+    assert cancelled not in {a.job_id for a in service.get_plan(plan.plan_id).state.announced}
 
 
 def test_pure_events_against_what_was_announced():

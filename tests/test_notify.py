@@ -148,7 +148,9 @@ def test_permanent_errors_are_not_retried_and_stop_is_respected(twilio, fake, ca
     fake.script.append("21211")
     with caplog.at_level(logging.DEBUG):
         assert n.handle(event()) == "failed: 21211"
-    assert fake.attempts == 1 and n.handle(event()) == "duplicate" and fake.attempts == 1
+    assert fake.attempts == 1 and n.handle(event()) == "skipped: opted out" and fake.attempts == 1
+    assert n.handle(event(job="j4", kind=EtaKind.MOVED)) == "skipped: opted out"  # an invalid number stays invalid
+    assert fake.attempts == 1
     fake.script.append("21610")
     assert n.handle(event(job="j2", phone="+13035550123")) == "failed: 21610"
     assert n.handle(event(job="j3", phone="+13035550123", kind=EtaKind.MOVED)) == "skipped: opted out"
@@ -176,6 +178,30 @@ def test_a_create_that_timed_out_is_settled_not_resent(twilio, fake):
     assert n.handle(event(job="j9")) == "retry"
     assert n.handle(event(job="j9")) == "duplicate"
     assert len(fake.sent_to(PHONE)) == 2
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_an_appointment_is_confirmed_24_hours_before_with_the_eta_then_current(store, twilio, fake, request):
+    now = [float(T0)]
+    claims = MemoryClaims()
+    if store == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        client.flushdb()
+        claims = RedisClaims(client)
+    n = notifier(twilio, claims=claims, clock=lambda: now[0])
+    visit = T0 + 3 * 86_400  # three days ahead
+    assert n.handle(event(EtaKind.PLANNED, eta=visit)) == "scheduled" and not fake.messages
+    moved = event(EtaKind.MOVED, eta=visit + 2 * 3600, previous_eta=visit)
+    assert n.handle(moved) == "rescheduled" and not fake.messages  # nothing was told yet: no update
+    assert n.handle(event(EtaKind.PLANNED, job="j2", eta=visit)) == "scheduled"
+    assert n.handle(event(EtaKind.WITHDRAWN, job="j2", eta=visit)) == "withdrawn"  # cancelled: never confirmed
+    now[0] = visit - 86_400 + 60  # 24 h before the first ETA, not yet before the moved one
+    assert n.send_due() == [] and not fake.messages
+    now[0] = visit + 2 * 3600 - 86_400 + 1
+    assert n.send_due() == ["sent"]
+    assert len(fake.messages) == 1 and "arrival between 11:45-12:15" in fake.messages[0]["body"]  # the moved ETA
+    assert n.send_due() == [] and len(fake.messages) == 1
+    assert n.handle(event(EtaKind.PLANNED, job="j3", eta=int(now[0]) + 3600)) == "sent"  # within 24 h: at once
 
 
 def test_a_customer_without_a_phone_is_skipped(twilio):

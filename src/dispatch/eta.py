@@ -9,7 +9,9 @@ An ``EtaEvent`` is due when a plan is created (each visit: ``PLANNED``, or ``EME
 emergency), when a re-plan or progress moves a visit's ETA by ``threshold`` or more from the
 ETA last announced, or gives it to another technician (``MOVED``), when a newly assigned
 emergency appears (``EMERGENCY``), and when the technician departs toward the job
-(``DEPARTED``). What was announced is kept with the plan (``DayState.announced``), so small moves
+(``DEPARTED``). A job announced and then no longer planned (cancelled, or left unassigned by a
+re-plan) is ``WITHDRAWN`` (with the ETA it had): no text of its own — the office calls that
+customer — but a confirmation not yet sent is dropped, and consoles see it. What was announced is kept with the plan (``DayState.announced``), so small moves
 do not pile up unseen and a restarted server announces nothing twice.
 
 Events carry Unix seconds and what a text needs (names, phones, service type): a consumer in
@@ -34,6 +36,7 @@ class EtaKind(enum.Enum):
     MOVED = "MOVED"
     DEPARTED = "DEPARTED"
     EMERGENCY = "EMERGENCY"
+    WITHDRAWN = "WITHDRAWN"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +90,30 @@ def eta_events(
     epoch = plan.epoch
     events: list[EtaEvent] = []
     after: list[Announced] = []
+    routed = {v.job_id for r in plan.routes for v in r.visits}
+    for job_id in sorted(set(told) - routed):
+        before = told[job_id]
+        gone = jobs.get(job_id)
+        tech = techs.get(before.technician_id)
+        events.append(
+            EtaEvent(
+                plan_id=plan.plan_id,
+                version=plan.version,
+                kind=EtaKind.WITHDRAWN,
+                job_id=job_id,
+                technician_id=before.technician_id,
+                eta=epoch + before.eta,
+                window_start=epoch + before.eta,
+                window_end=epoch + before.eta,
+                at=epoch + now,
+                priority=gone.priority if gone else Priority.NORMAL,
+                service_type=gone.service_type if gone else "",
+                customer_name=gone.customer.name if gone else "",
+                customer_phone=gone.customer.phone if gone else "",
+                technician_name=tech.name if tech else "",
+                technician_phone=tech.phone if tech else "",
+            )
+        )
     for route in plan.routes:
         tech = techs.get(route.technician_id)
         for visit in route.visits:

@@ -143,6 +143,8 @@ class Settings:
     messages_path: str | None = None
     #: Texts sent at once by a notifier (DISPATCH_NOTIFIER_SENDERS).
     notifier_senders: int = 8
+    #: Seconds before the ETA an appointment is confirmed (DISPATCH_APPOINTMENT_LEAD).
+    appointment_lead: int = 86_400
     #: Seconds the integration health report looks back (DISPATCH_HEALTH_WINDOW; the seed's 24 h).
     health_window: int = 86_400
 
@@ -179,6 +181,8 @@ class Settings:
             values["messages_path"] = env["DISPATCH_MESSAGES_FILE"]
         if env.get("DISPATCH_NOTIFIER_SENDERS"):
             values["notifier_senders"] = int(env["DISPATCH_NOTIFIER_SENDERS"])
+        if env.get("DISPATCH_APPOINTMENT_LEAD"):
+            values["appointment_lead"] = int(env["DISPATCH_APPOINTMENT_LEAD"])
         if env.get("DISPATCH_HEALTH_WINDOW"):
             values["health_window"] = int(env["DISPATCH_HEALTH_WINDOW"])
         if env.get("DISPATCH_ETA_THRESHOLD"):
@@ -745,7 +749,6 @@ def start_notifier(
             notifier, auth_token=twilio.auth_token, public_url=twilio.webhook_url, port=twilio.webhook_port
         )
         webhook.start()
-        log.info("Twilio webhook on port %d (%s)", webhook.port, twilio.webhook_url)
     thread, stop = notifier.start(consumer)
     return NotifierRun(notifier, thread, stop, webhook)
 
@@ -792,4 +795,5 @@ def build_notifier(settings: Settings, stream: EtaStream, integrations: Integrat
         claims=claims,
         integrations=integrations or integration_log(settings),
         senders=settings.notifier_senders,
+        appointment_lead=settings.appointment_lead,
     )

@@ -3,7 +3,8 @@
 For each event (read through a consumer group, so a restarted notifier resumes with what it had
 not finished): pick the message (``EMERGENCY`` → emergency, ``DEPARTED`` → en route, ``MOVED`` →
 ETA update, ``PLANNED`` → appointment confirmation), skip customers without a phone or who
-opted out (replied STOP: Twilio error 21610, or recorded by the inbound webhook), render, count
+opted out (replied STOP: Twilio error 21610, or recorded by the inbound webhook) or whose number
+Twilio called invalid (21211, 21214, 21217, 21614: once is enough), render, count
 segments, then:
 
 1. claim the text's dedupe key — ``(plan, job, message kind, ETA in 10-minute buckets)`` — as
@@ -15,12 +16,18 @@ segments, then:
    retries with backoff (1 s doubling to 30 s, for up to ``retry_for``) on 429 / 5xx / refused
    connections; a read timeout is settled as in 1.
 
+Appointment confirmations go out ``APPOINTMENT_LEAD`` (24 h) before the ETA, at once for a visit
+sooner than that: a ``PLANNED`` event further ahead is kept (Redis hash and sorted set, or memory)
+until then; a ``MOVED`` event for it changes what will be confirmed instead of texting an update
+(nothing was told yet), ``WITHDRAWN`` (a cancelled job) drops it, and a departure makes it moot.
+
 With no Twilio credentials the rendered text goes to the log (phone masked) instead: the
 embedded default. Every attempt is recorded in the integration log (``dispatch.notify.health``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -35,9 +42,9 @@ import redis
 
 from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.health import IntegrationLog
-from dispatch.notify.sms import UNSUBSCRIBED, Sms, mask
+from dispatch.notify.sms import INVALID_NUMBER, UNSUBSCRIBED, Sms, mask
 from dispatch.notify.templates import Messages, segments
-from dispatch.stream import EtaStream, StreamUnavailableError
+from dispatch.stream import EtaStream, StreamUnavailableError, decode, encode
 
 log = logging.getLogger("dispatch.notify")
 
@@ -61,6 +68,19 @@ STALE_AFTER = 60.0
 #: An event left for later (Twilio still failing, or its outcome unknown) is tried again after this.
 RETRY_AFTER = 5.0
 OPTED_OUT = "dispatch:sms:opted_out"
+#: Appointment confirmations waiting for their time: the events by (plan, job), and when each is due.
+SCHEDULED = "dispatch:sms:scheduled"
+DUE = "dispatch:sms:due"
+_UNSCHEDULE = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and (ARGV[2] == '' or held == ARGV[2]) then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 0
+"""
+#: An appointment is confirmed this long before its ETA (at once when the plan is made later).
+APPOINTMENT_LEAD = 86_400
 #: Replies that unsubscribe a number, and that subscribe it again (Twilio's standard keywords).
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES", "OPTIN"})
@@ -95,11 +115,26 @@ class Claims(Protocol):
 
     def opt_in(self, phone: str) -> None: ...
 
+    def schedule(self, slot: str, due: float, payload: bytes) -> None:
+        """Keep ``payload`` (an encoded event) for ``slot`` until ``due`` (Unix time), replacing any."""
+        ...
+
+    def scheduled(self, slot: str) -> bytes | None: ...
+
+    def due(self, now: float, count: int) -> list[tuple[str, bytes]]:
+        """Up to ``count`` scheduled ``(slot, payload)`` whose time has come, earliest first."""
+        ...
+
+    def unschedule(self, slot: str, payload: bytes | None = None) -> None:
+        """Drop ``slot`` (only if it still holds ``payload``, when given)."""
+        ...
+
 
 class MemoryClaims:
     def __init__(self) -> None:
         self._keys: dict[str, str] = {}
         self._out: set[str] = set()
+        self._later: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
 
     def claim(self, key: str, value: str) -> str | None:
@@ -126,6 +161,25 @@ class MemoryClaims:
     def opt_in(self, phone: str) -> None:
         with self._lock:
             self._out.discard(phone)
+
+    def schedule(self, slot: str, due: float, payload: bytes) -> None:
+        with self._lock:
+            self._later[slot] = (due, payload)
+
+    def scheduled(self, slot: str) -> bytes | None:
+        held = self._later.get(slot)
+        return held[1] if held else None
+
+    def due(self, now: float, count: int) -> list[tuple[str, bytes]]:
+        with self._lock:
+            ready = sorted((due, slot, payload) for slot, (due, payload) in self._later.items() if due <= now)
+        return [(slot, payload) for _, slot, payload in ready[:count]]
+
+    def unschedule(self, slot: str, payload: bytes | None = None) -> None:
+        with self._lock:
+            held = self._later.get(slot)
+            if held is not None and (payload is None or held[1] == payload):
+                del self._later[slot]
 
 
 class RedisClaims:
@@ -154,6 +208,25 @@ class RedisClaims:
     def opt_in(self, phone: str) -> None:
         self.client.srem(OPTED_OUT, phone)
 
+    def schedule(self, slot: str, due: float, payload: bytes) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(SCHEDULED, slot, payload)
+        pipe.zadd(DUE, {slot: due})
+        pipe.execute()
+
+    def scheduled(self, slot: str) -> bytes | None:
+        return self.client.hget(SCHEDULED, slot)
+
+    def due(self, now: float, count: int) -> list[tuple[str, bytes]]:
+        slots = self.client.zrangebyscore(DUE, "-inf", now, start=0, num=count)
+        if not slots:
+            return []
+        payloads = self.client.hmget(SCHEDULED, slots)
+        return [(slot.decode(), payload) for slot, payload in zip(slots, payloads, strict=True) if payload]
+
+    def unschedule(self, slot: str, payload: bytes | None = None) -> None:
+        self.client.eval(_UNSCHEDULE, 2, SCHEDULED, DUE, slot, payload if payload is not None else b"")
+
 
 class Notifier:
     def __init__(
@@ -167,7 +240,9 @@ class Notifier:
         retry_for: float = 600.0,
         senders: int = 8,
         lease: float = LEASE,
-        sleep: Callable[[float], None] = time.sleep,
+        appointment_lead: int = APPOINTMENT_LEAD,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         self.stream = stream
         self.sms = sms
@@ -177,8 +252,12 @@ class Notifier:
         self.retry_for = retry_for
         self.senders = max(1, senders)
         self.lease = lease
-        self.sleep = sleep
+        self.appointment_lead = appointment_lead
+        self.clock = clock
+        self._due_busy: set[str] = set()
         self._stopping = threading.Event()
+        #: Waits between retries; by default cut short when the notifier is stopped.
+        self.sleep = sleep if sleep is not None else (lambda seconds: self._stopping.wait(seconds))
         self.zone = ZoneInfo(self.messages.time_zone)
 
     # ------------------------------------------------------------------ the loop
@@ -208,6 +287,7 @@ class Notifier:
                             if i not in in_flight and not_before.get(i, 0.0) <= now
                         ]
                         next_sweep = now + SWEEP_EVERY
+                        self._submit_due(pool)
                     elif len(in_flight) >= self.senders * 8:
                         stop.wait(0.05)
                         continue
@@ -227,10 +307,37 @@ class Notifier:
             pool.shutdown(wait=True, cancel_futures=True)
             self._finish(finished, in_flight, not_before, tails)
 
+    def send_due(self) -> list[str]:
+        """Send the confirmations whose time has come, one after the other; their outcomes."""
+        return [self._send_scheduled(slot, payload) for slot, payload in self.claims.due(self.clock(), 50)]
+
+    def _send_scheduled(self, slot: str, payload: bytes) -> str:
+        try:
+            outcome = self.handle(decode(payload))
+            if outcome != "retry":  # else it stays scheduled: tried again at the next look
+                self.claims.unschedule(slot, payload)
+            return outcome
+        except redis.exceptions.RedisError as exc:
+            log.warning("notifier: Redis %s; a confirmation due is tried again", type(exc).__name__)
+            return "retry"
+        finally:
+            self._due_busy.discard(slot)
+
     def _in_turn(self, before: Future | None, event: EtaEvent) -> str:
         if before is not None:
             wait([before])
         return self.handle(event)
+
+    def _submit_due(self, pool: ThreadPoolExecutor) -> None:
+        try:
+            due = self.claims.due(self.clock(), self.senders * 4)
+        except redis.exceptions.RedisError as exc:
+            log.warning("notifier: Redis %s; confirmations due are looked at again later", type(exc).__name__)
+            return
+        for slot, payload in due:
+            if slot not in self._due_busy:
+                self._due_busy.add(slot)
+                pool.submit(self._send_scheduled, slot, payload)
 
     def _finish(
         self,
@@ -300,11 +407,28 @@ class Notifier:
     def _handle(self, event: EtaEvent) -> str:
         """Text ``event``'s customer if due: "sent", "logged", "duplicate", "skipped: ...",
         "failed: ..." or "retry" (not done: the event stays unacknowledged)."""
+        slot = f"{event.plan_id}:{event.job_id}"
+        if event.kind is EtaKind.WITHDRAWN:
+            self.claims.unschedule(slot)
+            return "withdrawn"
         phone = event.customer_phone
         if not phone:
             return "skipped: no phone"
         if self.opted_out(phone):
-            return "skipped: opted out"
+            return "skipped: opted out"  # or a number Twilio refused as invalid
+        if event.kind is EtaKind.MOVED and self.claims.scheduled(slot) is not None:
+            # not confirmed yet: nothing to update; the confirmation will carry the new ETA
+            event = dataclasses.replace(event, kind=EtaKind.PLANNED, previous_eta=0)
+            if event.eta - self.appointment_lead <= self.clock():
+                self.claims.unschedule(slot)  # now within the lead: confirmed at once, below
+            else:
+                self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
+                return "rescheduled"
+        elif event.kind is EtaKind.PLANNED and event.eta - self.appointment_lead > self.clock():
+            self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
+            return "scheduled"
+        elif event.kind in (EtaKind.DEPARTED, EtaKind.EMERGENCY):
+            self.claims.unschedule(slot)  # on the way already: a confirmation would come too late
         kind, body = self.text(event)
         parts = segments(body)
         key = f"dispatch:sms:{event.plan_id}:{event.job_id}:{kind}:{event.eta // ETA_BUCKET}"
@@ -341,8 +465,8 @@ class Notifier:
                 return "sent"
             if outcome.status == "PERMANENT":
                 self.claims.set(key, f"failed:{outcome.code}")
-                if outcome.code == UNSUBSCRIBED:
-                    self.claims.opt_out(phone_key(phone))
+                if outcome.code == UNSUBSCRIBED or outcome.code in INVALID_NUMBER:
+                    self.claims.opt_out(phone_key(phone))  # no text to it again (START from it lifts that)
                 log.warning(
                     "%s text to %s refused for good: Twilio %s (%s)", kind, mask(phone), outcome.code, outcome.detail
                 )

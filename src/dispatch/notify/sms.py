@@ -33,6 +33,8 @@ DEFAULT_BASE_URL = "https://api.twilio.com"
 PERMANENT_CODES = frozenset({21211, 21214, 21217, 21407, 21408, 21610, 21612, 21614, 30003, 30005, 30006})
 #: The recipient replied STOP (or is otherwise unsubscribed).
 UNSUBSCRIBED = 21610
+#: The number is not one a text can reach (invalid, unreachable, not a mobile): no other text to it will do better.
+INVALID_NUMBER = frozenset({21211, 21214, 21217, 21614})
 _PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
 
 
@@ -52,6 +54,8 @@ class MaskPhones(logging.Filter):
 
 for _name in ("twilio.http_client", "urllib3.connectionpool"):
     logging.getLogger(_name).addFilter(MaskPhones())
+# The client logs every request and its headers at INFO: our own line per text says what matters.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

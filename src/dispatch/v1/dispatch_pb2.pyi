@@ -58,6 +58,7 @@ class EtaKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ETA_MOVED: _ClassVar[EtaKind]
     ETA_DEPARTED: _ClassVar[EtaKind]
     ETA_EMERGENCY: _ClassVar[EtaKind]
+    ETA_WITHDRAWN: _ClassVar[EtaKind]
 PRIORITY_UNSPECIFIED: Priority
 LOW: Priority
 NORMAL: Priority
@@ -88,6 +89,7 @@ ETA_PLANNED: EtaKind
 ETA_MOVED: EtaKind
 ETA_DEPARTED: EtaKind
 ETA_EMERGENCY: EtaKind
+ETA_WITHDRAWN: EtaKind
 
 class Location(_message.Message):
     __slots__ = ("lat", "lng", "matrix_index", "address")
