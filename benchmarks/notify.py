@@ -52,7 +52,7 @@ from benchmarks.health_under_load import percentile
 from benchmarks.replay import Replay
 from benchmarks.serve import free_port, served
 from dispatch.cli import EXAMPLE_DAY
-from dispatch.notify.notifier import ETA_BUCKET, MESSAGE_OF, phone_key
+from dispatch.notify.notifier import MESSAGE_OF, STATEFUL, phone_key, text_key
 from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
@@ -231,13 +231,22 @@ def emergencies(mode: str, count: int, redis_url: str | None, solve_limit: float
 
 
 def texts_due(client: redis.Redis, plan_ids: set[str]) -> dict[str, list[str]]:
-    """Every dedupe key the ETA stream's events call for, with the phones."""
+    """Every dedupe key the ETA stream's events call for, with the phones. A confirmation or update
+    followed by a later version's for the same job may be superseded (dropped as out of date when
+    it came late): it is due only if it was not."""
+    events = [decode(fields[b"e"]) for _, fields in client.xrange(STREAM_KEY)]
+    latest: dict[tuple[str, str], int] = {}
+    for e in events:
+        if e.kind in STATEFUL:
+            latest[(e.plan_id, e.job_id)] = max(latest.get((e.plan_id, e.job_id), -1), e.version)
     due: dict[str, list[str]] = {}
-    for _, fields in client.xrange(STREAM_KEY):
-        event = decode(fields[b"e"])
+    for event in events:
         if event.plan_id not in plan_ids or not event.customer_phone or event.kind not in MESSAGE_OF:
             continue  # another run's, no phone, or no text of its own (WITHDRAWN)
-        key = f"dispatch:sms:{event.plan_id}:{event.job_id}:{MESSAGE_OF[event.kind]}:{event.eta // ETA_BUCKET}"
+        key = text_key(event, MESSAGE_OF[event.kind])
+        superseded = event.kind in STATEFUL and event.version < latest[(event.plan_id, event.job_id)]
+        if superseded and not client.exists(key):
+            continue
         due.setdefault(key, []).append(event.customer_phone)
     return due
 

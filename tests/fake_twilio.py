@@ -41,6 +41,8 @@ class FakeTwilio:
         self.tries: Counter[str] = Counter()
         self.callbacks = callbacks
         self.callbacks_failed = 0
+        #: Seconds a list (GET) takes to answer.
+        self.list_delay = 0.0
         self._outage_until = 0.0
         self._outage: itertools.cycle[str] = itertools.cycle(["ok"])
         self.lock = threading.Lock()
@@ -78,6 +80,7 @@ class FakeTwilio:
             self.arrivals.clear()
             self.tries.clear()
             self._outage_until = 0.0
+            self.list_delay = 0.0
 
     def fail_for(self, seconds: float, answers: list[str]) -> None:
         """Every create fails, with ``answers`` in turn, for the next ``seconds``."""
@@ -128,7 +131,7 @@ class FakeTwilio:
             "status": "queued",
             "status_callback": form.get("StatusCallback"),
             "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
-            "date_sent": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "date_sent": None,  # as Twilio: empty while the message is queued
             "num_segments": "1",
             "direction": "outbound-api",
             "uri": f"/2010-04-01/Accounts/{SID}/Messages/SM.json",
@@ -149,6 +152,7 @@ class FakeTwilio:
     def list(self, h: BaseHTTPRequestHandler) -> None:
         if not self._authorised(h):
             return
+        time.sleep(self.list_delay)
         query = {k: v[0] for k, v in parse_qs(urlparse(h.path).query).items()}
         with self.lock:
             found = [m for m in self.messages if "To" not in query or m["to"] == query["To"]]

@@ -161,9 +161,12 @@ def test_events_wait_in_an_outbox_while_the_stream_is_down():
     service = Dispatcher(runner=InProcessRunner(), settings=Settings(), etas=stream)
     plan = service.solve(day())  # the plan is stored; its events wait
     assert service.eta_outbox == len(plan.assigned_job_ids)
+    service.flush_etas()  # still down: still held
+    assert service.eta_outbox == len(plan.assigned_job_ids)
     stream.down = False
+    service.flush_etas()  # back: out without waiting for another plan (the server does this every second)
+    assert service.eta_outbox == 0 and len(all_events(stream)) == len(plan.assigned_job_ids)
     service.solve(day())
-    assert service.eta_outbox == 0
     assert len(all_events(stream)) == 2 * len(plan.assigned_job_ids)
 
 

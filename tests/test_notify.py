@@ -17,10 +17,10 @@ from dispatch import cli
 from dispatch.domain import Priority
 from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.health import IntegrationLog, RedisIntegrationLog
-from dispatch.notify.notifier import MemoryClaims, Notifier, RedisClaims
-from dispatch.notify.sms import Sms, TwilioSettings, mask
+from dispatch.notify.notifier import MemoryClaims, Notifier, RedisClaims, text_key
+from dispatch.notify.sms import Sms, TwilioSettings, e164, mask
 from dispatch.notify.templates import DEFAULTS, Messages, TemplateError, segments
-from dispatch.stream import MemoryEtaStream, RedisEtaStream
+from dispatch.stream import MemoryEtaStream, RedisEtaStream, encode
 from tests.fake_twilio import SID, TOKEN, FakeTwilio
 
 PHONE = "+13035550199"
@@ -45,7 +45,7 @@ def twilio(fake):
 def event(kind=EtaKind.DEPARTED, job="j1", eta=T0 + 40 * 60, phone=PHONE, **more) -> EtaEvent:
     return EtaEvent(
         plan_id="p1",
-        version=2,
+        version=more.pop("version", 2),
         kind=kind,
         job_id=job,
         technician_id="mike",
@@ -105,6 +105,9 @@ def test_a_template_with_an_unknown_variable_fails_when_loaded(tmp_path: Path):
         Messages.load(path)
     path.write_text('{"templates": {"en_route": "{technician_name} comes at {eta}"}, "business_name": "X"}')
     assert Messages.load(path).templates["en_route"] == "{technician_name} comes at {eta}"
+    path.write_text('{"templates": {"en_route": "{technician_name} at {eta:d}"}}')  # fails at load, not when sent
+    with pytest.raises(TemplateError, match="en_route: ValueError"):
+        Messages.load(path)
     path.write_text('{"templates": {"invoice": "hi"}}')
     with pytest.raises(TemplateError, match="unknown message kind"):
         Messages.load(path)
@@ -254,6 +257,13 @@ def test_mask_keeps_only_the_last_two_digits():
     assert mask("to +1 (303) 555-0199 and 3035550123") == "to *********99 and ********23"
 
 
+def test_numbers_go_to_twilio_in_e164_however_they_were_written(twilio, fake):
+    assert e164("(303) 555-0199") == "+13035550199" == e164("+13035550199") == e164("1-303-555-0199")
+    assert e164("+44 20 7946 0958") == "+442079460958"
+    assert notifier(twilio).handle(event(phone="(303) 555-0199")) == "sent"
+    assert [m["to"] for m in fake.messages] == ["+13035550199"]
+
+
 # ---------------------------------------------------------------------------- the loop, restarts
 
 
@@ -289,11 +299,76 @@ def test_a_restarted_notifier_resumes_and_sends_nothing_twice(twilio, fake, redi
 
 def test_a_claim_still_being_worked_on_is_left_alone_until_its_lease_runs_out(twilio, fake):
     n = notifier(twilio, lease=30.0)
-    key = f"dispatch:sms:p1:j1:en_route:{(T0 + 40 * 60) // 600}"
+    key = text_key(event(), "en_route")
     n.claims.set(key, f"sending:{time.time():.3f}")  # another sender, mid-retry
     assert n.handle(event()) == "retry" and not fake.messages
     n.claims.set(key, f"sending:{time.time() - 31:.0f}")  # its lease ran out: settled with Twilio, then sent
     assert n.handle(event()) == "sent" and len(fake.messages) == 1
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_two_handlers_finding_the_same_abandoned_claim_send_one_text(store, twilio, fake, request):
+    claims = MemoryClaims()
+    if store == "redis":
+        claims = RedisClaims(redis.Redis.from_url(request.getfixturevalue("redis_url")))
+    key = text_key(event(), "en_route")
+    claims.set(key, f"sending:{time.time() - 120:.3f}")  # its sender died two minutes ago
+    fake.list_delay = 0.3  # both are asking Twilio at the same time
+    a, b = notifier(twilio, claims=claims, lease=45.0), notifier(twilio, claims=claims, lease=45.0)
+    outcomes: list[str] = []
+    threads = [threading.Thread(target=lambda n=n: outcomes.append(n.handle(event()))) for n in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == ["retry", "sent"] and len(fake.messages) == 1
+    assert a.handle(event()) == "duplicate" and len(fake.messages) == 1
+
+
+def test_an_older_version_of_a_visit_is_dropped_when_a_later_one_was_handled(twilio, fake):
+    n = notifier(twilio)
+    assert n.handle(event(EtaKind.MOVED, eta=T0 + 3600, version=7)) == "sent"
+    assert n.handle(event(EtaKind.MOVED, eta=T0 + 1800, version=5)) == "stale"  # came late: out of date
+    assert n.handle(event(EtaKind.DEPARTED, eta=T0 + 1800, version=5)) == "sent"  # a departure still happened
+    assert n.handle(event(EtaKind.MOVED, eta=T0 + 1800, version=9)) == "sent"  # back to an earlier ETA: told
+    assert len(fake.messages) == 3
+
+
+def test_a_bad_entry_on_the_stream_is_skipped_and_the_loop_goes_on(twilio, fake, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.delete("dispatch:etas")
+    stream = RedisEtaStream.from_url(redis_url)
+    client.xadd("dispatch:etas", {"e": b'{"kind": "COMPLETED"}'})  # a newer server's kind, or garbage
+    client.xadd("dispatch:etas", {"e": b"not json"})
+    stream.publish([event(EtaKind.EMERGENCY, priority=Priority.EMERGENCY)])
+    n = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=MemoryClaims())
+    thread, stop = n.start()
+    began = time.monotonic()
+    while not fake.messages and time.monotonic() - began < 10:
+        time.sleep(0.02)
+    alive = thread.is_alive()
+    stop.set()
+    thread.join(5)
+    assert alive and len(fake.messages) == 1
+    assert client.xpending("dispatch:etas", "notifier")["pending"] == 0  # the bad ones acknowledged too
+
+
+def test_events_published_long_ago_are_not_texted(twilio, fake, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.delete("dispatch:etas")
+    stream = RedisEtaStream.from_url(redis_url)
+    old_ms = int((time.time() - 7 * 3600) * 1000)
+    client.xadd("dispatch:etas", {"e": encode(event(job="old"))}, id=f"{old_ms}-0")
+    stream.publish([event(job="new", phone="+13035550177")])
+    n = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=MemoryClaims())
+    thread, stop = n.start()
+    began = time.monotonic()
+    while not fake.messages and time.monotonic() - began < 10:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    stop.set()
+    thread.join(5)
+    assert [m["to"] for m in fake.messages] == ["+13035550177"]
 
 
 def test_a_text_that_keeps_failing_does_not_hold_up_an_emergency(twilio, fake):

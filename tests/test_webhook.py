@@ -109,8 +109,10 @@ def test_a_signed_status_callback_records_the_status(webhook, notifier):
 def test_undelivered_counts_as_an_error_and_21610_opts_the_number_out(webhook, notifier):
     assert post(webhook, STATUS_PATH, status("SM1", "undelivered", code="30003")).status_code == 204
     assert notifier.delivery_status("SM1") == "undelivered:30003"
+    assert notifier.integrations.report("twilio").errors == 0  # an unreachable handset is not Twilio failing
+    assert post(webhook, STATUS_PATH, status("SM3", "undelivered", code="30007")).status_code == 204  # filtered
     health = notifier.integrations.report("twilio")
-    assert health.errors == 1 and "30003" in health.last_error
+    assert health.errors == 1 and "30007" in health.last_error
     assert not notifier.opted_out(PHONE)
     assert post(webhook, STATUS_PATH, status("SM2", "failed", code="21610")).status_code == 204
     assert notifier.delivery_status("SM2") == "failed:21610"

@@ -126,8 +126,8 @@ def eta_events(
                 kinds.append(EtaKind.EMERGENCY if job.priority is Priority.EMERGENCY else EtaKind.PLANNED)
             elif abs(visit.arrival - before.eta) >= threshold or before.technician_id != tech.id:
                 kinds.append(EtaKind.MOVED)
-            if job.id in leaving:
-                kinds.append(EtaKind.DEPARTED)
+            if job.id in leaving:  # the en-route text carries the ETA: no separate move to tell
+                kinds = [k for k in kinds if k is not EtaKind.MOVED] + [EtaKind.DEPARTED]
             half = window_half_width(visit.arrival - now)
             for kind in kinds:
                 events.append(

@@ -401,6 +401,12 @@ class Dispatcher:
     def eta_outbox(self) -> int:
         return len(self._outbox)
 
+    def flush_etas(self) -> None:
+        """Publish what the outbox holds (the server calls this every second): an emergency held
+        through a short Redis outage goes out when Redis is back, not with the next plan."""
+        if self._outbox:
+            self._publish([], 0)
+
     def _travel_deadline(self, began: float, problem: Problem, deadline: float | None) -> float:
         """When the travel matrix must be ready: half the time limit (at least 2 s, at most the
         provider's retry time), and a second before the RPC deadline's margin."""

@@ -13,6 +13,7 @@ publish means for the request.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -25,6 +26,8 @@ from dispatch.errors import DispatchError
 from dispatch.eta import EtaEvent
 
 STREAM_KEY = "dispatch:etas"
+
+log = logging.getLogger("dispatch.stream")
 
 
 class StreamUnavailableError(DispatchError):
@@ -72,6 +75,22 @@ def encode(event: EtaEvent) -> bytes:
 
 def decode(raw: bytes) -> EtaEvent:
     return codec.from_json(EtaEvent, json.loads(raw))
+
+
+def _readable(entries: list, key: str) -> tuple[list[tuple[str, EtaEvent]], list[bytes]]:
+    """The entries that decode, and the ids of those that do not (corrupt, or from a newer
+    server with a kind this one does not know): logged, never allowed to stop a reader."""
+    out: list[tuple[str, EtaEvent]] = []
+    bad: list[bytes] = []
+    for entry_id, fields in entries:
+        if not fields:
+            continue
+        try:
+            out.append((entry_id.decode(), decode(fields[b"e"])))
+        except (KeyError, TypeError, ValueError, DispatchError) as exc:
+            log.error("%s entry %s cannot be read (%s): skipped", key, entry_id.decode(), type(exc).__name__)
+            bad.append(entry_id)
+    return out, bad
 
 
 class MemoryEtaStream:
@@ -162,6 +181,7 @@ class RedisEtaStream:
         self.client = client
         self.max_len = max_len
         self.key = key
+        self._cursors: dict[str, str] = {}
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 1.0, connect_timeout: float = 0.5) -> RedisEtaStream:
@@ -194,11 +214,7 @@ class RedisEtaStream:
             reply = self.client.xread({self.key: after}, count=count, block=wait or None)
         except redis.exceptions.RedisError as error:
             raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
-        out: list[tuple[str, EtaEvent]] = []
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                out.append((entry_id.decode(), decode(fields[b"e"])))
-        return out
+        return _readable([e for _, entries in reply or [] for e in entries], self.key)[0]
 
     def _ensure_group(self, group: str) -> None:
         try:
@@ -216,7 +232,7 @@ class RedisEtaStream:
             new = self.client.xreadgroup(group, consumer, {self.key: ">"}, count=count, block=wait or None)
         except redis.exceptions.RedisError as error:
             raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
-        return [(i.decode(), decode(fields[b"e"])) for _, es in new or [] for i, fields in es if fields]
+        return self._acking_unreadable(group, [e for _, es in new or [] for e in es])
 
     def pending(
         self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0
@@ -232,10 +248,12 @@ class RedisEtaStream:
                     break
                 entries += page
                 after = page[-1][0].decode()
-            if len(entries) < count:
+            if len(entries) < count:  # from where the last look stopped: the whole list, over a few looks
+                cursor = self._cursors.get(group, "0-0")
                 claimed = self.client.xautoclaim(
-                    self.key, group, consumer, int(stale * 1000), "0-0", count=count - len(entries)
+                    self.key, group, consumer, int(stale * 1000), cursor, count=count - len(entries)
                 )
+                self._cursors[group] = claimed[0].decode() if isinstance(claimed[0], bytes) else str(claimed[0])
                 entries += claimed[1]
             gone = [i for i, fields in entries if not fields]
             if gone:
@@ -243,7 +261,16 @@ class RedisEtaStream:
         except redis.exceptions.RedisError as error:
             raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
         # an entry trimmed from the stream comes back with no fields: nothing left to do for it (acked)
-        return [(i.decode(), decode(fields[b"e"])) for i, fields in entries if fields]
+        return self._acking_unreadable(group, entries)
+
+    def _acking_unreadable(self, group: str, entries: list) -> list[tuple[str, EtaEvent]]:
+        out, bad = _readable(entries, self.key)
+        if bad:
+            try:
+                self.client.xack(self.key, group, *bad)
+            except redis.exceptions.RedisError as error:
+                raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+        return out
 
     def touch(self, group: str, consumer: str, ids: list[str]) -> None:
         if not ids:

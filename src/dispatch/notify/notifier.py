@@ -7,7 +7,8 @@ opted out (replied STOP: Twilio error 21610, or recorded by the inbound webhook)
 Twilio called invalid (21211, 21214, 21217, 21614: once is enough), render, count
 segments, then:
 
-1. claim the text's dedupe key — ``(plan, job, message kind, ETA in 10-minute buckets)`` — as
+1. claim the text's dedupe key — ``(plan, job, message kind, plan version, ETA in 10-minute
+   buckets)``, see ``text_key`` — as
    ``sending:<time>`` with ``SET NX`` (Redis) or in memory; a key already ``sent``/``failed`` means
    done; a key left ``sending`` (a crash or a timeout mid-send) is, once its lease has run out
    (``LEASE``: each attempt renews it, so a sender still retrying keeps it), settled by asking
@@ -79,6 +80,26 @@ if held and (ARGV[2] == '' or held == ARGV[2]) then
 end
 return 0
 """
+#: Events published longer ago than this are not texted (a notifier back after a long outage).
+MAX_AGE = 6 * 3_600.0
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+_ADVANCE = """
+local seen = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) < seen then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+#: Events that say what the customer's visit is (not that something happened): an older version
+#: than one already handled for the job is out of date and dropped.
+STATEFUL = frozenset({EtaKind.PLANNED, EtaKind.MOVED, EtaKind.WITHDRAWN})
+#: Twilio answers that are about the customer's number, not about Twilio: not errors of the integration.
+CUSTOMER_SIDE = frozenset({21211, 21214, 21217, 21610, 21612, 21614, 30003, 30005, 30006})
 #: An appointment is confirmed this long before its ETA (at once when the plan is made later).
 APPOINTMENT_LEAD = 86_400
 #: Replies that unsubscribe a number, and that subscribe it again (Twilio's standard keywords).
@@ -89,6 +110,14 @@ UNDELIVERED = frozenset({"failed", "undelivered"})
 #: How far along each status is: a late callback never moves a message back.
 STATUS_RANK = {"accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4, "failed": 5}
 STATUS_RANK |= {"undelivered": 5, "delivered": 5, "receiving": 5, "received": 5, "read": 6, "canceled": 6}
+
+
+def text_key(event: EtaEvent, kind: str) -> str:
+    """The dedupe key of ``event``'s text: plan, job, message kind, the plan version that made the
+    event, and its ETA in 10-minute buckets. The version tells a move back to an earlier ETA
+    (10:15, then 10:30, then 10:15 again) from the first text; an event read twice (a restart, a
+    takeover) has the same version and gets the same key."""
+    return f"dispatch:sms:{event.plan_id}:{event.job_id}:{kind}:v{event.version}:{event.eta // ETA_BUCKET}"
 
 
 def phone_key(phone: str) -> str:
@@ -108,6 +137,14 @@ class Claims(Protocol):
     def set(self, key: str, value: str) -> None: ...
 
     def get(self, key: str) -> str | None: ...
+
+    def take_over(self, key: str, held: str, value: str) -> bool:
+        """Set ``key`` to ``value`` if it still holds ``held``: whether it did (one taker wins)."""
+        ...
+
+    def advance(self, slot: str, version: int) -> bool:
+        """Record ``version`` as the latest handled for ``slot``; ``False`` if a later one was."""
+        ...
 
     def opted_out(self, phone: str) -> bool: ...
 
@@ -135,6 +172,7 @@ class MemoryClaims:
         self._keys: dict[str, str] = {}
         self._out: set[str] = set()
         self._later: dict[str, tuple[float, bytes]] = {}
+        self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def claim(self, key: str, value: str) -> str | None:
@@ -150,6 +188,20 @@ class MemoryClaims:
 
     def get(self, key: str) -> str | None:
         return self._keys.get(key)
+
+    def take_over(self, key: str, held: str, value: str) -> bool:
+        with self._lock:
+            if self._keys.get(key) != held:
+                return False
+            self._keys[key] = value
+            return True
+
+    def advance(self, slot: str, version: int) -> bool:
+        with self._lock:
+            if version < self._versions.get(slot, -1):
+                return False
+            self._versions[slot] = version
+            return True
 
     def opted_out(self, phone: str) -> bool:
         return phone in self._out
@@ -199,6 +251,12 @@ class RedisClaims:
         held = self.client.get(key)
         return held.decode() if held is not None else None
 
+    def take_over(self, key: str, held: str, value: str) -> bool:
+        return bool(self.client.eval(_TAKE_OVER, 1, key, held, value, CLAIM_TTL))
+
+    def advance(self, slot: str, version: int) -> bool:
+        return bool(self.client.eval(_ADVANCE, 1, f"dispatch:sms:version:{slot}", version, CLAIM_TTL))
+
     def opted_out(self, phone: str) -> bool:
         return bool(self.client.sismember(OPTED_OUT, phone))
 
@@ -239,8 +297,9 @@ class Notifier:
         integrations: IntegrationLog | None = None,
         retry_for: float = 600.0,
         senders: int = 8,
-        lease: float = LEASE,
+        lease: float | None = None,
         appointment_lead: int = APPOINTMENT_LEAD,
+        max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
     ) -> None:
@@ -251,7 +310,11 @@ class Notifier:
         self.integrations = integrations or IntegrationLog()
         self.retry_for = retry_for
         self.senders = max(1, senders)
+        # a sender renews its claim before each attempt: the longest gap is a backoff and two timeouts
+        if lease is None:
+            lease = LEASE if sms is None else max(LEASE, 30.0 + 2 * sms.settings.timeout + 5.0)
         self.lease = lease
+        self.max_age = max_age
         self.appointment_lead = appointment_lead
         self.clock = clock
         self._due_busy: set[str] = set()
@@ -281,11 +344,12 @@ class Notifier:
                     if now >= next_sweep:  # what this consumer holds, and what a dead one left
                         self.stream.touch(GROUP, consumer, list(in_flight))
                         want = len(in_flight) + len(not_before) + 50
-                        batch = [
-                            (i, e)
-                            for i, e in self.stream.pending(GROUP, consumer, count=want, stale=STALE_AFTER)
-                            if i not in in_flight and not_before.get(i, 0.0) <= now
-                        ]
+                        held = self.stream.pending(GROUP, consumer, count=want, stale=STALE_AFTER)
+                        if len(held) < want:  # the whole list was seen: forget what is no longer in it
+                            ids = {i for i, _ in held}
+                            for gone in [i for i in not_before if i not in ids]:
+                                del not_before[gone]
+                        batch = [(i, e) for i, e in held if i not in in_flight and not_before.get(i, 0.0) <= now]
                         next_sweep = now + SWEEP_EVERY
                         self._submit_due(pool)
                     elif len(in_flight) >= self.senders * 8:
@@ -293,8 +357,13 @@ class Notifier:
                         continue
                     else:
                         batch = self.stream.group_read(GROUP, consumer, block=0.2, count=50)
+                    batch = self._fresh(batch)
                 except StreamUnavailableError as exc:
                     log.warning("notifier: %s; retrying in 1 s", exc)
+                    stop.wait(1.0)
+                    continue
+                except Exception:  # noqa: BLE001 (the loop must outlive any one bad turn)
+                    log.exception("notifier: unexpected error; going on in 1 s")
                     stop.wait(1.0)
                     continue
                 for event_id, event in batch:
@@ -307,13 +376,29 @@ class Notifier:
             pool.shutdown(wait=True, cancel_futures=True)
             self._finish(finished, in_flight, not_before, tails)
 
+    def _fresh(self, batch: list[tuple[str, EtaEvent]]) -> list[tuple[str, EtaEvent]]:
+        """``batch`` without events published more than ``max_age`` ago (acknowledged, logged):
+        an en-route text hours late helps no one (a first start reads the stream from its start)."""
+        now_ms = time.time() * 1000
+        old = [i for i, _ in batch if "-" in i and now_ms - int(i.split("-", 1)[0]) > self.max_age * 1000]
+        if old:
+            log.warning("notifier: %d event(s) older than %.0f s skipped", len(old), self.max_age)
+            self.stream.ack(GROUP, old)
+        return [(i, e) for i, e in batch if i not in old]
+
     def send_due(self) -> list[str]:
         """Send the confirmations whose time has come, one after the other; their outcomes."""
         return [self._send_scheduled(slot, payload) for slot, payload in self.claims.due(self.clock(), 50)]
 
     def _send_scheduled(self, slot: str, payload: bytes) -> str:
         try:
-            outcome = self.handle(decode(payload))
+            try:
+                event = decode(payload)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("notifier: a scheduled confirmation cannot be read (%s): dropped", type(exc).__name__)
+                self.claims.unschedule(slot, payload)
+                return "unreadable"
+            outcome = self.handle(event)
             if outcome != "retry":  # else it stays scheduled: tried again at the next look
                 self.claims.unschedule(slot, payload)
             return outcome
@@ -337,7 +422,7 @@ class Notifier:
         for slot, payload in due:
             if slot not in self._due_busy:
                 self._due_busy.add(slot)
-                pool.submit(self._send_scheduled, slot, payload)
+                pool.submit(self._send_scheduled, slot, payload).add_done_callback(_outcome)  # logs a crash
 
     def _finish(
         self,
@@ -408,6 +493,8 @@ class Notifier:
         """Text ``event``'s customer if due: "sent", "logged", "duplicate", "skipped: ...",
         "failed: ..." or "retry" (not done: the event stays unacknowledged)."""
         slot = f"{event.plan_id}:{event.job_id}"
+        if event.kind in STATEFUL and not self.claims.advance(slot, event.version):
+            return "stale"  # a later version of this visit was handled already (events came out of order)
         if event.kind is EtaKind.WITHDRAWN:
             self.claims.unschedule(slot)
             return "withdrawn"
@@ -431,13 +518,15 @@ class Notifier:
             self.claims.unschedule(slot)  # on the way already: a confirmation would come too late
         kind, body = self.text(event)
         parts = segments(body)
-        key = f"dispatch:sms:{event.plan_id}:{event.job_id}:{kind}:{event.eta // ETA_BUCKET}"
+        key = text_key(event, kind)
         held = self.claims.claim(key, f"sending:{time.time():.3f}")
         if held is not None:
             if not held.startswith("sending:"):
                 return "duplicate"
             if time.time() - float(held.split(":", 1)[1]) < self.lease:
                 return "retry"  # another sender may be on it: wait until its lease runs out
+            if not self.claims.take_over(key, held, f"sending:{time.time():.3f}"):
+                return "retry"  # another handler took it over first
             sid = self._settle(phone, body, float(held.split(":", 1)[1]))
             if sid == "?":
                 return "retry"
@@ -445,7 +534,9 @@ class Notifier:
                 self.claims.set(key, f"sent:{sid}")
                 return "duplicate"
         if self.sms is None:
-            log.info("text (%s, %d %s segment(s)) to %s: %s", kind, parts.segments, parts.encoding, mask(phone), body)
+            log.info(
+                "text (%s, %d %s segment(s)) to %s: %s", kind, parts.segments, parts.encoding, mask(phone), mask(body)
+            )
             self.claims.set(key, "sent:logged")
             return "logged"
         return self._send(key, phone, body, kind, parts.segments)
@@ -457,7 +548,10 @@ class Notifier:
             self.claims.set(key, f"sending:{time.time():.3f}")  # renews the lease
             outcome = self.sms.send(phone, body)
             self.integrations.record(
-                "twilio", ok=outcome.status == "SENT", latency=outcome.latency, error=outcome.code or outcome.detail
+                "twilio",
+                ok=outcome.status == "SENT" or outcome.code in CUSTOMER_SIDE,
+                latency=outcome.latency,
+                error=outcome.code or outcome.detail,
             )
             if outcome.status == "SENT":
                 self.claims.set(key, f"sent:{outcome.sid}")
@@ -499,7 +593,8 @@ class Notifier:
         self.claims.set(key, f"{status}:{error_code}" if error_code else status)
         if status in UNDELIVERED:
             code = f" {error_code}" if error_code else ""
-            self.integrations.record("twilio", ok=False, latency=0.0, error=f"delivery {status}{code}")
+            if error_code not in CUSTOMER_SIDE:  # an unreachable handset is not Twilio failing
+                self.integrations.record("twilio", ok=False, latency=0.0, error=f"delivery {status}{code}")
             log.warning("text %s to %s not delivered: %s%s", sid, mask(to), status, code)
             if error_code == UNSUBSCRIBED and to:
                 self.claims.opt_out(phone_key(to))

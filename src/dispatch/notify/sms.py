@@ -137,7 +137,7 @@ class Sms:
 
     def send(self, to: str, body: str) -> Outcome:
         s = self.settings
-        kwargs: dict[str, str] = {"to": to, "body": body}
+        kwargs: dict[str, str] = {"to": e164(to), "body": body}
         if s.messaging_service_sid:
             kwargs["messaging_service_sid"] = s.messaging_service_sid
         else:
@@ -150,6 +150,8 @@ class Sms:
         except TwilioRestException as exc:
             took = time.monotonic() - began
             code = int(exc.code or 0)
+            if exc.status in (401, 403, 404):  # our credentials or base URL: no text is at fault
+                return Outcome("RETRY", code=code, detail=f"HTTP {exc.status}: check the Twilio settings", latency=took)
             if code in PERMANENT_CODES or (400 <= exc.status < 500 and exc.status != 429):
                 return Outcome("PERMANENT", code=code, detail=f"HTTP {exc.status}", latency=took)
             return Outcome("RETRY", code=code, detail=f"HTTP {exc.status}", latency=took)
@@ -166,8 +168,12 @@ class Sms:
         return Outcome("SENT", sid=str(message.sid), latency=time.monotonic() - began)
 
     def find(self, to: str, body: str, since: float) -> str | None:
-        """The SID of a message with ``body`` sent to ``to`` since ``since`` (Unix time), if Twilio
-        has one: how an ``UNKNOWN`` outcome is settled before anything is sent again.
+        """The SID of a message with ``body`` created for ``to`` since ``since`` (Unix time), if
+        Twilio has one: how an ``UNKNOWN`` outcome is settled before anything is sent again.
+
+        Not filtered on the date sent: Twilio leaves it empty while a message is accepted or queued
+        (a long code sends about one a second), and such a message is on its way all the same.
+        The newest 50 messages to the number are compared by body and creation time.
 
         Raises
         ------
@@ -175,7 +181,16 @@ class Sms:
             Twilio could not be asked.
         """
         after = datetime.fromtimestamp(since - 60, UTC)
-        for message in self.client.messages.list(to=to, date_sent_after=after, limit=50):
-            if message.body == body:
+        for message in self.client.messages.list(to=e164(to), limit=50):
+            created = message.date_created
+            if message.body == body and (created is None or created >= after):
                 return str(message.sid)
         return None
+
+
+def e164(phone: str) -> str:
+    """``phone`` as Twilio wants it: ``+`` and digits (a 10-digit North American number gets its 1)."""
+    if re.fullmatch(r"\+\d{8,15}", phone):
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    return "+" + ("1" + digits if len(digits) == 10 else digits)

@@ -137,3 +137,7 @@ def check(kind: str, text: str) -> None:
         raise TemplateError(
             f"templates.{kind}: unknown variable(s) {', '.join(bad)} (allowed: {', '.join(sorted(VARIABLES[kind]))})"
         )
+    try:  # every value is text when sent: a format spec or an index text cannot take fails now, not then
+        text.format_map({name: "x" for name in VARIABLES[kind]})
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+        raise TemplateError(f"templates.{kind}: {type(exc).__name__}: {exc}") from None

@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import threading
 from concurrent import futures
 
@@ -82,12 +83,25 @@ class DispatchServer:
         self.server.start()
         if self.settings.twilio is not None:  # texts go out from this process
             self.notifier = start_notifier(
-                self.settings, self.dispatcher.etas, f"serve-{os.getpid()}", self.dispatcher.integrations
+                # one name per replica: containers all run as PID 1, their host names differ
+                self.settings,
+                self.dispatcher.etas,
+                f"serve-{socket.gethostname()}-{os.getpid()}",
+                self.dispatcher.integrations,
             )
+        threading.Thread(target=self._flush_etas, name="eta-outbox", daemon=True).start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("dispatch serving on port %d with %d solver workers", self.port, self.settings.workers)
         return self.port
+
+    def _flush_etas(self) -> None:
+        while not self._stopped.wait(1.0):
+            if self.dispatcher is not None:
+                try:
+                    self.dispatcher.flush_etas()
+                except Exception:  # noqa: BLE001 (a background chore: never let it die)
+                    log.exception("flushing the ETA outbox failed")
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop taking calls, let running ones finish for ``grace`` seconds, stop the workers."""
