@@ -52,7 +52,8 @@ from benchmarks.health_under_load import percentile
 from benchmarks.replay import Replay
 from benchmarks.serve import free_port, served
 from dispatch.cli import EXAMPLE_DAY
-from dispatch.notify.notifier import MESSAGE_OF, STATEFUL, phone_key, text_key
+from dispatch.eta import EtaKind
+from dispatch.notify.notifier import DUE, MESSAGE_OF, STATEFUL, TOLD, phone_key, text_key
 from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
@@ -149,6 +150,7 @@ def wait_quiet(
         if stream is not None:
             with contextlib.suppress(redis.exceptions.ResponseError):
                 pending = int(stream.xpending(STREAM_KEY, "notifier")["pending"])
+            pending += int(stream.zcard(DUE))  # moves held to settle, confirmations waiting for their time
         if count != seen or pending:
             seen, since = count, time.monotonic()
         elif time.monotonic() - since >= settle:
@@ -181,6 +183,7 @@ def emergencies(mode: str, count: int, redis_url: str | None, solve_limit: float
         with served(workers=2, redis_url=redis_url, env=serve_env) as address, contextlib.ExitStack() as stack:
             if mode == "own process":
                 assert redis_url
+                redis.Redis.from_url(redis_url).flushdb()  # each run on its own: no texts held from another
                 stack.enter_context(notifier_process(hook | {"DISPATCH_REDIS_URL": redis_url}))
             with grpc.insecure_channel(address) as channel:
                 stub = dispatch_pb2_grpc.DispatchStub(channel)
@@ -231,24 +234,46 @@ def emergencies(mode: str, count: int, redis_url: str | None, solve_limit: float
 
 
 def texts_due(client: redis.Redis, plan_ids: set[str]) -> dict[str, list[str]]:
-    """Every dedupe key the ETA stream's events call for, with the phones. A confirmation or update
-    followed by a later version's for the same job may be superseded (dropped as out of date when
-    it came late): it is due only if it was not."""
-    events = [decode(fields[b"e"]) for _, fields in client.xrange(STREAM_KEY)]
+    """Every dedupe key the ETA stream's events call for, with the phones — but moves, which are
+    held until they settle and told only if still news (checked by ``stale_etas``). A
+    confirmation followed by a later version's for the same job may be superseded (dropped as out
+    of date when it came late): it is due only if it was not."""
+    events = _events(client, plan_ids)
     latest: dict[tuple[str, str], int] = {}
     for e in events:
         if e.kind in STATEFUL:
             latest[(e.plan_id, e.job_id)] = max(latest.get((e.plan_id, e.job_id), -1), e.version)
     due: dict[str, list[str]] = {}
     for event in events:
-        if event.plan_id not in plan_ids or not event.customer_phone or event.kind not in MESSAGE_OF:
-            continue  # another run's, no phone, or no text of its own (WITHDRAWN)
+        if not event.customer_phone or event.kind not in MESSAGE_OF or event.kind is EtaKind.MOVED:
+            continue  # no phone, no text of its own (WITHDRAWN), or a move
         key = text_key(event, MESSAGE_OF[event.kind])
         superseded = event.kind in STATEFUL and event.version < latest[(event.plan_id, event.job_id)]
         if superseded and not client.exists(key):
             continue
         due.setdefault(key, []).append(event.customer_phone)
     return due
+
+
+def _events(client: redis.Redis, plan_ids: set[str]) -> list:
+    return [e for e in (decode(f[b"e"]) for _, f in client.xrange(STREAM_KEY)) if e.plan_id in plan_ids]
+
+
+def stale_etas(client: redis.Redis, plan_ids: set[str], opted_out: dict[str, float], threshold: int = 600) -> list[str]:
+    """Customers whose last text does not carry (within the threshold) the last ETA the day gave
+    their visit: the jobs still planned, with a phone, not opted out."""
+    last: dict[tuple[str, str], Any] = {}
+    for e in _events(client, plan_ids):
+        last[(e.plan_id, e.job_id)] = e
+    out = []
+    blocked = {phone_key(o) for o in opted_out}
+    for (plan, job), e in last.items():
+        if e.kind is EtaKind.WITHDRAWN or not e.customer_phone or phone_key(e.customer_phone) in blocked:
+            continue
+        told = client.get(f"{TOLD}{plan}:{job}")
+        if told is None or abs(int(told) - e.eta) >= threshold:
+            out.append(f"{job}: told {told.decode() if told else 'nothing'}, last ETA {e.eta} ({e.kind.name})")
+    return out
 
 
 def audit(client: redis.Redis, fake: FakeTwilio, plan_ids: set[str], opted_out: dict[str, float]) -> dict[str, Any]:
@@ -261,17 +286,14 @@ def audit(client: redis.Redis, fake: FakeTwilio, plan_ids: set[str], opted_out: 
     arrivals = {m["sid"]: at for m, (at, _) in zip(fake.messages, fake.arrivals, strict=True)}
     sent_once = refused = skipped = missing = 0
     problems: list[str] = []
-    claimed_sids: list[str] = []
     for key, phones in due.items():
         held = client.get(key)
         value = held.decode() if held else ""
         if value.startswith("sent:"):
-            sid = value.split(":", 1)[1]
-            claimed_sids.append(sid)
-            if sid in by_sid:
+            if value.split(":", 1)[1] in by_sid:
                 sent_once += 1
             else:
-                problems.append(f"{key}: sent {sid} unknown to Twilio")
+                problems.append(f"{key}: sent {value} unknown to Twilio")
         elif value.startswith("failed:"):
             refused += 1
         elif any(phone_key(p) in {phone_key(o) for o in opted_out} for p in phones):
@@ -279,7 +301,14 @@ def audit(client: redis.Redis, fake: FakeTwilio, plan_ids: set[str], opted_out: 
         else:
             missing += 1
             problems.append(f"{key}: {value or 'never claimed'}")
-    duplicates = len(fake.messages) - len(set(claimed_sids) & set(by_sid))
+    claimed: list[str] = []  # every text any claim says was sent (moves included)
+    for plan in plan_ids:
+        keys = list(client.scan_iter(f"dispatch:sms:{plan}:*", count=1000))
+        claimed += [v.decode()[5:] for v in client.mget(keys) if v and v.startswith(b"sent:")] if keys else []
+    unaccounted = len(fake.messages) - len(set(claimed) & set(by_sid))  # a text no claim owns: sent twice
+    moves = sum(1 for e in _events(client, plan_ids) if e.kind is EtaKind.MOVED)
+    updates = sum(1 for m in fake.messages if m["body"].startswith("Update from"))
+    stale = stale_etas(client, plan_ids, opted_out)
     bodies: dict[tuple[str, str], int] = {}
     for m in fake.messages:
         bodies[(m["to"], m["body"])] = bodies.get((m["to"], m["body"]), 0) + 1
@@ -292,10 +321,13 @@ def audit(client: redis.Redis, fake: FakeTwilio, plan_ids: set[str], opted_out: 
         "skipped_opted_out": skipped,
         "missing": missing,
         "texts_at_twilio": len(fake.messages),
-        "unaccounted_texts": duplicates,
+        "unaccounted_texts": unaccounted,
         "same_text_twice": same_text_twice,
         "after_opt_out": after_opt_out,
-        "problems": problems[:5],
+        "moves": moves,
+        "updates": updates,
+        "stale_etas": len(stale),
+        "problems": (problems + stale)[:8],
     }
 
 
@@ -313,12 +345,19 @@ KILLS = (4, 9, 15)
 
 
 def replayed_day(
-    redis_url: str, solve_limit: float, kills: tuple[int, ...] = KILLS, step_minutes: int = 20
+    redis_url: str,
+    solve_limit: float,
+    kills: tuple[int, ...] = KILLS,
+    step_minutes: int = 20,
+    settle: float = 2.0,
+    pause: float = 3.0,
 ) -> dict[str, Any]:
     client = redis.Redis.from_url(redis_url)
+    client.flushdb()  # each run on its own: no texts held from another (moves waiting to settle)
     fake = FakeTwilio(callbacks=True)
     port = free_port()
-    hook = twilio_env(fake, port) | {"DISPATCH_REDIS_URL": redis_url}
+    # a day in ~2 minutes: moves are told once they have held 2 s (30 s in a real day)
+    hook = twilio_env(fake, port) | {"DISPATCH_REDIS_URL": redis_url, "DISPATCH_ETA_SETTLE": str(settle)}
     request = day(f"bench-day-{os.getpid()}-{time.time_ns() % 10**6}", solve_limit, 556)
     phones = [j["customer"]["phone"] for j in request["jobs"]]
     unsubscribed = phones[:3]  # Twilio refuses them (21610): the notifier must then stop trying
@@ -391,14 +430,14 @@ def replayed_day(
                         if len(kills) > 1 and step == kills[-1]:
                             notifier.consumer += "-new"  # its events wait until they are stale, then move over
                         notifier.start()  # the same name resumes its unacknowledged events at once
-                    time.sleep(0.3)
+                    time.sleep(pause)  # 20 minutes of the day
                 wait_quiet(fake, settle=3.0, within=240, stream=client)
                 for phone in unsubscribed:  # from its first refusal on
                     first = next((at for at, to in fake.arrivals if to == phone), None)
                     opted_out[phone] = first if first is not None else 0.0
                 plan_ids = {request["plan_id"]}
                 result = audit(client, fake, plan_ids, opted_out)
-                result.update(stats)
+                result.update(stats, settle=settle, pause=pause)
                 result["tries_unsubscribed"] = sum(fake.tries[p] for p in unsubscribed)
                 result["callbacks_failed"] = fake.callbacks_failed
                 return result
@@ -411,7 +450,7 @@ def replayed_day(
 
 def outage(redis_url: str, solve_limit: float, seconds: float, window: int) -> dict[str, Any]:
     client = redis.Redis.from_url(redis_url)
-    client.delete(*client.keys("dispatch:integrations*") or ["none"])
+    client.flushdb()  # each run on its own
     fake = FakeTwilio(callbacks=True)
     hook = twilio_env(fake, free_port()) | {"DISPATCH_REDIS_URL": redis_url, "DISPATCH_HEALTH_WINDOW": str(window)}
     request = day(f"bench-outage-{os.getpid()}-{time.time_ns() % 10**6}", solve_limit, 557)
@@ -499,17 +538,25 @@ def report(emergency: list[dict[str, Any]], replayed: dict[str, Any] | None, dow
         lines += [
             "### A replayed day, the notifier killed (SIGKILL) and restarted mid-day",
             "",
+            f"20-minute steps {r['pause']:g} s apart, moves told once they have held {r['settle']:g} s "
+            "(`DISPATCH_ETA_SETTLE`; 30 s by default).",
+            "",
             f"{r['steps']} steps, {r['departures']} departures, {r['delays']} delays, {r['emergencies']} emergencies, "
             f"{r['kills']} kill(s) of the notifier with {r['unacked_at_kills']} event(s) unacknowledged and "
             f"{r['sending_at_kills']} text(s) caught mid-send (claimed, outcome not recorded) in all at the kills; "
             "the last restart under a new consumer name.",
             "",
-            "| texts due | sent once | refused (21610) | skipped (opted out) | missing | at Twilio | unaccounted | "
-            "same text twice | after opt-out | tries to unsubscribed |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "Texts due: one per confirmation, departure and emergency event (moves are held until they settle and told "
+            "only if still news: checked by the customers left with a stale ETA, i.e. whose last text does not carry "
+            "their visit's last ETA). Unaccounted: texts at Twilio that no dedupe key owns (a text sent twice). Same "
+            "text twice: an ETA that went back to a window told before, in a later step (told again, rightly).",
+            "",
+            "| texts due | sent once | refused (21610) | skipped (opted out) | missing | moves (events) | update texts | "
+            "stale ETAs | at Twilio | unaccounted | same text twice | after opt-out | tries to unsubscribed |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             f"| {r['events_due']} | {r['sent_once']} | {r['refused']} | {r['skipped_opted_out']} | {r['missing']} | "
-            f"{r['texts_at_twilio']} | {r['unaccounted_texts']} | {r['same_text_twice']} | {r['after_opt_out']} | "
-            f"{r['tries_unsubscribed']} |",
+            f"{r['moves']} | {r['updates']} | {r['stale_etas']} | {r['texts_at_twilio']} | {r['unaccounted_texts']} | "
+            f"{r['same_text_twice']} | {r['after_opt_out']} | {r['tries_unsubscribed']} |",
             "",
         ]
         if r["problems"]:
@@ -555,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kills", default=",".join(map(str, KILLS)), help="steps after which the notifier is killed ('' for none)"
     )
+    parser.add_argument("--pause", type=float, default=3.0, help="seconds between the replayed day's 20-minute steps")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     runs = set(args.only or ["emergency", "day", "outage"])
@@ -565,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
             emergency.append(emergencies("in process", args.emergencies, None, args.solve_time))
             emergency.append(emergencies("own process", args.emergencies, server.url, args.solve_time))
         kills = tuple(int(k) for k in args.kills.split(",") if k.strip())
-        replayed = replayed_day(server.url, args.solve_time, kills) if "day" in runs else None
+        replayed = replayed_day(server.url, args.solve_time, kills, pause=args.pause) if "day" in runs else None
         down = outage(server.url, args.solve_time, args.outage, args.health_window) if "outage" in runs else None
     finally:
         server.close()
@@ -577,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = all(r["missing"] == 0 for r in emergency)
     for r in (replayed, down):
         if r:  # "same text twice" is shown, not judged: two ETA buckets can render the same window
-            ok = ok and r["missing"] == 0 and r["unaccounted_texts"] == 0
+            ok = ok and r["missing"] == 0 and r["unaccounted_texts"] == 0 and r["stale_etas"] == 0
     if replayed:
         ok = ok and replayed["after_opt_out"] == 0
     if down:

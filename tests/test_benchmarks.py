@@ -42,13 +42,27 @@ def test_travel_benchmark_counts_requests_and_survives_redis_failing(tmp_path):
 
 def test_notify_benchmark_texts_emergencies_and_a_day_with_a_killed_notifier_exactly_once(tmp_path):
     out = tmp_path / "notify.md"
-    args = ["--only", "emergency", "--emergencies", "3", "--only", "day", "--kills", "4", "--solve-time", "1"]
+    args = [
+        "--only",
+        "emergency",
+        "--emergencies",
+        "3",
+        "--only",
+        "day",
+        "--kills",
+        "4",
+        "--solve-time",
+        "1",
+        "--pause",
+        "0.5",
+    ]
     assert notify.main([*args, "--out", str(out)]) == 0  # nothing missing, nothing twice, nothing after STOP
     text = out.read_text()
     assert re.search(r"\| in process \| 3 \| \d \| \d \| 0 \|", text) and re.search(r"\| own process \| 3 \|", text)
-    row = text.split("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")[1].splitlines()[0]
-    due, sent, refused, skipped, missing, at_twilio, unaccounted, _, after_stop, _ = (
-        int(c) for c in row.strip("|").split("|")
-    )
-    assert missing == 0 and unaccounted == 0 and after_stop == 0 and sent == at_twilio
-    assert due == sent + refused + skipped and refused == 3 and sent > 60
+    row = text.split("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")[
+        1
+    ].splitlines()[0]
+    cells = [int(c) for c in row.strip("|").split("|")]
+    due, sent, refused, skipped, missing, moves, updates, stale, at_twilio, unaccounted, _, after_stop, _ = cells
+    assert missing == 0 and stale == 0 and unaccounted == 0 and after_stop == 0
+    assert due == sent + refused + skipped and refused == 3 and sent > 60 and updates < moves

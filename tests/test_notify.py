@@ -72,6 +72,7 @@ MESSAGES = Messages(
 
 def notifier(twilio, **kw) -> Notifier:
     kw.setdefault("lease", 0.0)  # one handler at a time here: an unfinished claim is settled at once
+    kw.setdefault("settle", 0.0)  # moves texted at once (unless back to what was told): held moves have their test
     return Notifier(
         MemoryEtaStream(), sms=Sms(twilio) if twilio else None, messages=MESSAGES, sleep=lambda s: None, **kw
     )
@@ -330,8 +331,39 @@ def test_an_older_version_of_a_visit_is_dropped_when_a_later_one_was_handled(twi
     assert n.handle(event(EtaKind.MOVED, eta=T0 + 3600, version=7)) == "sent"
     assert n.handle(event(EtaKind.MOVED, eta=T0 + 1800, version=5)) == "stale"  # came late: out of date
     assert n.handle(event(EtaKind.DEPARTED, eta=T0 + 1800, version=5)) == "sent"  # a departure still happened
-    assert n.handle(event(EtaKind.MOVED, eta=T0 + 1800, version=9)) == "sent"  # back to an earlier ETA: told
+    assert n.handle(event(EtaKind.MOVED, eta=T0 + 3600, version=9)) == "sent"  # back to an earlier ETA: told
     assert len(fake.messages) == 3
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_moved_eta_is_texted_once_it_has_held_and_only_if_it_is_news(store, twilio, fake, request):
+    now = [float(T0)]
+    claims = MemoryClaims()
+    if store == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        client.flushdb()
+        claims = RedisClaims(client)
+    n = notifier(twilio, claims=claims, clock=lambda: now[0], settle=30.0)
+    visit = T0 + 3 * 3600
+    assert n.handle(event(EtaKind.PLANNED, eta=visit, version=1)) == "sent"  # told: 13:00
+    # a re-plan's quick answer moves it 40 min, its final answer puts it back: nothing to tell
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 2400, previous_eta=visit, version=2)) == "held"
+    assert n.handle(event(EtaKind.MOVED, eta=visit, previous_eta=visit + 2400, version=3)) == "held"
+    now[0] += 31
+    assert n.send_due() == ["unchanged"] and len(fake.messages) == 1
+    # a move that holds is told once, with the latest ETA
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 1800, previous_eta=visit, version=4)) == "held"
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 2400, previous_eta=visit, version=5)) == "held"
+    assert n.send_due() == [] and len(fake.messages) == 1  # not yet: still settling
+    now[0] += 31
+    assert n.send_due() == ["sent"] and len(fake.messages) == 2
+    assert "13:25-13:55" in fake.messages[1]["body"]  # 13:40 ± 15 min (the event's window)
+    assert n.send_due() == []
+    # the technician departs: the en-route text carries the ETA, a move held meanwhile is dropped
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 3600, previous_eta=visit + 2400, version=6)) == "held"
+    assert n.handle(event(EtaKind.DEPARTED, eta=visit + 3600, version=7)) == "sent"
+    now[0] += 31
+    assert n.send_due() == [] and len(fake.messages) == 3
 
 
 def test_a_bad_entry_on_the_stream_is_skipped_and_the_loop_goes_on(twilio, fake, redis_url):

@@ -145,6 +145,8 @@ class Settings:
     notifier_senders: int = 8
     #: Seconds before the ETA an appointment is confirmed (DISPATCH_APPOINTMENT_LEAD).
     appointment_lead: int = 86_400
+    #: Seconds a moved ETA must hold before it is texted (DISPATCH_ETA_SETTLE).
+    eta_settle: float = 30.0
     #: Seconds the integration health report looks back (DISPATCH_HEALTH_WINDOW; the seed's 24 h).
     health_window: int = 86_400
 
@@ -181,6 +183,8 @@ class Settings:
             values["messages_path"] = env["DISPATCH_MESSAGES_FILE"]
         if env.get("DISPATCH_NOTIFIER_SENDERS"):
             values["notifier_senders"] = int(env["DISPATCH_NOTIFIER_SENDERS"])
+        if env.get("DISPATCH_ETA_SETTLE"):
+            values["eta_settle"] = float(env["DISPATCH_ETA_SETTLE"])
         if env.get("DISPATCH_APPOINTMENT_LEAD"):
             values["appointment_lead"] = int(env["DISPATCH_APPOINTMENT_LEAD"])
         if env.get("DISPATCH_HEALTH_WINDOW"):
@@ -802,4 +806,6 @@ def build_notifier(settings: Settings, stream: EtaStream, integrations: Integrat
         integrations=integrations or integration_log(settings),
         senders=settings.notifier_senders,
         appointment_lead=settings.appointment_lead,
+        threshold=settings.eta_threshold,
+        settle=settings.eta_settle,
     )

@@ -17,6 +17,10 @@ segments, then:
    retries with backoff (1 s doubling to 30 s, for up to ``retry_for``) on 429 / 5xx / refused
    connections; a read timeout is settled as in 1.
 
+A moved ETA is held for ``SETTLE`` (30 s) and texted then only if it still differs from the ETA
+the customer was told last by the threshold: a re-plan's quick answer and its final answer can
+disagree, and a customer must not get "11:00", "10:30", "11:00" within a minute.
+
 Appointment confirmations go out ``APPOINTMENT_LEAD`` (24 h) before the ETA, at once for a visit
 sooner than that: a ``PLANNED`` event further ahead is kept (Redis hash and sorted set, or memory)
 until then; a ``MOVED`` event for it changes what will be confirmed instead of texting an update
@@ -41,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from dispatch.eta import EtaEvent, EtaKind
+from dispatch.eta import DEFAULT_THRESHOLD, EtaEvent, EtaKind
 from dispatch.notify.health import IntegrationLog
 from dispatch.notify.sms import INVALID_NUMBER, UNSUBSCRIBED, Sms, mask
 from dispatch.notify.templates import Messages, segments
@@ -64,6 +68,8 @@ CLAIM_TTL = 7 * 86_400
 LEASE = 45.0
 #: Seconds between looks at this consumer's unfinished events (and a dead consumer's).
 SWEEP_EVERY = 5.0
+#: Seconds between looks at the texts scheduled (held moves, confirmations).
+DUE_EVERY = 1.0
 #: An event given to a consumer that has not touched it for this long is taken over.
 STALE_AFTER = 60.0
 #: An event left for later (Twilio still failing, or its outcome unknown) is tried again after this.
@@ -80,6 +86,12 @@ if held and (ARGV[2] == '' or held == ARGV[2]) then
 end
 return 0
 """
+#: A moved ETA is texted once it has held this long (the latest move, if it still differs from
+#: what the customer was told by the threshold).
+SETTLE = 30.0
+#: Scheduled-slot prefix of held moves, and key prefix of the ETA each customer was told last.
+MOVE = "move:"
+TOLD = "dispatch:sms:told:"
 #: Events published longer ago than this are not texted (a notifier back after a long outage).
 MAX_AGE = 6 * 3_600.0
 _TAKE_OVER = """
@@ -299,6 +311,8 @@ class Notifier:
         senders: int = 8,
         lease: float | None = None,
         appointment_lead: int = APPOINTMENT_LEAD,
+        settle: float = SETTLE,
+        threshold: int = DEFAULT_THRESHOLD,
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
@@ -316,6 +330,8 @@ class Notifier:
         self.lease = lease
         self.max_age = max_age
         self.appointment_lead = appointment_lead
+        self.settle = settle
+        self.threshold = threshold
         self.clock = clock
         self._due_busy: set[str] = set()
         self._stopping = threading.Event()
@@ -335,11 +351,14 @@ class Notifier:
         in_flight: dict[str, Future] = {}
         tails: dict[tuple[str, str], Future] = {}  # the last task of each (plan, job)
         not_before: dict[str, float] = {}  # events left for later: when to try again
-        next_sweep = 0.0
+        next_sweep = next_due = 0.0
         try:
             while not stop.is_set():
                 self._finish(finished, in_flight, not_before, tails)
                 now = time.monotonic()
+                if now >= next_due:  # held moves and confirmations whose time has come
+                    next_due = now + DUE_EVERY
+                    self._submit_due(pool)
                 try:
                     if now >= next_sweep:  # what this consumer holds, and what a dead one left
                         self.stream.touch(GROUP, consumer, list(in_flight))
@@ -351,7 +370,6 @@ class Notifier:
                                 del not_before[gone]
                         batch = [(i, e) for i, e in held if i not in in_flight and not_before.get(i, 0.0) <= now]
                         next_sweep = now + SWEEP_EVERY
-                        self._submit_due(pool)
                     elif len(in_flight) >= self.senders * 8:
                         stop.wait(0.05)
                         continue
@@ -395,10 +413,10 @@ class Notifier:
             try:
                 event = decode(payload)
             except (KeyError, TypeError, ValueError) as exc:
-                log.error("notifier: a scheduled confirmation cannot be read (%s): dropped", type(exc).__name__)
+                log.error("notifier: a scheduled text cannot be read (%s): dropped", type(exc).__name__)
                 self.claims.unschedule(slot, payload)
                 return "unreadable"
-            outcome = self.handle(event)
+            outcome = self.handle(event, settled=slot.startswith(MOVE))
             if outcome != "retry":  # else it stays scheduled: tried again at the next look
                 self.claims.unschedule(slot, payload)
             return outcome
@@ -476,10 +494,10 @@ class Notifier:
         }
         return kind, self.messages.render(kind, values)
 
-    def handle(self, event: EtaEvent) -> str:
+    def handle(self, event: EtaEvent, *, settled: bool = False) -> str:
         """Text ``event``'s customer if due (see ``_handle``); Redis failing means "retry"."""
         try:
-            return self._handle(event)
+            return self._handle(event, settled=settled)
         except redis.exceptions.RedisError as exc:
             log.warning(
                 "notifier: Redis %s; the %s event of job %s is tried again",
@@ -489,14 +507,16 @@ class Notifier:
             )
             return "retry"
 
-    def _handle(self, event: EtaEvent) -> str:
+    def _handle(self, event: EtaEvent, *, settled: bool = False) -> str:
         """Text ``event``'s customer if due: "sent", "logged", "duplicate", "skipped: ...",
-        "failed: ..." or "retry" (not done: the event stays unacknowledged)."""
+        "failed: ...", "scheduled", "held", "unchanged", "stale" or "retry" (not done: the
+        event stays unacknowledged). ``settled``: a held move whose time has come."""
         slot = f"{event.plan_id}:{event.job_id}"
-        if event.kind in STATEFUL and not self.claims.advance(slot, event.version):
-            return "stale"  # a later version of this visit was handled already (events came out of order)
+        if event.kind in STATEFUL and not settled and not self.claims.advance(slot, event.version):
+            return self._leftover(event)  # a later version of this visit was handled (events came out of order)
         if event.kind is EtaKind.WITHDRAWN:
             self.claims.unschedule(slot)
+            self.claims.unschedule(MOVE + slot)
             return "withdrawn"
         phone = event.customer_phone
         if not phone:
@@ -511,11 +531,21 @@ class Notifier:
             else:
                 self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
                 return "rescheduled"
+        elif event.kind is EtaKind.MOVED and not settled and self.settle > 0:
+            # told once the ETA has stayed put for a while: a re-plan's quick answer and its final one
+            # can disagree, and the customer must not get "11:00", "10:30", "11:00" within a minute
+            self.claims.schedule(MOVE + slot, self.clock() + self.settle, encode(event))
+            return "held"
+        elif event.kind is EtaKind.MOVED:
+            told = self.claims.get(TOLD + slot)
+            if told is not None and abs(event.eta - int(told)) < self.threshold:
+                return "unchanged"  # back to (or near) what the customer was told last
         elif event.kind is EtaKind.PLANNED and event.eta - self.appointment_lead > self.clock():
             self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
             return "scheduled"
         elif event.kind in (EtaKind.DEPARTED, EtaKind.EMERGENCY):
             self.claims.unschedule(slot)  # on the way already: a confirmation would come too late
+            self.claims.unschedule(MOVE + slot)  # and this text carries the ETA
         kind, body = self.text(event)
         parts = segments(body)
         key = text_key(event, kind)
@@ -538,8 +568,32 @@ class Notifier:
                 "text (%s, %d %s segment(s)) to %s: %s", kind, parts.segments, parts.encoding, mask(phone), mask(body)
             )
             self.claims.set(key, "sent:logged")
-            return "logged"
-        return self._send(key, phone, body, kind, parts.segments)
+            outcome = "logged"
+        else:
+            outcome = self._send(key, phone, body, kind, parts.segments)
+        if outcome in ("sent", "logged"):
+            self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
+        return outcome
+
+    def _leftover(self, event: EtaEvent) -> str:
+        """An out-of-date event: nothing to send, but a text of it caught mid-send (a crash) is
+        settled with Twilio so that its claim says what happened."""
+        if event.kind not in MESSAGE_OF or not event.customer_phone:
+            return "stale"
+        kind, body = self.text(event)
+        key = text_key(event, kind)
+        held = self.claims.get(key)
+        if held is None or not held.startswith("sending:"):
+            return "stale"
+        if time.time() - float(held.split(":", 1)[1]) < self.lease:
+            return "retry"
+        if not self.claims.take_over(key, held, f"sending:{time.time():.3f}"):
+            return "retry"
+        sid = self._settle(event.customer_phone, body, float(held.split(":", 1)[1]))
+        if sid == "?":
+            return "retry"
+        self.claims.set(key, f"sent:{sid}" if sid else "failed:superseded")
+        return "stale"
 
     def _send(self, key: str, phone: str, body: str, kind: str, parts: int) -> str:
         assert self.sms is not None
