@@ -78,6 +78,15 @@ def notifier(twilio, **kw) -> Notifier:
     )
 
 
+def claims_in(store: str, request: pytest.FixtureRequest) -> MemoryClaims | RedisClaims:
+    """Claims in memory, or in the test suite's (emptied) redis-server."""
+    if store == "memory":
+        return MemoryClaims()
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    client.flushdb()
+    return RedisClaims(client)
+
+
 # ---------------------------------------------------------------------------- templates
 
 
@@ -187,11 +196,7 @@ def test_a_create_that_timed_out_is_settled_not_resent(twilio, fake):
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_an_appointment_is_confirmed_24_hours_before_with_the_eta_then_current(store, twilio, fake, request):
     now = [float(T0)]
-    claims = MemoryClaims()
-    if store == "redis":
-        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-        client.flushdb()
-        claims = RedisClaims(client)
+    claims = claims_in(store, request)
     n = notifier(twilio, claims=claims, clock=lambda: now[0])
     visit = T0 + 3 * 86_400  # three days ahead
     assert n.handle(event(EtaKind.PLANNED, eta=visit)) == "scheduled" and not fake.messages
@@ -309,9 +314,7 @@ def test_a_claim_still_being_worked_on_is_left_alone_until_its_lease_runs_out(tw
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_two_handlers_finding_the_same_abandoned_claim_send_one_text(store, twilio, fake, request):
-    claims = MemoryClaims()
-    if store == "redis":
-        claims = RedisClaims(redis.Redis.from_url(request.getfixturevalue("redis_url")))
+    claims = claims_in(store, request)
     key = text_key(event(), "en_route")
     claims.set(key, f"sending:{time.time() - 120:.3f}")  # its sender died two minutes ago
     fake.list_delay = 0.3  # both are asking Twilio at the same time
@@ -338,11 +341,7 @@ def test_an_older_version_of_a_visit_is_dropped_when_a_later_one_was_handled(twi
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_a_moved_eta_is_texted_once_it_has_held_and_only_if_it_is_news(store, twilio, fake, request):
     now = [float(T0)]
-    claims = MemoryClaims()
-    if store == "redis":
-        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-        client.flushdb()
-        claims = RedisClaims(client)
+    claims = claims_in(store, request)
     n = notifier(twilio, claims=claims, clock=lambda: now[0], settle=30.0)
     visit = T0 + 3 * 3600
     assert n.handle(event(EtaKind.PLANNED, eta=visit, version=1)) == "sent"  # told: 13:00
