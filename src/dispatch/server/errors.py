@@ -45,19 +45,31 @@ STATUS: dict[type[DispatchError], tuple[grpc.StatusCode, int]] = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Bytes of field violations sent back at most: gRPC clients refuse trailers over 16 KiB (the
+#: message and the binary details, base64-encoded, both count), and a request with an id of
+#: 100,000 characters must still get its INVALID_ARGUMENT, not a RESOURCE_EXHAUSTED.
+DETAILS_BUDGET = 6_000
+MESSAGE_MAX = 500
+TEXT_MAX = 160
+
+
+def _short(text: str, limit: int = TEXT_MAX) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 30]}… ({len(text) - limit + 30} more characters)"
+
+
 def to_status(exc: DispatchError) -> grpc.Status:
     code = STATUS.get(type(exc), (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL))[1]
-    status = status_pb2.Status(code=code, message=str(exc))
+    status = status_pb2.Status(code=code, message=_short(str(exc), MESSAGE_MAX))
     if isinstance(exc, ProblemError):
+        bad = error_details_pb2.BadRequest()
+        for k, v in enumerate(exc.violations):
+            violation = bad.field_violations.add(field=_short(v.field), description=_short(v.description))
+            if bad.ByteSize() > DETAILS_BUDGET:
+                bad.field_violations.remove(violation)
+                bad.field_violations.add(field="…", description=f"{len(exc.violations) - k} more violation(s)")
+                break
         detail = any_pb2.Any()
-        detail.Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in exc.violations
-                ]
-            )
-        )
+        detail.Pack(bad)
         status.details.append(detail)
     if isinstance(exc, VersionConflictError):
         detail = any_pb2.Any()
