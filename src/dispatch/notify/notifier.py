@@ -356,10 +356,10 @@ class Notifier:
             while not stop.is_set():
                 self._finish(finished, in_flight, not_before, tails)
                 now = time.monotonic()
-                if now >= next_due:  # held moves and confirmations whose time has come
-                    next_due = now + DUE_EVERY
-                    self._submit_due(pool)
                 try:
+                    if now >= next_due:  # held moves and confirmations whose time has come
+                        next_due = now + DUE_EVERY
+                        self._submit_due(pool)
                     if now >= next_sweep:  # what this consumer holds, and what a dead one left
                         self.stream.touch(GROUP, consumer, list(in_flight))
                         want = len(in_flight) + len(not_before) + 50
@@ -405,7 +405,8 @@ class Notifier:
         return [(i, e) for i, e in batch if i not in old]
 
     def send_due(self) -> list[str]:
-        """Send the confirmations whose time has come, one after the other; their outcomes."""
+        """Send the scheduled texts (confirmations, settled moves) whose time has come, one after
+        the other; their outcomes. The loop does the same on its senders, every ``DUE_EVERY``."""
         return [self._send_scheduled(slot, payload) for slot, payload in self.claims.due(self.clock(), 50)]
 
     def _send_scheduled(self, slot: str, payload: bytes) -> str:
@@ -421,7 +422,7 @@ class Notifier:
                 self.claims.unschedule(slot, payload)
             return outcome
         except redis.exceptions.RedisError as exc:
-            log.warning("notifier: Redis %s; a confirmation due is tried again", type(exc).__name__)
+            log.warning("notifier: Redis %s; a scheduled text is tried again", type(exc).__name__)
             return "retry"
         finally:
             self._due_busy.discard(slot)
@@ -435,7 +436,7 @@ class Notifier:
         try:
             due = self.claims.due(self.clock(), self.senders * 4)
         except redis.exceptions.RedisError as exc:
-            log.warning("notifier: Redis %s; confirmations due are looked at again later", type(exc).__name__)
+            log.warning("notifier: Redis %s; scheduled texts are looked at again later", type(exc).__name__)
             return
         for slot, payload in due:
             if slot not in self._due_busy:
