@@ -213,6 +213,21 @@ def test_an_appointment_is_confirmed_24_hours_before_with_the_eta_then_current(s
     assert n.handle(event(EtaKind.PLANNED, job="j3", eta=int(now[0]) + 3600)) == "sent"  # within 24 h: at once
 
 
+def test_a_held_move_caught_mid_send_is_settled_before_a_departure_drops_it(twilio, fake):
+    now = [float(T0)]
+    n = notifier(twilio, clock=lambda: now[0], settle=30.0)
+    moved = event(EtaKind.MOVED, eta=T0 + 3600, version=3)
+    assert n.handle(moved) == "held"
+    _, body = n.text(moved)  # a notifier sent it and died before recording it: Twilio has it, the claim does not
+    assert n.sms.send(PHONE, body).status == "SENT"
+    key = text_key(moved, "eta_update")
+    n.claims.set(key, f"sending:{time.time() - 1:.3f}")
+    assert n.handle(event(EtaKind.DEPARTED, eta=T0 + 3600, version=4)) == "sent"
+    assert n.claims.get(key) == f"sent:{fake.messages[0]['sid']}"  # settled, not resent
+    now[0] += 31
+    assert n.send_due() == [] and len(fake.messages) == 2
+
+
 def test_a_customer_without_a_phone_is_skipped(twilio):
     assert notifier(twilio).handle(event(phone="")) == "skipped: no phone"
 

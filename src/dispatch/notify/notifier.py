@@ -517,8 +517,7 @@ class Notifier:
             return self._leftover(event)  # a later version of this visit was handled (events came out of order)
         if event.kind is EtaKind.WITHDRAWN:
             self.claims.unschedule(slot)
-            self.claims.unschedule(MOVE + slot)
-            return "withdrawn"
+            return "withdrawn" if self._drop_held_move(slot) else "retry"
         phone = event.customer_phone
         if not phone:
             return "skipped: no phone"
@@ -535,6 +534,8 @@ class Notifier:
         elif event.kind is EtaKind.MOVED and not settled and self.settle > 0:
             # told once the ETA has stayed put for a while: a re-plan's quick answer and its final one
             # can disagree, and the customer must not get "11:00", "10:30", "11:00" within a minute
+            if not self._drop_held_move(slot):  # the one it replaces was caught mid-send: settle it first
+                return "retry"
             self.claims.schedule(MOVE + slot, self.clock() + self.settle, encode(event))
             return "held"
         elif event.kind is EtaKind.MOVED:
@@ -546,7 +547,8 @@ class Notifier:
             return "scheduled"
         elif event.kind in (EtaKind.DEPARTED, EtaKind.EMERGENCY):
             self.claims.unschedule(slot)  # on the way already: a confirmation would come too late
-            self.claims.unschedule(MOVE + slot)  # and this text carries the ETA
+            if not self._drop_held_move(slot):  # and this text carries the ETA
+                return "retry"
         kind, body = self.text(event)
         parts = segments(body)
         key = text_key(event, kind)
@@ -575,6 +577,20 @@ class Notifier:
         if outcome in ("sent", "logged"):
             self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
         return outcome
+
+    def _drop_held_move(self, slot: str) -> bool:
+        """Drop the move held for ``slot``, if any; ``False`` while a text of it caught mid-send
+        (a crash) waits to be settled with Twilio: its claim must say whether it went out."""
+        held = self.claims.scheduled(MOVE + slot)
+        if held is None:
+            return True
+        try:
+            if self._leftover(decode(held)) == "retry":
+                return False
+        except (KeyError, TypeError, ValueError):
+            pass  # unreadable: nothing to settle
+        self.claims.unschedule(MOVE + slot, held)
+        return True
 
     def _leftover(self, event: EtaEvent) -> str:
         """An out-of-date event: nothing to send, but a text of it caught mid-send (a crash) is
