@@ -556,11 +556,7 @@ class Notifier:
         if held is not None:
             if not held.startswith("sending:"):
                 return "duplicate"
-            if time.time() - float(held.split(":", 1)[1]) < self.lease:
-                return "retry"  # another sender may be on it: wait until its lease runs out
-            if not self.claims.take_over(key, held, f"sending:{time.time():.3f}"):
-                return "retry"  # another handler took it over first
-            sid = self._settle(phone, body, float(held.split(":", 1)[1]))
+            sid = self._take_over(key, held, phone, body)
             if sid == "?":
                 return "retry"
             if sid:
@@ -602,15 +598,23 @@ class Notifier:
         held = self.claims.get(key)
         if held is None or not held.startswith("sending:"):
             return "stale"
-        if time.time() - float(held.split(":", 1)[1]) < self.lease:
-            return "retry"
-        if not self.claims.take_over(key, held, f"sending:{time.time():.3f}"):
-            return "retry"
-        sid = self._settle(event.customer_phone, body, float(held.split(":", 1)[1]))
+        sid = self._take_over(key, held, event.customer_phone, body)
         if sid == "?":
             return "retry"
         self.claims.set(key, f"sent:{sid}" if sid else "failed:superseded")
         return "stale"
+
+    def _take_over(self, key: str, held: str, phone: str, body: str) -> str | None:
+        """Take over the claim ``key`` left ``held`` ("sending:<t>") and settle it with Twilio: the
+        SID if that text went out, ``None`` if not (the claim is this handler's now), ``"?"`` if it
+        cannot be told yet — its lease has not run out (another sender may be on it), another
+        handler took it over first, or Twilio cannot be asked."""
+        since = float(held.split(":", 1)[1])
+        if time.time() - since < self.lease:
+            return "?"
+        if not self.claims.take_over(key, held, f"sending:{time.time():.3f}"):
+            return "?"
+        return self._settle(phone, body, since)
 
     def _send(self, key: str, phone: str, body: str, kind: str, parts: int) -> str:
         assert self.sms is not None
