@@ -58,7 +58,7 @@ from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 from tests.fake_twilio import SID, TOKEN, FakeTwilio
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, end
 
 OURS = "+13035550000"
 
@@ -107,13 +107,8 @@ class NotifierProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end(self.process, timeout=15)
 
 
 @contextlib.contextmanager

@@ -73,6 +73,19 @@ def small_day(*, jobs: int = 8, time_limit: str = "1s") -> dict[str, Any]:
     }
 
 
+def burst_pipe(**more: Any) -> dict[str, Any]:
+    """An emergency plumbing job in the middle of ``small_day``'s town (the protobuf JSON of a ``Job``)."""
+    return {
+        "id": "burst",
+        "location": {"lat": 39.74, "lng": -104.99},
+        "service_duration": "1800s",
+        "required_skills": ["plumbing"],
+        "priority": "EMERGENCY",
+        "respond_within": "3600s",
+        **more,
+    }
+
+
 def to_proto(day: dict[str, Any]) -> pb.SolveRequest:
     return json_format.ParseDict(copy.deepcopy(day), pb.SolveRequest())
 

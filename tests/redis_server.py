@@ -21,6 +21,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def end(process: subprocess.Popen, timeout: float) -> None:
+    """Stop ``process`` if it runs: SIGTERM, then SIGKILL after ``timeout`` seconds; wait for it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class RedisServer:
     """One ``redis-server`` process; ``url`` stays the same across restarts."""
 
@@ -75,13 +86,8 @@ class RedisServer:
 
     def stop(self) -> None:
         """Shut the server down (SIGTERM) and wait for it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end(self.process, timeout=10)
         self.process = None
 
     def kill(self) -> None:

@@ -192,7 +192,7 @@ def test_a_redis_stream_that_is_down_is_unavailable():
 
 
 def test_watch_etas_follows_a_plan_and_a_technician(stub):
-    from tests.console_requests import small_day, to_proto  # noqa: PLC0415
+    from tests.console_requests import burst_pipe, small_day, to_proto  # noqa: PLC0415
 
     plan = stub.Solve(to_proto(small_day()), timeout=30).plan
     got: list[pb.EtaUpdate] = []
@@ -211,14 +211,7 @@ def test_watch_etas_follows_a_plan_and_a_technician(stub):
     for t in threads:
         t.start()
     time.sleep(1.0)  # the watches are open
-    burst = {
-        "id": "burst",
-        "location": {"lat": 39.74, "lng": -104.99},
-        "service_duration": "1800s",
-        "required_skills": ["plumbing"],
-        "priority": "EMERGENCY",
-        "respond_within": "3600s",
-    }
+    burst = burst_pipe()
     from google.protobuf import json_format  # noqa: PLC0415
 
     request = json_format.ParseDict(

@@ -481,7 +481,7 @@ def test_an_emergency_called_in_over_grpc_is_texted_within_seconds(twilio, fake)
     from dispatch.service import Settings  # noqa: PLC0415
     from dispatch.v1 import dispatch_pb2 as pb  # noqa: PLC0415
     from dispatch.v1 import dispatch_pb2_grpc  # noqa: PLC0415
-    from tests.console_requests import small_day, to_proto  # noqa: PLC0415
+    from tests.console_requests import burst_pipe, small_day, to_proto  # noqa: PLC0415
 
     srv = DispatchServer(Settings(workers=1, twilio=twilio), host="127.0.0.1", port=0)
     srv.start()
@@ -495,16 +495,7 @@ def test_an_emergency_called_in_over_grpc_is_texted_within_seconds(twilio, fake)
             confirmations = len(fake.messages)
             assert confirmations >= len(plan.routes[0].visits)  # an appointment text per planned visit
             assert all("confirmed" in m["body"] for m in fake.messages)
-            burst = {
-                "id": "burst",
-                "location": {"lat": 39.74, "lng": -104.99},
-                "service_duration": "1800s",
-                "required_skills": ["plumbing"],
-                "priority": "EMERGENCY",
-                "respond_within": "3600s",
-                "customer": {"name": "Sam", "phone": "+13035550777"},
-                "service_type": "burst pipe",
-            }
+            burst = burst_pipe(customer={"name": "Sam", "phone": "+13035550777"}, service_type="burst pipe")
             request = json_format.ParseDict(
                 {"plan_id": plan.plan_id, "time": "2026-03-02T16:00:00Z", "events": [{"new_job": burst}]},
                 pb.ReoptimizeRequest(),
