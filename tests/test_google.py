@@ -85,8 +85,15 @@ def test_tiles_are_as_few_as_the_element_limit_allows_when_sides_divide():
 
 
 def test_a_60_place_day_takes_the_minimum_requests_then_none_from_the_memory_cache(google, fake):
+    from prometheus_client import REGISTRY  # noqa: PLC0415
+
+    def scraped() -> dict[str, float]:  # what Prometheus reads, summed over this process's dispatchers
+        names = ("provider_requests", "cache_hits", "cache_misses", "fallback_elements")
+        return {n: REGISTRY.get_sample_value(f"dispatch_travel_{n}_total") or 0.0 for n in names}
+
     service = dispatcher(google)
     day = problem(google_day())
+    before = scraped()
     first = service.solve(day)
     assert fake.requests == 36  # 60 x 60 in 10 x 10 tiles: ceil(3600 / 100)
     assert first.stats.travel_source == "google" and first.stats.travel_requests == 36
@@ -95,6 +102,10 @@ def test_a_60_place_day_takes_the_minimum_requests_then_none_from_the_memory_cac
     second = service.solve(day)
     assert fake.requests == 36 and second.stats.travel_requests == 0
     assert service.google.counters.snapshot()["cache_hits"] >= 3600
+    after = scraped()
+    assert after["provider_requests"] - before["provider_requests"] == 36
+    assert after["cache_hits"] - before["cache_hits"] >= 3600
+    assert after["cache_misses"] > before["cache_misses"] and after["fallback_elements"] == before["fallback_elements"]
     health = service.integrations.report("google")  # every request in the integration log
     assert health.attempts == 36 and health.errors == 0 and health.status == "healthy"
 

@@ -180,6 +180,25 @@ def test_rate_limits_and_server_errors_are_retried_until_sent_once(twilio, fake)
     assert health.attempts == 5 and health.errors == 4 and health.status == "warning"
 
 
+def test_every_attempt_is_counted_for_prometheus_by_result_and_error_code(twilio, fake):
+    from prometheus_client import REGISTRY  # noqa: PLC0415
+
+    def count(result: str, code: str) -> float:
+        labels = {"kind": "en_route", "result": result, "code": code}
+        return REGISTRY.get_sample_value("dispatch_texts_total", labels) or 0.0
+
+    before = {key: count(*key) for key in (("retried", "20429"), ("sent", ""), ("failed", "21211"))}
+    n = notifier(twilio)
+    fake.script.extend(["429", "ok", "21211"])
+    assert n.handle(event()) == "sent"
+    assert n.handle(event(job="j2", phone="+13035550123")) == "failed: 21211"
+    assert {key: count(*key) - was for key, was in before.items()} == {
+        ("retried", "20429"): 1,
+        ("sent", ""): 1,
+        ("failed", "21211"): 1,
+    }
+
+
 def test_a_create_that_timed_out_is_settled_not_resent(twilio, fake):
     n = notifier(twilio)
     fake.script.append("slow:2")  # the client gives up after 1 s; the message was created

@@ -8,8 +8,8 @@ Exit codes (one table, as the gRPC codes are in ``dispatch.server.errors``):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -20,15 +20,19 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf import json_format
 
-from dispatch.errors import DispatchError, ProblemError
+from dispatch import logs
+from dispatch.errors import ConfigError, DispatchError, ProblemError
 from dispatch.v1 import dispatch_pb2 as pb
 
 if TYPE_CHECKING:
+    from dispatch.service import Settings
     from dispatch.show.progress import ProgressBar
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 EXAMPLE_DAY = Path(__file__).resolve().parent / "examples" / "metro_day.json"
 EXAMPLE_TZ = "America/Denver"
+#: The Prometheus port of ``serve`` and ``notifier`` when neither DISPATCH_METRICS_PORT nor --metrics-port says.
+METRICS_PORT = 9100
 
 
 class CliError(Exception):
@@ -40,23 +44,46 @@ class CliError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    fmt = args.log_format or os.environ.get("DISPATCH_LOG_FORMAT") or args.default_log_format
+    if fmt not in LOG_FORMATS:
+        print(f"DISPATCH_LOG_FORMAT={fmt!r}: one of {', '.join(LOG_FORMATS)}", file=sys.stderr)
+        return EXIT_INVALID
+    logs.configure(args.log_level or os.environ.get("DISPATCH_LOG_LEVEL") or args.default_log_level, fmt)
     try:
         return int(args.run(args) or EXIT_OK)
     except CliError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return exc.code
+    except ConfigError as exc:  # the environment: named, never a secret's value
+        print(str(exc), file=sys.stderr)
+        return EXIT_INVALID
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
+
+
+def _logging_options(parser: argparse.ArgumentParser, *, default: object = None) -> None:
+    """``--log-level`` and ``--log-format``, before or after the command name."""
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, default=default, help="default: info for serve and notifier, else warning"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=default,
+        help="JSON lines (default for serve and notifier) or text (default for the others); DISPATCH_LOG_FORMAT",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dispatch", description="Route optimisation for field-service crews.")
-    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    _logging_options(parser)
+    parser.set_defaults(default_log_level="warning", default_log_format="text")
+    common = argparse.ArgumentParser(add_help=False)
+    _logging_options(common, default=argparse.SUPPRESS)  # after the command: wins over one before it
+    sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_with(common))
 
     serve = sub.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--host", default="[::]")
@@ -65,13 +92,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-waiting", type=int, default=None, help="requests queued for a worker before RESOURCE_EXHAUSTED"
     )
-    serve.set_defaults(run=_serve, log_level="info")
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help=f"Prometheus /metrics, /healthz, /readyz (default {METRICS_PORT}, DISPATCH_METRICS_PORT; 0: none)",
+    )
+    serve.set_defaults(run=_serve, default_log_level="info", default_log_format="json")
 
     notifier = sub.add_parser(
         "notifier", help="text customers from the ETA stream in Redis (DISPATCH_REDIS_URL), as its own process"
     )
     notifier.add_argument("--consumer", default=None, help="this process's name in the consumer group")
-    notifier.set_defaults(run=_notifier, log_level="info")
+    notifier.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help=f"Prometheus /metrics (default {METRICS_PORT}, DISPATCH_METRICS_PORT; 0: none)",
+    )
+    notifier.set_defaults(run=_notifier, default_log_level="info", default_log_format="json")
 
     health = sub.add_parser(
         "health", help="the integrations' health (Google, Twilio) as a server reports it; exit 1 if one is degraded"
@@ -154,11 +193,40 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------- commands
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from dispatch.server.app import serve  # noqa: PLC0415
+def _with(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    """A parser class whose every instance (each command) also takes ``common``'s options."""
+
+    class Command(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("parents", [common])
+            super().__init__(*args, **kwargs)
+
+    return Command
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    """The settings of the environment, with the command line's on top; the metrics port is
+    9100 unless the environment or the command line says otherwise (and only a port asked for
+    must be free)."""
     from dispatch.service import Settings  # noqa: PLC0415
 
-    serve(Settings.from_env(workers=args.workers, max_waiting=args.max_waiting), host=args.host, port=args.port)
+    asked = args.metrics_port is not None or bool(os.environ.get("DISPATCH_METRICS_PORT"))
+    settings = Settings.from_env(metrics_port=args.metrics_port, **overrides)
+    if not asked:
+        settings = dataclasses.replace(settings, metrics_port=METRICS_PORT, metrics_required=False)
+    elif args.metrics_port == 0:
+        settings = dataclasses.replace(settings, metrics_port=None)
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dispatch.server.app import serve  # noqa: PLC0415
+
+    settings = _settings(args, workers=args.workers, max_waiting=args.max_waiting)
+    try:
+        serve(settings, host=args.host, port=args.port)
+    except RuntimeError as exc:  # a port that cannot be bound, workers that cannot start
+        raise CliError(EXIT_FAILURE, [f"dispatch serve: {exc}"]) from None
     return EXIT_OK
 
 
@@ -169,11 +237,12 @@ def _notifier(args: argparse.Namespace) -> int:
     import socket  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
+    from dispatch.metrics import metrics_endpoint  # noqa: PLC0415
     from dispatch.notify.templates import TemplateError  # noqa: PLC0415
-    from dispatch.service import Settings, start_notifier  # noqa: PLC0415
+    from dispatch.service import start_notifier  # noqa: PLC0415
     from dispatch.stream import RedisEtaStream  # noqa: PLC0415
 
-    settings = Settings.from_env()
+    settings = _settings(args)
     if not settings.redis_url:
         raise CliError(EXIT_INVALID, ["dispatch notifier reads the ETA stream in Redis: set DISPATCH_REDIS_URL"])
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -183,6 +252,11 @@ def _notifier(args: argparse.Namespace) -> int:
         raise CliError(EXIT_INVALID, [str(exc)]) from None
     except OSError as exc:
         raise CliError(EXIT_FAILURE, [f"DISPATCH_WEBHOOK_PORT: {exc}"]) from None
+    try:
+        endpoint = metrics_endpoint(settings.metrics_port, required=settings.metrics_required)
+    except RuntimeError as exc:
+        run.stop()
+        raise CliError(EXIT_FAILURE, [str(exc)]) from None
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -192,6 +266,8 @@ def _notifier(args: argparse.Namespace) -> int:
     while run.thread.is_alive() and not stopping.wait(0.5):
         pass
     run.stop()
+    if endpoint is not None:
+        endpoint.close()
     return EXIT_OK
 
 
@@ -468,12 +544,10 @@ def _call(
     """The reply of ``method``; for a streaming method, ``each`` gets every message as it comes."""
     import grpc  # noqa: PLC0415
 
+    from dispatch.server.client import channel as connect  # noqa: PLC0415
     from dispatch.v1 import dispatch_pb2_grpc  # noqa: PLC0415
 
-    with grpc.insecure_channel(
-        server,
-        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
-    ) as channel:
+    with connect(server) as channel:
         stub = dispatch_pb2_grpc.DispatchStub(channel)
         try:
             reply = getattr(stub, method)(request, timeout=timeout)

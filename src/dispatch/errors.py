@@ -72,3 +72,8 @@ class ProviderUnavailableError(DispatchError):
 class StoreUnavailableError(DispatchError):
     """The plan store (Redis) cannot be reached in time. A write that timed out may still have
     landed: read the plan (``GetPlan``) before re-sending events."""
+
+
+class ConfigError(DispatchError):
+    """The service's own configuration (an environment variable, a file it names) is unusable:
+    raised at start-up, naming the variable and never its secret value."""

@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from dispatch import metrics
 from dispatch.check import PlanViolation, check_plan
 from dispatch.domain import (
     Announced,
@@ -32,6 +34,7 @@ from dispatch.domain import (
     TravelModel,
 )
 from dispatch.errors import (
+    ConfigError,
     DeadlineError,
     DispatchError,
     FieldViolation,
@@ -48,6 +51,7 @@ from dispatch.matrix.cached import CachedProvider, CachePolicy, GoogleUnavailabl
 from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.notify.health import Health, IntegrationLog, RedisIntegrationLog
 from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
+from dispatch.secrets import read_file, read_secret
 from dispatch.solver.retime import departures, label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.stream import EtaStream, MemoryEtaStream, RedisEtaStream
@@ -143,6 +147,10 @@ class Settings:
     messages_path: str | None = None
     #: Texts sent at once by a notifier (DISPATCH_NOTIFIER_SENDERS).
     notifier_senders: int = 8
+    #: The in-process notifier's name in the consumer group (``DISPATCH_NOTIFIER_CONSUMER``); a
+    #: restarted server under the same name resumes its unfinished texts at once (another name:
+    #: after 60 s). Default: ``serve-<host name>-<pid>`` (a container's host name and pid 1 repeat).
+    notifier_consumer: str | None = None
     #: Seconds before the ETA an appointment is confirmed (DISPATCH_APPOINTMENT_LEAD).
     appointment_lead: int = 86_400
     #: Seconds a moved ETA must hold before it is texted (DISPATCH_ETA_SETTLE).
@@ -150,60 +158,143 @@ class Settings:
     #: Seconds the integration health report looks back (DISPATCH_HEALTH_WINDOW; the seed's 24 h).
     health_window: int = 86_400
 
+    #: Bearer tokens a call may present (``DISPATCH_AUTH_TOKEN`` or ``DISPATCH_AUTH_TOKEN_FILE``,
+    #: several separated by commas or new lines while one is rotated out); empty: none asked for.
+    auth_tokens: tuple[str, ...] = field(default=(), repr=False)
+    #: The server's TLS certificate and key, and the CA of client certificates (mTLS); None: plaintext.
+    tls: Tls | None = None
+    #: The largest request the server reads (``DISPATCH_MAX_REQUEST_BYTES``); larger: RESOURCE_EXHAUSTED.
+    max_request_bytes: int = 64 * 1024 * 1024
+    #: The Prometheus metrics port (``DISPATCH_METRICS_PORT``; 0 or None: no endpoint). A port set
+    #: explicitly must be free at start-up; the default one (``metrics_required`` False) is skipped
+    #: with a warning when another process holds it (two servers on one host).
+    metrics_port: int | None = None
+    metrics_required: bool = True
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """The settings the environment gives, ``overrides`` (not None) on top.
+
+        Raises
+        ------
+        ConfigError
+            Every variable that cannot be used, by name (a secret's value is never shown).
+        """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        if "DISPATCH_WORKERS" in env:
-            values["workers"] = int(env["DISPATCH_WORKERS"])
-        if "DISPATCH_MAX_WAITING" in env:
-            values["max_waiting"] = int(env["DISPATCH_MAX_WAITING"])
-        if "DISPATCH_GC_CIRCUITY" in env:
-            values["circuity"] = float(env["DISPATCH_GC_CIRCUITY"])
-        if "DISPATCH_GC_SPEED_KMH" in env:
-            values["speed_kmh"] = float(env["DISPATCH_GC_SPEED_KMH"])
-        if "DISPATCH_REOPT_TIME_LIMIT" in env:
-            values["reopt_time_limit"] = float(env["DISPATCH_REOPT_TIME_LIMIT"])
-        if env.get("DISPATCH_REDIS_URL"):
-            values["redis_url"] = env["DISPATCH_REDIS_URL"]
-        if "DISPATCH_PROMISE_SLACK" in env:
-            values["promise_slack"] = int(env["DISPATCH_PROMISE_SLACK"])
-        values["google"] = GoogleSettings.from_env(env)
-        policy = {
-            name: int(env[f"DISPATCH_CACHE_{name.upper()}"])
-            for name in ("static_ttl", "traffic_ttl", "traffic_bucket", "place_ttl", "place_missing_ttl")
-            if env.get(f"DISPATCH_CACHE_{name.upper()}")
-        }
-        if policy:
-            values["cache"] = CachePolicy(**policy)
-        from dispatch.notify.sms import TwilioSettings  # noqa: PLC0415 (twilio only loads when asked for)
+        bad: list[str] = []
 
-        values["twilio"] = TwilioSettings.from_env(env)
-        if env.get("DISPATCH_MESSAGES_FILE"):
-            values["messages_path"] = env["DISPATCH_MESSAGES_FILE"]
-        if env.get("DISPATCH_NOTIFIER_SENDERS"):
-            values["notifier_senders"] = int(env["DISPATCH_NOTIFIER_SENDERS"])
-        if env.get("DISPATCH_ETA_SETTLE"):
-            values["eta_settle"] = float(env["DISPATCH_ETA_SETTLE"])
-        if env.get("DISPATCH_APPOINTMENT_LEAD"):
-            values["appointment_lead"] = int(env["DISPATCH_APPOINTMENT_LEAD"])
-        if env.get("DISPATCH_HEALTH_WINDOW"):
-            values["health_window"] = int(env["DISPATCH_HEALTH_WINDOW"])
-        if env.get("DISPATCH_ETA_THRESHOLD"):
-            values["eta_threshold"] = int(env["DISPATCH_ETA_THRESHOLD"])
-        if env.get("DISPATCH_CACHE_MAX_ENTRIES"):
-            values["cache_max_entries"] = int(env["DISPATCH_CACHE_MAX_ENTRIES"])
-        limits = {}
-        for name in ("max_jobs", "max_technicians"):
-            key = f"DISPATCH_{name.upper()}"
-            if key in env:
-                limits[name] = int(env[key])
-        if "DISPATCH_MAX_TIME_LIMIT" in env:
-            limits["max_time_limit"] = float(env["DISPATCH_MAX_TIME_LIMIT"])
+        def number(var: str, name: str, kind: type, *, low: float = 0, into: dict[str, object] = values) -> None:
+            raw = env.get(var, "")
+            if not raw:
+                return
+            try:
+                value = kind(raw)
+            except ValueError:
+                bad.append(f"{var}={raw!r}: not {'an integer' if kind is int else 'a number'}")
+                return
+            if not value >= low:  # NaN too
+                bad.append(f"{var}={raw!r}: must be at least {low:g}")
+                return
+            into[name] = value
+
+        number("DISPATCH_WORKERS", "workers", int, low=1)
+        number("DISPATCH_MAX_WAITING", "max_waiting", int)
+        number("DISPATCH_GC_CIRCUITY", "circuity", float, low=1)
+        number("DISPATCH_GC_SPEED_KMH", "speed_kmh", float, low=1)
+        number("DISPATCH_REOPT_TIME_LIMIT", "reopt_time_limit", float, low=0.1)
+        number("DISPATCH_PROMISE_SLACK", "promise_slack", int)
+        number("DISPATCH_NOTIFIER_SENDERS", "notifier_senders", int, low=1)
+        number("DISPATCH_ETA_SETTLE", "eta_settle", float)
+        number("DISPATCH_APPOINTMENT_LEAD", "appointment_lead", int)
+        number("DISPATCH_HEALTH_WINDOW", "health_window", int, low=60)
+        number("DISPATCH_ETA_THRESHOLD", "eta_threshold", int, low=1)
+        number("DISPATCH_CACHE_MAX_ENTRIES", "cache_max_entries", int, low=1)
+        number("DISPATCH_MAX_REQUEST_BYTES", "max_request_bytes", int, low=1024)
+        number("DISPATCH_METRICS_PORT", "metrics_port", int)
+        policy: dict[str, object] = {}
+        for name in ("static_ttl", "traffic_ttl", "traffic_bucket", "place_ttl", "place_missing_ttl"):
+            number(f"DISPATCH_CACHE_{name.upper()}", name, int, low=1, into=policy)
+        limits: dict[str, object] = {}
+        number("DISPATCH_MAX_JOBS", "max_jobs", int, low=1, into=limits)
+        number("DISPATCH_MAX_TECHNICIANS", "max_technicians", int, low=1, into=limits)
+        number("DISPATCH_MAX_TIME_LIMIT", "max_time_limit", float, low=0.1, into=limits)
+
+        def twilio() -> object:
+            from dispatch.notify.sms import TwilioSettings  # noqa: PLC0415 (twilio only loads when asked for)
+
+            return TwilioSettings.from_env(env)
+
+        for name, read in (
+            ("redis_url", lambda: read_secret(env, "DISPATCH_REDIS_URL") or None),
+            ("auth_tokens", lambda: _tokens(read_secret(env, "DISPATCH_AUTH_TOKEN"))),
+            ("tls", lambda: Tls.from_env(env)),
+            ("google", lambda: GoogleSettings.from_env(env)),
+            ("twilio", twilio),
+        ):
+            try:
+                values[name] = read()
+            except (ConfigError, ValueError) as exc:
+                bad.append(str(exc))
+        if bad:
+            raise ConfigError("configuration: " + "; ".join(bad))
+        if policy:
+            values["cache"] = CachePolicy(**policy)  # type: ignore[arg-type]
         if limits:
             values["limits"] = dataclasses.replace(DEFAULT_LIMITS, **limits)  # type: ignore[arg-type]
+        if env.get("DISPATCH_MESSAGES_FILE"):
+            values["messages_path"] = env["DISPATCH_MESSAGES_FILE"]
+        if env.get("DISPATCH_NOTIFIER_CONSUMER"):
+            values["notifier_consumer"] = env["DISPATCH_NOTIFIER_CONSUMER"]
+        if values.get("metrics_port") == 0:
+            values["metrics_port"] = None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tls:
+    """The server's TLS material (PEM): its certificate chain and key and, for mutual TLS, the CA
+    that signs client certificates."""
+
+    cert_chain: bytes
+    private_key: bytes = field(repr=False)
+    client_ca: bytes | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Tls | None:
+        """From ``DISPATCH_TLS_CERT_FILE`` and ``DISPATCH_TLS_KEY_FILE`` (both or neither) and
+        ``DISPATCH_TLS_CLIENT_CA_FILE`` (optional: client certificates then required)."""
+        cert, key = read_file(env, "DISPATCH_TLS_CERT_FILE"), read_file(env, "DISPATCH_TLS_KEY_FILE")
+        ca = read_file(env, "DISPATCH_TLS_CLIENT_CA_FILE")
+        if cert is None and key is None:
+            if ca is not None:
+                raise ConfigError("DISPATCH_TLS_CLIENT_CA_FILE needs DISPATCH_TLS_CERT_FILE and DISPATCH_TLS_KEY_FILE")
+            return None
+        if cert is None or key is None:
+            raise ConfigError("DISPATCH_TLS_CERT_FILE and DISPATCH_TLS_KEY_FILE go together")
+        return cls(cert_chain=cert, private_key=key, client_ca=ca)
+
+
+#: What a bearer token may hold (RFC 6750's b64token).
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def _tokens(raw: str) -> tuple[str, ...]:
+    """The tokens in ``raw`` (separated by commas or white space).
+
+    Raises
+    ------
+    ConfigError
+        A token with characters a bearer token cannot carry, or one shorter than 16 characters.
+    """
+    tokens = tuple(t for t in re.split(r"[\s,]+", raw) if t)
+    for k, token in enumerate(tokens):
+        if not _TOKEN.fullmatch(token):
+            raise ConfigError(f"DISPATCH_AUTH_TOKEN: token {k + 1} has characters a bearer token cannot hold")
+        if len(token) < 16:
+            raise ConfigError(f"DISPATCH_AUTH_TOKEN: token {k + 1} is shorter than 16 characters")
+    return tokens
 
 
 class Dispatcher:
@@ -348,8 +439,26 @@ class Dispatcher:
         """Plan ``problem`` within its time limit and ``deadline`` (``time.monotonic()`` seconds).
 
         The time limit covers the whole call: validation and the travel matrix come out of it
-        (but the search keeps at least a tenth of it).
+        (but the search keeps at least a tenth of it). Counted in ``dispatch_solve_duration_seconds``.
         """
+        began, outcome = time.monotonic(), "ok"
+        try:
+            return self._solve(problem, shape, deadline=deadline, on_progress=on_progress, cancelled=cancelled)
+        except Exception as exc:
+            outcome = type(exc).__name__ if isinstance(exc, DispatchError) else "internal"
+            raise
+        finally:
+            metrics.SOLVE_DURATION.labels(outcome).observe(time.monotonic() - began)
+
+    def _solve(
+        self,
+        problem: Problem,
+        shape: list[FieldViolation] | None = None,
+        *,
+        deadline: float | None = None,
+        on_progress: Callable[[object], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Plan:
         began = time.monotonic()
         problem, matrix = self.prepare(problem, shape, deadline=self._travel_deadline(began, problem, deadline))
         limit = problem.options.time_limit
@@ -390,6 +499,8 @@ class Dispatcher:
         stream that fails keeps the events in an outbox, sent first with the next ones: late,
         never lost while this process lives (logged, and counted in ``eta_outbox``)."""
         events = [dataclasses.replace(e, version=version) for e in events]
+        for event in events:
+            metrics.ETA_EVENTS.labels(event.kind.value).inc()
         with self._outbox_lock:
             pending = [*self._outbox, *events]
             self._outbox.clear()
@@ -533,6 +644,7 @@ class Dispatcher:
         if sound:
             current, announced = self._commit(here, quick, state, record, base, base, warnings, announced, departed)
             departed = frozenset()  # announced with the quick answer
+            metrics.REPLAN_DURATION.labels("quick").observe(time.monotonic() - began)
             if on_result is not None:
                 on_result(dataclasses.replace(current, final=False))
         # The time limit covers the whole call: keep back what checking, storing and answering take.
@@ -577,6 +689,7 @@ class Dispatcher:
                     log.info("re-plan of %s: improved plan dropped, the plan moved on (%s)", replan.plan_id, exc)
         assert current is not None
         current = dataclasses.replace(current, final=True)
+        metrics.REPLAN_DURATION.labels("final").observe(time.monotonic() - began)
         if on_result is not None:
             on_result(current)
         log.info(
@@ -691,7 +804,7 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Dispatc
     if settings.redis_url:
         etas = RedisEtaStream.from_url(settings.redis_url)
     integrations = integration_log(settings)
-    return Dispatcher(
+    dispatcher = Dispatcher(
         runner=runner,
         settings=settings,
         store=store,
@@ -699,6 +812,8 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Dispatc
         etas=etas,
         integrations=integrations,
     )
+    metrics.watch(dispatcher)
+    return dispatcher
 
 
 def integration_log(settings: Settings) -> IntegrationLog:

@@ -28,6 +28,8 @@ import googlemaps
 import numpy as np
 import requests
 
+from dispatch.secrets import read_secret
+
 log = logging.getLogger(__name__)
 
 
@@ -81,9 +83,10 @@ class GoogleSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GoogleSettings | None:
-        """From ``GOOGLE_MAPS_API_KEY`` and ``DISPATCH_GOOGLE_*``; ``None`` without a key."""
+        """From ``GOOGLE_MAPS_API_KEY`` (or the file ``GOOGLE_MAPS_API_KEY_FILE`` names) and
+        ``DISPATCH_GOOGLE_*``; ``None`` without a key."""
         env = os.environ if environ is None else environ
-        key = env.get("GOOGLE_MAPS_API_KEY", "")
+        key = read_secret(env, "GOOGLE_MAPS_API_KEY")
         if not key:
             return None
         numbers = {
@@ -93,7 +96,13 @@ class GoogleSettings:
             "elements_per_minute": ("DISPATCH_GOOGLE_ELEMENTS_PER_MINUTE", int),
             "concurrency": ("DISPATCH_GOOGLE_CONCURRENCY", int),
         }
-        values: dict[str, object] = {name: kind(env[var]) for name, (var, kind) in numbers.items() if env.get(var)}
+        values: dict[str, object] = {}
+        for name, (var, kind) in numbers.items():
+            if env.get(var):
+                try:
+                    values[name] = kind(env[var])
+                except ValueError:
+                    raise ValueError(f"{var}={env[var]!r}: not a number") from None
         base = env.get("DISPATCH_GOOGLE_MAPS_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL
         return cls(api_key=key, base_url=base, **values)  # type: ignore[arg-type]
 

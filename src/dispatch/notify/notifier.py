@@ -45,9 +45,10 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from dispatch import metrics
 from dispatch.eta import DEFAULT_THRESHOLD, EtaEvent, EtaKind
 from dispatch.notify.health import IntegrationLog
-from dispatch.notify.sms import INVALID_NUMBER, UNSUBSCRIBED, Sms, mask
+from dispatch.notify.sms import INVALID_NUMBER, UNSUBSCRIBED, Outcome, Sms, mask
 from dispatch.notify.templates import Messages, segments
 from dispatch.stream import EtaStream, StreamUnavailableError, decode, encode
 
@@ -567,6 +568,7 @@ class Notifier:
                 "text (%s, %d %s segment(s)) to %s: %s", kind, parts.segments, parts.encoding, mask(phone), mask(body)
             )
             self.claims.set(key, "sent:logged")
+            metrics.TEXTS.labels(kind, "logged", "").inc()
             outcome = "logged"
         else:
             outcome = self._send(key, phone, body, kind, parts.segments)
@@ -622,6 +624,7 @@ class Notifier:
         while True:
             self.claims.set(key, f"sending:{time.time():.3f}")  # renews the lease
             outcome = self.sms.send(phone, body)
+            metrics.TEXTS.labels(kind, RESULT[outcome.status], _code(outcome)).inc()
             self.integrations.record(
                 "twilio",
                 ok=outcome.status == "SENT" or outcome.code in CUSTOMER_SIDE,
@@ -706,6 +709,17 @@ class Notifier:
         except Exception as exc:  # noqa: BLE001 (Twilio or the network: try again later)
             log.warning("cannot ask Twilio whether a text to %s went out (%s)", mask(phone), type(exc).__name__)
             return "?"
+
+
+#: Twilio outcome -> the ``result`` label of ``dispatch_texts_total``.
+RESULT = {"SENT": "sent", "PERMANENT": "failed", "RETRY": "retried", "UNKNOWN": "unknown"}
+
+
+def _code(outcome: Outcome) -> str:
+    """The ``code`` label: Twilio's error code, else the HTTP status or what the network did."""
+    if outcome.code:
+        return str(outcome.code)
+    return outcome.detail.split(":", 1)[0].lower().replace(" ", "_")
 
 
 def _outcome(task: Future) -> str:

@@ -1,7 +1,7 @@
 """The thin Twilio layer: ``messages.create`` through the real ``twilio`` client, classified.
 
-Credentials come from ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN`` and ``TWILIO_FROM_NUMBER`` (or
-``TWILIO_MESSAGING_SERVICE_SID``); the API base URL from ``DISPATCH_TWILIO_BASE_URL`` (default
+Credentials come from ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN`` (or the file
+``TWILIO_AUTH_TOKEN_FILE`` names) and ``TWILIO_FROM_NUMBER`` (or ``TWILIO_MESSAGING_SERVICE_SID``); the API base URL from ``DISPATCH_TWILIO_BASE_URL`` (default
 Twilio's), so tests and staging can point the client at a fake. The client is given its own
 environment mapping, not ``os.environ``: ``TWILIO_EDGE``/``TWILIO_REGION`` there would rewrite
 hosts (and an empty mapping would fall back to ``os.environ``).
@@ -21,12 +21,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+
+from dispatch.logs import mask
+from dispatch.secrets import read_secret
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 #: Twilio error codes that no retry can fix.
@@ -35,15 +39,11 @@ PERMANENT_CODES = frozenset({21211, 21214, 21217, 21407, 21408, 21610, 21612, 21
 UNSUBSCRIBED = 21610
 #: The number is not one a text can reach (invalid, unreachable, not a mobile): no other text to it will do better.
 INVALID_NUMBER = frozenset({21211, 21214, 21217, 21614})
-_PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
-
-
-def mask(text: str) -> str:
-    """``text`` with every phone number reduced to its last two digits (``+*********67``)."""
-    return _PHONE.sub(lambda m: "*" * (len(re.sub(r"\D", "", m.group())) - 2) + re.sub(r"\D", "", m.group())[-2:], text)
 
 
 class MaskPhones(logging.Filter):
+    """Masks the numbers in what the HTTP libraries log, before any handler (or test) sees it."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask(message)
@@ -80,7 +80,7 @@ class TwilioSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TwilioSettings | None:
         env = os.environ if environ is None else environ
-        sid, token = env.get("TWILIO_ACCOUNT_SID", ""), env.get("TWILIO_AUTH_TOKEN", "")
+        sid, token = env.get("TWILIO_ACCOUNT_SID", ""), read_secret(env, "TWILIO_AUTH_TOKEN")
         sender, service = env.get("TWILIO_FROM_NUMBER", ""), env.get("TWILIO_MESSAGING_SERVICE_SID", "")
         if not (sid and token and (sender or service)):
             return None
@@ -90,10 +90,21 @@ class TwilioSettings:
             from_number=sender,
             messaging_service_sid=service,
             base_url=(env.get("DISPATCH_TWILIO_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL),
-            timeout=float(env.get("DISPATCH_TWILIO_TIMEOUT", "5")),
+            timeout=_number(env, "DISPATCH_TWILIO_TIMEOUT", float, 5.0),
             webhook_url=env.get("DISPATCH_TWILIO_WEBHOOK_URL", "").rstrip("/"),
-            webhook_port=int(env.get("DISPATCH_WEBHOOK_PORT", "8080")),
+            webhook_port=_number(env, "DISPATCH_WEBHOOK_PORT", int, 8080),
         )
+
+
+def _number(env: Mapping[str, str], name: str, kind: type, default: float) -> Any:
+    raw = env.get(name, "")
+    try:
+        value = kind(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: not a number") from None
+    if not value > 0:
+        raise ValueError(f"{name}={raw!r}: must be positive")
+    return value
 
 
 class BaseUrlHttpClient(TwilioHttpClient):

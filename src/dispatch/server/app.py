@@ -14,6 +14,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from dispatch.metrics import MetricsServer, metrics_endpoint
+from dispatch.server.interceptor import Interceptor
 from dispatch.server.servicer import DispatchServicer
 from dispatch.service import Dispatcher, NotifierRun, Settings, bootstrap, start_notifier
 from dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
@@ -21,7 +23,8 @@ from dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 log = logging.getLogger("dispatch")
 
 SERVICE_NAME = dispatch_pb2.DESCRIPTOR.services_by_name["Dispatch"].full_name
-#: Large enough for a 1,000-job request with explicit matrices (about 10 MB) with room to spare.
+#: What the server sends at most (a plan is far smaller than the request that made it; a
+#: 1,000-job request with explicit matrices is about 10 MB). What it reads: ``Settings.max_request_bytes``.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: Concurrent WatchEtas calls (each holds an RPC thread); more get RESOURCE_EXHAUSTED.
 MAX_WATCHERS = 32
@@ -45,6 +48,8 @@ class DispatchServer:
         self.port = 0
         self._stopped = threading.Event()
         self.notifier: NotifierRun | None = None
+        self.metrics: MetricsServer | None = None
+        self._serving = threading.Event()
         self._finished = threading.Event()
 
     def start(self) -> int:
@@ -56,9 +61,10 @@ class DispatchServer:
         threads = self.settings.workers + self.settings.max_waiting + 6 + MAX_WATCHERS  # a thread per ETA watcher
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch-rpc"),
+            interceptors=[Interceptor(tokens=self.settings.auth_tokens)],
             maximum_concurrent_rpcs=threads * 4,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", self.settings.max_request_bytes),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
@@ -71,9 +77,22 @@ class DispatchServer:
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.server,
         )
-        self.port = self.server.add_insecure_port(f"{self.host}:{self.requested_port}")
+        address = f"{self.host}:{self.requested_port}"
+        tls = self.settings.tls
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.private_key, tls.cert_chain)],
+                root_certificates=tls.client_ca,
+                require_client_auth=tls.client_ca is not None,
+            )
+            self.port = self.server.add_secure_port(address, credentials)
         if self.port == 0:
-            raise RuntimeError(f"could not bind {self.host}:{self.requested_port}")
+            raise RuntimeError(f"could not bind {address}")
+        self.metrics = metrics_endpoint(
+            self.settings.metrics_port, required=self.settings.metrics_required, ready=self._serving.is_set
+        )
         # Objects alive after start-up (modules, generated code, the pool) never become garbage:
         # keep them out of every collection, and collect the young generation less often.
         gc.collect()
@@ -86,13 +105,22 @@ class DispatchServer:
                 # one name per replica: containers all run as PID 1, their host names differ
                 self.settings,
                 self.dispatcher.etas,
-                f"serve-{socket.gethostname()}-{os.getpid()}",
+                self.settings.notifier_consumer or f"serve-{socket.gethostname()}-{os.getpid()}",
                 self.dispatcher.integrations,
             )
         threading.Thread(target=self._flush_etas, name="eta-outbox", daemon=True).start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("dispatch serving on port %d with %d solver workers", self.port, self.settings.workers)
+        self._serving.set()
+        transport = "plaintext" if tls is None else ("mutual TLS" if tls.client_ca else "TLS")
+        tokens = len(self.settings.auth_tokens)
+        log.info(
+            "dispatch serving on port %d (%s, %s) with %d solver workers",
+            self.port,
+            transport,
+            f"{tokens} bearer token(s)" if tokens else "no bearer token asked for",
+            self.settings.workers,
+        )
         return self.port
 
     def _flush_etas(self) -> None:
@@ -108,6 +136,7 @@ class DispatchServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._serving.clear()
         self.health.enter_graceful_shutdown()
         if self.server is not None:
             self.server.stop(grace).wait()
@@ -117,6 +146,8 @@ class DispatchServer:
             close = getattr(self.dispatcher.runner, "close", None)
             if close is not None:
                 close()
+        if self.metrics is not None:
+            self.metrics.close()
         log.info("dispatch stopped")
         self._finished.set()
 

@@ -8,6 +8,7 @@ import time
 
 import grpc
 
+from dispatch import logs
 from dispatch.errors import FieldViolation, OverloadedError, ProblemError
 from dispatch.server.convert import (
     diff_to_proto,
@@ -74,7 +75,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
             finally:
                 updates.put(done)
 
-        threading.Thread(target=run, name="dispatch-solve-stream", daemon=True).start()
+        threading.Thread(target=logs.in_context(run), name="dispatch-solve-stream", daemon=True).start()
         while (item := updates.get()) is not done:
             yield item
         if "error" in result:
@@ -170,7 +171,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
             finally:
                 updates.put(done)
 
-        threading.Thread(target=run, name="dispatch-reopt-stream", daemon=True).start()
+        threading.Thread(target=logs.in_context(run), name="dispatch-reopt-stream", daemon=True).start()
         while (item := updates.get()) is not done:
             yield item
         if failed:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from dispatch import logs
 from dispatch.domain import Plan, Problem
 from dispatch.errors import DeadlineError, DispatchError, OverloadedError, WorkerCrashedError
 from dispatch.matrix import DayMatrix
@@ -43,8 +44,10 @@ class _Worker:
         return self.process.pid
 
 
-def _worker_main(conn: Connection) -> None:
-    """Child process: solve requests from ``conn`` until it closes."""
+def _worker_main(conn: Connection, log_config: tuple[str, str] | None = None) -> None:
+    """Child process: solve requests from ``conn`` until it closes, logging as the parent does."""
+    if log_config is not None:
+        logs.configure(*log_config)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Searches yield the CPU to the server process, so health checks and request parsing stay
@@ -99,6 +102,8 @@ class SolverPool:
         self._closed = False
         self._numbers = iter(range(1, 1 << 62))
         self.restarts = 0
+        #: Workers killed and replaced, by why: "deadline", "cancelled" (the caller went away), "crashed".
+        self.restarts_by_reason: dict[str, int] = {}
         self.started = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -114,7 +119,9 @@ class SolverPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="dispatch-solver")
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, logs.configured()), daemon=True, name="dispatch-solver"
+        )
         process.start()
         child.close()
         return _Worker(process=process, conn=parent, number=next(self._numbers))
@@ -128,10 +135,11 @@ class SolverPool:
         if kind != "ready":
             raise RuntimeError(f"solver worker sent {kind!r} before ready")
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: _Worker, reason: str) -> None:
         """Kill ``worker`` and put a fresh one in the pool (in the background)."""
         with self._lock:
             self.restarts += 1
+            self.restarts_by_reason[reason] = self.restarts_by_reason.get(reason, 0) + 1
         _kill(worker)
 
         def respawn() -> None:
@@ -241,10 +249,10 @@ class SolverPool:
             while True:
                 left = kill_at - time.monotonic()
                 if left <= 0:
-                    self._replace(worker)
+                    self._replace(worker, "deadline")
                     raise DeadlineError(f"solve did not finish within {time_limit:.1f} s (+{GRACE:g} s grace)")
                 if cancelled is not None and cancelled():
-                    self._replace(worker)
+                    self._replace(worker, "cancelled")
                     raise DeadlineError("the caller went away; the solve was stopped")
                 if not worker.conn.poll(min(left, 0.1)):
                     continue
@@ -260,7 +268,7 @@ class SolverPool:
                 raise _error(kind, text)
         except (EOFError, OSError, BrokenPipeError):
             code = worker.process.exitcode
-            self._replace(worker)
+            self._replace(worker, "crashed")
             log.error("solver worker %s died (exit code %s)", worker.pid, code)
             raise WorkerCrashedError(
                 f"the solver worker died while solving (exit code {code}); a fresh worker has been started"
