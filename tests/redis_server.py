@@ -1,12 +1,14 @@
-"""A real ``redis-server`` for tests: on a free loopback port, in a temporary directory, no persistence.
+"""A real ``redis-server`` for tests: on a free loopback port, in a temporary directory, without
+persistence unless asked for (``persistent=True``: an append-only file, as production runs it).
 
-``stop()`` shuts it down, ``kill()`` SIGKILLs it (a crash), ``restart()`` brings it back on the
-same port (empty: nothing is saved).
+``stop()`` shuts it down, ``kill()`` SIGKILLs it (a crash), ``pause()``/``resume()`` freeze it and
+let it go on (a silent server), ``restart()`` brings it back on the same port (empty unless persistent).
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -35,7 +37,7 @@ def end(process: subprocess.Popen, timeout: float) -> None:
 class RedisServer:
     """One ``redis-server`` process; ``url`` stays the same across restarts."""
 
-    def __init__(self, executable: str | None = None, *, port: int | None = None) -> None:
+    def __init__(self, executable: str | None = None, *, port: int | None = None, persistent: bool = False) -> None:
         found = executable or shutil.which("redis-server")
         if found is None:
             raise FileNotFoundError(
@@ -46,6 +48,9 @@ class RedisServer:
         self.dir = Path(tempfile.mkdtemp(prefix="dispatch-redis-"))
         self.log = self.dir / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
+        #: With an append-only file fsynced on every write, as production runs it: what a killed
+        #: server had acknowledged is there when it starts again.
+        self.persistent = persistent
 
     @property
     def url(self) -> str:
@@ -60,7 +65,8 @@ class RedisServer:
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "always",
             "--dir", str(self.dir),
             "--logfile", str(self.log),
         ]  # fmt: skip
@@ -96,6 +102,16 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open and nothing answers, as a hung host."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def restart(self) -> RedisServer:
         """Stop the server if it runs and start it again on the same port."""

@@ -346,6 +346,18 @@ def test_a_claim_still_being_worked_on_is_left_alone_until_its_lease_runs_out(tw
     assert n.handle(event()) == "sent" and len(fake.messages) == 1
 
 
+def test_a_claim_an_earlier_run_of_the_same_consumer_left_is_settled_at_once(twilio, fake):
+    n = notifier(twilio, lease=30.0)
+    n.consumer, n.run_id = "serve-a", "serve-a/run2"
+    key = text_key(event(), "en_route")
+    n.claims.set(key, f"sending:{time.time():.3f}:serve-b/run1")  # another consumer, maybe alive
+    assert n.handle(event()) == "retry" and not fake.messages
+    n.claims.set(key, f"sending:{time.time():.3f}:serve-a/run2")  # this run's own sender, mid-retry
+    assert n.handle(event()) == "retry" and not fake.messages
+    n.claims.set(key, f"sending:{time.time():.3f}:serve-a/run1")  # this consumer before a restart: dead
+    assert n.handle(event()) == "sent" and len(fake.messages) == 1
+
+
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_two_handlers_finding_the_same_abandoned_claim_send_one_text(store, twilio, fake, request):
     claims = claims_in(store, request)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 
 import grpc
@@ -26,8 +27,13 @@ from tests.test_reopt_server import EMERGENCY, reopt_request
 
 class Replica:
     def __init__(self, redis_url: str) -> None:
-        self.port = free_port()
-        env = {**os.environ, "DISPATCH_REDIS_URL": redis_url, "DISPATCH_WORKERS": "1"}
+        self.port, self.metrics_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "DISPATCH_REDIS_URL": redis_url,
+            "DISPATCH_WORKERS": "1",
+            "DISPATCH_METRICS_PORT": str(self.metrics_port),
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
@@ -82,6 +88,53 @@ def test_solve_on_one_replica_reoptimize_on_the_other(replicas):
     assert "burst-pipe" in {v.job_id for r in response.plan.routes for v in r.visits}
     again = a.stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan
     assert again.version == response.plan.version
+
+
+def follow(stream, into: list) -> None:  # noqa: ANN001
+    """Collect a WatchEtas stream's updates until it is cancelled."""
+    try:
+        into.extend(stream)
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.CANCELLED:
+            raise
+
+
+def test_a_watcher_on_one_replica_follows_etas_of_plans_made_and_replanned_on_the_other(replicas):
+    a, b = replicas
+    day = small_day(jobs=6)
+    day["plan_id"] = f"watched-{uuid.uuid4().hex[:8]}"
+    day["technicians"][1]["id"] = rosa = f"rosa-{uuid.uuid4().hex[:6]}"  # only this test's events
+    watch = b.stub.WatchEtas(pb.WatchEtasRequest(technician_id=rosa), timeout=60)
+    seen: list[pb.EtaUpdate] = []
+    threading.Thread(target=follow, args=(watch, seen), daemon=True).start()
+    time.sleep(1.0)  # the watch is open (it reads from the stream's end)
+    plan = a.stub.Solve(to_proto(day), timeout=30).plan
+    rosas = {v.job_id for r in plan.routes if r.technician_id == rosa for v in r.visits}
+    assert rosas
+
+    def wait_for(test) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 15
+        while not test() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    wait_for(lambda: {u.job_id for u in seen if u.kind == pb.ETA_PLANNED} >= rosas)
+    assert {u.job_id for u in seen if u.kind == pb.ETA_PLANNED} == rosas  # planned on a, seen on b
+    assert all(u.plan_id == plan.plan_id and u.version == plan.version for u in seen)
+    watch_plan = a.stub.WatchEtas(pb.WatchEtasRequest(plan_id=plan.plan_id), timeout=60)
+    on_a: list[pb.EtaUpdate] = []
+    threading.Thread(target=follow, args=(watch_plan, on_a), daemon=True).start()
+    time.sleep(1.0)
+    response = b.stub.Reoptimize(reopt_request(plan, [EMERGENCY]), timeout=30)  # re-planned on b
+    wait_for(lambda: any(u.kind == pb.ETA_EMERGENCY for u in seen) and any(u.kind == pb.ETA_EMERGENCY for u in on_a))
+    emergencies = [u for u in seen if u.kind == pb.ETA_EMERGENCY]
+    assert [u.job_id for u in emergencies] == ["burst-pipe"] and emergencies[0].version > plan.version
+    assert [u.job_id for u in on_a if u.kind == pb.ETA_EMERGENCY] == ["burst-pipe"]
+    assert max(u.version for u in on_a) <= response.plan.version
+    watch.cancel()
+    watch_plan.cancel()
+    for replica in (a, b):  # each replica serves its own metrics
+        with urllib.request.urlopen(f"http://127.0.0.1:{replica.metrics_port}/metrics", timeout=5) as reply:
+            assert b"dispatch_rpc_requests_total" in reply.read()
 
 
 def test_concurrent_reoptimize_on_both_replicas_exactly_one_wins(replicas):

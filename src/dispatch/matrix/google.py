@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import googlemaps
 import numpy as np
@@ -198,6 +199,51 @@ class Fetched:
         )
 
 
+class _BoundedClient(googlemaps.Client):
+    """The client, with every attempt ending by ``until`` (``time.monotonic()``).
+
+    googlemaps 4.10 checks ``retry_timeout`` *before* its backoff sleep (up to 1.5 x 0.5 x 1.5^(n-1)
+    s before retry n) and gives every attempt the full read timeout, so a call kept retrying
+    ``OVER_QUERY_LIMIT`` ended 2 s past a 3.5 s deadline and its solve missed the RPC deadline
+    (tests/test_faults.py). Here a retry whose worst-case sleep would end past ``until`` is not
+    made, and each attempt's timeouts stop at ``until``.
+    """
+
+    def __init__(self, *, until: float, connect_timeout: float, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(connect_timeout=connect_timeout, read_timeout=read_timeout, **kwargs)
+        self.until, self.connect_timeout, self.read_timeout = until, connect_timeout, read_timeout
+
+    def _request(  # noqa: PLR0913 (the client's own signature: it calls itself positionally to retry)
+        self,
+        url: str,
+        params: Any,
+        first_request_time: Any = None,
+        retry_counter: int = 0,
+        base_url: str | None = None,
+        accepts_clientid: bool = True,
+        extract_body: Any = None,
+        requests_kwargs: dict[str, Any] | None = None,
+        post_json: Any = None,
+    ) -> Any:
+        sleep = 0.75 * 1.5 ** (retry_counter - 1) if retry_counter > 0 else 0.0
+        left = self.until - time.monotonic() - sleep
+        if left < 0.05:
+            raise googlemaps.exceptions.Timeout()
+        timeout = (min(self.connect_timeout, left), min(self.read_timeout, left))
+        requests_kwargs = {**(requests_kwargs or {}), "timeout": timeout}
+        return super()._request(
+            url,
+            params,
+            first_request_time,
+            retry_counter,
+            base_url,
+            accepts_clientid,
+            extract_body,
+            requests_kwargs,
+            post_json,
+        )
+
+
 class GoogleUnavailable(Exception):
     """Google could not answer (after the client's retries); the message is safe to show."""
 
@@ -229,10 +275,11 @@ class GoogleMaps:
             raise ValueError(f"GOOGLE_MAPS_API_KEY: {exc}") from None
 
     def client(self, deadline: float | None) -> googlemaps.Client:
-        """A client for one call: its retries end at ``deadline`` (monotonic) at the latest."""
+        """A client for one call: its retries and requests end at ``deadline`` (monotonic) at the latest."""
         s = self.settings
         left = s.retry_timeout if deadline is None else max(0.05, min(s.retry_timeout, deadline - time.monotonic()))
-        return googlemaps.Client(
+        return _BoundedClient(
+            until=time.monotonic() + left,
             key=s.api_key,
             base_url=s.base_url,
             connect_timeout=min(s.connect_timeout, left),

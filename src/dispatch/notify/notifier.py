@@ -9,10 +9,11 @@ segments, then:
 
 1. claim the text's dedupe key — ``(plan, job, message kind, plan version, ETA in 10-minute
    buckets)``, see ``text_key`` — as
-   ``sending:<time>`` with ``SET NX`` (Redis) or in memory; a key already ``sent``/``failed`` means
-   done; a key left ``sending`` (a crash or a timeout mid-send) is, once its lease has run out
-   (``LEASE``: each attempt renews it, so a sender still retrying keeps it), settled by asking
-   Twilio whether that text went out since then, never by sending blindly;
+   ``sending:<time>:<run>`` with ``SET NX`` (Redis) or in memory; a key already ``sent``/``failed``
+   means done; a key left ``sending`` (a crash or a timeout mid-send) is, once its lease has run out
+   (``LEASE``: each attempt renews it, so a sender still retrying keeps it) — or at once when an
+   earlier run of this same consumer left it (one process per name: that run is dead) — settled by
+   asking Twilio whether that text went out since then, never by sending blindly;
 2. send; ``sent:<sid>`` on success, ``failed:<code>`` on a permanent error (logged, not retried),
    retries with backoff (1 s doubling to 30 s, for up to ``retry_for``) on 429 / 5xx / refused
    connections; a read timeout is settled as in 1.
@@ -37,6 +38,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -339,6 +341,8 @@ class Notifier:
         #: Waits between retries; by default cut short when the notifier is stopped.
         self.sleep = sleep if sleep is not None else (lambda seconds: self._stopping.wait(seconds))
         self.zone = ZoneInfo(self.messages.time_zone)
+        #: This consumer's name and this run of it (set by ``run``): a claim names the run that made it.
+        self.consumer, self.run_id = "", ""
 
     # ------------------------------------------------------------------ the loop
 
@@ -347,6 +351,7 @@ class Notifier:
         down (retries). Events of one job are handled in the order they came; a text that keeps
         failing holds one sender, not the others (an emergency is never queued behind it)."""
         self._stopping = stop
+        self.consumer, self.run_id = consumer, f"{consumer}/{uuid.uuid4().hex[:12]}"
         pool = ThreadPoolExecutor(self.senders, thread_name_prefix="notifier-send")
         finished: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         in_flight: dict[str, Future] = {}
@@ -553,7 +558,7 @@ class Notifier:
         kind, body = self.text(event)
         parts = segments(body)
         key = text_key(event, kind)
-        held = self.claims.claim(key, f"sending:{time.time():.3f}")
+        held = self.claims.claim(key, self._sending())
         if held is not None:
             if not held.startswith("sending:"):
                 return "duplicate"
@@ -611,18 +616,28 @@ class Notifier:
         SID if that text went out, ``None`` if not (the claim is this handler's now), ``"?"`` if it
         cannot be told yet — its lease has not run out (another sender may be on it), another
         handler took it over first, or Twilio cannot be asked."""
-        since = float(held.split(":", 1)[1])
-        if time.time() - since < self.lease:
+        _, stamp, *owner = held.split(":", 2)
+        since = float(stamp)
+        if time.time() - since < self.lease and not self._orphaned(owner[0] if owner else ""):
             return "?"
-        if not self.claims.take_over(key, held, f"sending:{time.time():.3f}"):
+        if not self.claims.take_over(key, held, self._sending()):
             return "?"
         return self._settle(phone, body, since)
+
+    def _sending(self) -> str:
+        """A claim's value while its text is being sent: when, and by which run."""
+        return f"sending:{time.time():.3f}:{self.run_id}" if self.run_id else f"sending:{time.time():.3f}"
+
+    def _orphaned(self, owner: str) -> bool:
+        """Whether a claim made by ``owner`` (a run) was left by an earlier run of this consumer:
+        a restarted notifier settles its own unfinished texts at once instead of after the lease."""
+        return bool(self.run_id) and owner != self.run_id and owner.rsplit("/", 1)[0] == self.consumer
 
     def _send(self, key: str, phone: str, body: str, kind: str, parts: int) -> str:
         assert self.sms is not None
         began, wait = time.monotonic(), 1.0
         while True:
-            self.claims.set(key, f"sending:{time.time():.3f}")  # renews the lease
+            self.claims.set(key, self._sending())  # renews the lease
             outcome = self.sms.send(phone, body)
             metrics.TEXTS.labels(kind, RESULT[outcome.status], _code(outcome)).inc()
             self.integrations.record(

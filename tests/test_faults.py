@@ -1,0 +1,240 @@
+"""Faults met by a running server, over gRPC on loopback: every RPC is answered with a meaningful
+status within its deadline, nothing stored is lost, no text goes out twice.
+
+Faults tested next to the code they concern (not repeated here):
+
+- Redis refusing, silent, killed and back, for the travel cache: ``test_google`` (``…refusing…``,
+  ``…silent_redis…``, ``…recovers…``); for the plan store: ``test_store`` (refused port, a server
+  that never answers, killed then back, a lost reply); the ETA stream down: ``test_eta``
+  (``…outbox…``, ``…redis_stream_that_is_down…``); two replicas with Redis killed: ``test_replicas``.
+- Google 5xx, ``OVER_QUERY_LIMIT``, ``REQUEST_DENIED``, malformed replies, slow: ``test_google``
+  (``…failing_falls_back…`` for each, ``…slow_google…``, ``…malformed_geocode…``).
+- Twilio 429 / 5xx / timeouts / a dropped connection / an outage: ``test_notify`` (``…rate_limits…``,
+  ``…timed_out…``, ``…keeps_failing…``), ``benchmarks/notify.py`` (a replayed day with the notifier
+  killed and restarted, a Twilio outage; smoke-run by ``test_benchmarks``).
+- A solver worker SIGKILLed mid-solve: ``test_server`` (``…killed_worker…``), ``test_metrics`` (counted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import grpc
+import pytest
+import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from dispatch.server.app import DispatchServer
+from dispatch.service import Settings
+from dispatch.v1 import dispatch_pb2 as pb
+from dispatch.v1 import dispatch_pb2_grpc
+from tests.console_requests import small_day, to_proto
+from tests.fake_google import KEY as GOOGLE_KEY
+from tests.fake_google import FakeGoogle
+from tests.fake_twilio import SID, TOKEN, FakeTwilio
+from tests.redis_server import RedisServer, end, free_port
+from tests.test_reopt_server import EMERGENCY, reopt_request
+
+DEADLINE = 8.0  # seconds each RPC is given below
+MEANINGFUL = {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
+
+
+@pytest.fixture(scope="module")
+def stored():
+    """A persistent redis-server of its own (it is frozen and killed here) and a server on it."""
+    with RedisServer(persistent=True) as redis_server:
+        srv = DispatchServer(Settings(workers=1, redis_url=redis_server.url), host="127.0.0.1", port=0)
+        srv.start()
+        try:
+            yield srv, redis_server
+        finally:
+            srv.stop(grace=1)
+
+
+def answers(stub: dispatch_pb2_grpc.DispatchStub, plan: pb.Plan) -> dict[str, tuple[grpc.StatusCode, float]]:
+    """Every RPC of the service, once, with ``DEADLINE``: its status and how long the answer took."""
+    day = small_day(jobs=3)
+    day["plan_id"] = plan.plan_id
+    calls: dict[str, Callable[[], object]] = {
+        "Solve": lambda: stub.Solve(to_proto(day), timeout=DEADLINE),
+        "SolveStream": lambda: list(stub.SolveStream(to_proto(day), timeout=DEADLINE)),
+        "Validate": lambda: stub.Validate(pb.ValidateRequest(request=to_proto(day), plan=plan), timeout=DEADLINE),
+        "GetPlan": lambda: stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=DEADLINE),
+        "Reoptimize": lambda: stub.Reoptimize(reopt_request(plan, [EMERGENCY]), timeout=DEADLINE),
+        "ReoptimizeStream": lambda: list(stub.ReoptimizeStream(reopt_request(plan, [EMERGENCY]), timeout=DEADLINE)),
+        "WatchEtas": lambda: list(stub.WatchEtas(pb.WatchEtasRequest(technician_id="mike"), timeout=DEADLINE)),
+        "GetIntegrationHealth": lambda: stub.GetIntegrationHealth(pb.GetIntegrationHealthRequest(), timeout=DEADLINE),
+    }
+    assert set(calls) == {m.name for m in pb.DESCRIPTOR.services_by_name["Dispatch"].methods}  # every RPC
+    out = {}
+    for name, run in calls.items():
+        began = time.monotonic()
+        try:
+            run()
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as exc:
+            code = exc.code()
+        out[name] = (code, time.monotonic() - began)
+    return out
+
+
+@pytest.mark.parametrize("fault", ["silent", "killed"])
+def test_redis_silent_or_killed_mid_run_every_rpc_answers_in_time_and_no_plan_is_lost(stored, fault):
+    srv, redis_server = stored
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+        stub = dispatch_pb2_grpc.DispatchStub(ch)
+        day = small_day(jobs=4)
+        day["plan_id"] = f"faults-{fault}"
+        plan = stub.Solve(to_proto(day), timeout=30).plan
+        (redis_server.pause if fault == "silent" else redis_server.kill)()
+        try:
+            during = answers(stub, plan)
+            health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING  # degraded, not down
+        finally:
+            redis_server.resume() if fault == "silent" else redis_server.start()
+        for name, (code, took) in during.items():
+            assert took < DEADLINE, (name, code, took)
+        # what needs the plan store fails closed, and says so; what does not goes on
+        unavailable = {"Solve", "SolveStream", "GetPlan", "Reoptimize", "ReoptimizeStream", "WatchEtas"}
+        assert {n for n, (c, _) in during.items() if c == grpc.StatusCode.UNAVAILABLE} == unavailable, during
+        assert {n for n, (c, _) in during.items() if c == grpc.StatusCode.OK} == {"Validate", "GetIntegrationHealth"}
+        # back: the version stored before the fault is there (the append-only file kept it), and re-plans go on
+        again = stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan
+        if fault == "killed":
+            assert again.version == plan.version
+        else:  # a frozen server wakes and runs what was sent: a write told UNAVAILABLE may have landed
+            assert again.version >= plan.version
+        after = stub.Reoptimize(reopt_request(again, [EMERGENCY]), timeout=30).plan
+        assert after.version > plan.version
+
+
+def test_google_slow_or_over_its_quota_still_plans_within_the_deadline():
+    fake = FakeGoogle()
+    from dispatch.matrix.google import GoogleSettings  # noqa: PLC0415
+
+    google = GoogleSettings(api_key=GOOGLE_KEY, base_url=fake.base_url, retry_timeout=30.0, read_timeout=5.0)
+    srv = DispatchServer(Settings(workers=1, google=google), host="127.0.0.1", port=0)
+    srv.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+            stub = dispatch_pb2_grpc.DispatchStub(ch)
+            for failure in ("slow:4", "over_query_limit", "500"):  # slow: past the travel deadline (3.5 s)
+                fake.reset()
+                fake.always = failure
+                day = small_day(jobs=6, time_limit="20s")  # more than the deadline allows
+                day["plan_id"] = f"google-{failure}"
+                day["options"]["travel_model"] = "GOOGLE"
+                began = time.monotonic()
+                plan = stub.Solve(to_proto(day), timeout=5.0).plan
+                took = time.monotonic() - began
+                assert took < 5.0, (failure, took)
+                assert plan.stats.travel_estimated_pairs > 0, failure  # great-circle estimates, said so
+                assert any("great-circle" in w for w in plan.stats.warnings)
+                assert plan.stats.jobs_assigned == 6
+    finally:
+        srv.stop(grace=1)
+        fake.close()
+
+
+class Served:
+    """A ``dispatch serve`` process (Redis, Twilio through the fake, the notifier in process under a fixed name)."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.port = port
+        command = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = dispatch_pb2_grpc.DispatchStub(self.channel)
+        health = health_pb2_grpc.HealthStub(self.channel)
+        deadline = time.monotonic() + 90
+        while True:
+            assert self.process.poll() is None, f"dispatch serve exited with {self.process.returncode}"
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, "dispatch serve did not become ready"
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        self.channel.close()
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        self.channel.close()
+        end(self.process, timeout=15)
+
+
+def test_a_server_killed_and_restarted_loses_no_plan_version_and_no_text_and_sends_none_twice():
+    """SIGKILL while the emergency's text is on its way to Twilio (its create is slow): the restarted
+    server, on the same Redis and under the same notifier name, finds the plan at the version it had
+    reached, settles that text with Twilio instead of sending it again, and texts the rest."""
+    twilio = FakeTwilio()
+    with RedisServer(persistent=True) as redis_server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPATCH_", "TWILIO_", "GOOGLE_"))}
+        env.update(
+            DISPATCH_REDIS_URL=redis_server.url,
+            DISPATCH_WORKERS="1",
+            DISPATCH_METRICS_PORT="0",
+            DISPATCH_NOTIFIER_CONSUMER="serve-faults",
+            TWILIO_ACCOUNT_SID=SID,
+            TWILIO_AUTH_TOKEN=TOKEN,
+            TWILIO_FROM_NUMBER="+13035550000",
+            DISPATCH_TWILIO_BASE_URL=twilio.base_url,
+            DISPATCH_TWILIO_TIMEOUT="2",
+        )
+        day = small_day(jobs=6)
+        day["plan_id"] = "restarted-day"
+        for k, job in enumerate(day["jobs"]):
+            job["customer"]["phone"] = f"+1720555{k:04d}"
+        port = free_port()
+        first = Served(env, port)
+        try:
+            plan = first.stub.Solve(to_proto(day), timeout=30).plan
+            planned = {v.job_id for r in plan.routes for v in r.visits}
+            wait_until(lambda: len(twilio.messages) >= len(planned))  # the appointment confirmations
+            twilio.always = "slow:6"  # the emergency's text is created, the answer never comes back
+            emergency = json.loads(json.dumps(EMERGENCY))
+            emergency["new_job"]["customer"]["phone"] = "+13035559111"
+            replanned = first.stub.Reoptimize(reopt_request(plan, [emergency]), timeout=30).plan
+            wait_until(lambda: twilio.sent_to("+13035559111"))
+            time.sleep(0.3)
+        finally:
+            first.kill()  # mid-send: the claim says "sending", the stream entry is not acknowledged
+        twilio.always = "ok"
+        second = Served(env, port)
+        try:
+            stored = second.stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan
+            assert stored.version == replanned.version  # no version lost
+            last = max((v for r in stored.routes for v in r.visits), key=lambda v: v.start.seconds).job_id
+            cancel = second.stub.Reoptimize(reopt_request(stored, [{"cancel_job": {"job_id": last}}]), timeout=30).plan
+            assert cancel.version > stored.version
+            client = redis.Redis.from_url(redis_server.url)
+            # the restarted notifier resumes what the killed one held, at once (same name): settled, acknowledged
+            wait_until(lambda: client.xpending("dispatch:etas", "notifier")["pending"] == 0)
+            claims = [client.get(k) for k in client.scan_iter("dispatch:sms:*") if client.type(k) == b"string"]
+            assert not [c for c in claims if c and c.startswith(b"sending:")]
+        finally:
+            second.stop()
+        twilio.close()
+    sent = Counter((m["to"], m["body"]) for m in twilio.messages)
+    assert max(sent.values()) == 1, [k for k, n in sent.items() if n > 1]  # nothing twice
+    texted = {to for to, _ in sent}
+    phones = {j["id"]: j["customer"]["phone"] for j in day["jobs"]}
+    assert {phones[j] for j in planned} <= texted  # every confirmation went out
+    assert len(twilio.sent_to("+13035559111")) == 1  # the emergency, once: settled, not resent
+
+
+def wait_until(test: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not test():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
