@@ -358,6 +358,24 @@ def test_a_claim_an_earlier_run_of_the_same_consumer_left_is_settled_at_once(twi
     assert n.handle(event()) == "sent" and len(fake.messages) == 1
 
 
+def test_a_text_found_at_twilio_after_a_crash_counts_as_told(twilio, fake):
+    """Killed after Twilio took the text, before its claim said so: the restarted notifier finds
+    it there and does not send it again; and the customer has that ETA now, so a later move back
+    to the ETA told before is news."""
+    n = notifier(twilio, lease=30.0)
+    n.consumer, n.run_id = "serve-a", "serve-a/run2"
+    first = event(kind=EtaKind.DEPARTED, eta=T0 + 40 * 60)
+    assert n.handle(first) == "sent"  # told T0 + 40 min
+    moved = event(kind=EtaKind.MOVED, eta=T0 + 80 * 60, version=3)
+    kind, body = n.text(moved)
+    key = text_key(moved, kind)
+    assert n.sms.send(moved.customer_phone, body).status == "SENT"  # at Twilio: the crash came before the claim
+    n.claims.set(key, f"sending:{time.time() - 1:.3f}:serve-a/run1")
+    assert n.handle(moved) == "duplicate" and len(fake.messages) == 2  # settled, not sent again
+    back = event(kind=EtaKind.MOVED, eta=T0 + 42 * 60, version=4)  # near the first ETA, far from the one told
+    assert n.handle(back) == "sent" and len(fake.messages) == 3
+
+
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_two_handlers_finding_the_same_abandoned_claim_send_one_text(store, twilio, fake, request):
     claims = claims_in(store, request)

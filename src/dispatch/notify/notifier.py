@@ -565,8 +565,9 @@ class Notifier:
             sid = self._take_over(key, held, phone, body)
             if sid == "?":
                 return "retry"
-            if sid:
+            if sid:  # it went out before the crash: the customer has this ETA
                 self.claims.set(key, f"sent:{sid}")
+                self.claims.set(TOLD + slot, str(event.eta))
                 return "duplicate"
         if self.sms is None:
             log.info(
