@@ -1,17 +1,26 @@
-"""A corpus of malformed requests over gRPC (issue 7, bad input): every one is answered
-``INVALID_ARGUMENT`` naming the fields, or with a plan; none crashes the server or hangs a worker.
+"""Corpora of malformed requests over gRPC (issue 7, bad input), for every RPC, sent to a
+``dispatch serve`` process of their own: every one is answered ``INVALID_ARGUMENT`` naming the
+fields, or meaningfully (a plan, ``NOT_FOUND`` for a plan never made, ``ABORTED`` for a stale
+version); none crashes the server or hangs a worker, and the server's memory stays flat.
 
-Hypothesis builds the corpus from a valid small day and one to three mutations from a catalogue
-of nasties (NaN and infinite coordinates, empty, duplicate, unicode and enormous ids, windows in
-1970 or year 9999 or backwards, negative and enormous durations, unknown enum numbers, matrices of
-the wrong size or with negatives, pins to unknown technicians, empty days …). ``derandomize``
-makes it the same corpus on every run: a regression test.
+Hypothesis builds each corpus from valid requests and one to three mutations from a catalogue of
+nasties (NaN and infinite coordinates, empty, duplicate, unicode and enormous ids, windows in 1970
+or year 9999 or backwards, negative and enormous durations, unknown enum numbers, matrices of the
+wrong size or with negatives, pins to unknown technicians, empty days; for re-plans, events about
+jobs and technicians the day does not know, cancelled twice, progress out of order, thousands of
+events; for Validate, plans with visits that are not the request's, times in year 1 …).
+``derandomize`` makes them the same corpora on every run: regression tests.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from typing import Any
 
 import grpc
@@ -22,7 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch.v1 import dispatch_pb2 as pb
+from dispatch.v1 import dispatch_pb2_grpc
 from tests.console_requests import small_day
+from tests.redis_server import end, free_port
 from tests.test_server import field_violations
 
 # a library registers a throwaway Random with Hypothesis on import: its warning says nothing about this test
@@ -31,6 +42,75 @@ pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::hypo
 BASE = small_day(jobs=6, time_limit="0.2s")
 ANSWERS = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 SEEN: dict[str, int] = {}
+MEMORY: dict[str, float] = {}
+#: The Solve corpus's refused requests, for a replay once the server has seen them all.
+REFUSED: list[pb.SolveRequest] = []
+
+
+class Remote:
+    """A ``dispatch serve`` process (two workers, metrics on a port of its own) and a stub to it."""
+
+    def __init__(self) -> None:
+        self.port, self.metrics_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPATCH_", "TWILIO_", "GOOGLE_"))}
+        env.update(DISPATCH_WORKERS="2", DISPATCH_MAX_WAITING="4", DISPATCH_METRICS_PORT=str(self.metrics_port))
+        command = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, "--log-level", "error"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{self.port}",
+            options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
+        )
+        self.stub = dispatch_pb2_grpc.DispatchStub(self.channel)
+        health = health_pb2_grpc.HealthStub(self.channel)
+        deadline = time.monotonic() + 90
+        while True:
+            assert self.process.poll() is None, f"dispatch serve exited with {self.process.returncode}"
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, "dispatch serve did not become ready"
+                time.sleep(0.2)
+
+    def metrics(self) -> dict[str, float]:
+        """The server's own figures: its memory, busy workers, queue, worker restarts."""
+        out: dict[str, float] = {}
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
+            for line in reply.read().decode().splitlines():
+                if line and not line.startswith("#"):
+                    name = line.split("{", 1)[0].split(" ", 1)[0]
+                    out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+        return out
+
+    def close(self) -> None:
+        self.channel.close()
+        end(self.process, timeout=15)
+
+
+@pytest.fixture(scope="module")
+def remote():
+    server = Remote()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def stub(remote):
+    return remote.stub
+
+
+def test_the_server_memory_before_the_corpora(remote, stub):
+    """Warm up (plans of every size the corpora send, a first refusal), then note the server's memory."""
+    for _ in range(20):
+        stub.Solve(json_format.ParseDict(copy.deepcopy(BASE), pb.SolveRequest()), timeout=30)
+    bad = copy.deepcopy(BASE)
+    bad["jobs"][0]["id"] = ""
+    for _ in range(20):
+        with pytest.raises(grpc.RpcError):
+            stub.Solve(json_format.ParseDict(bad, pb.SolveRequest()), timeout=30)
+    MEMORY["before"] = remote.metrics()["process_resident_memory_bytes"]
 
 
 def _job(day: dict[str, Any], i: int) -> dict[str, Any]:
@@ -161,18 +241,265 @@ def test_every_malformed_request_is_refused_by_field_or_planned_never_a_crash(st
         code = err.code()
         assert code in ANSWERS, (code, err.details(), mutations)
         assert field_violations(err), (err.details(), mutations)  # every refusal names its fields
+        REFUSED.append(request)
     else:  # a plan: one the independent checker accepts
         check = stub.Validate(pb.ValidateRequest(request=request, plan=reply.plan), timeout=60)
         assert check.feasible, ([v.message for v in check.violations][:3], mutations)
     SEEN[code.name] = SEEN.get(code.name, 0) + 1
 
 
-def test_the_server_is_whole_after_the_corpus(channel, stub):
-    health = health_pb2_grpc.HealthStub(channel)
+# ---------------------------------------------------------------------------- Reoptimize
+
+LIVE = copy.deepcopy(BASE)
+LIVE["plan_id"] = "live-base"
+NOW = "2026-03-02T17:00:00Z"  # two hours into the day
+LIVE_STATE: dict[str, Any] = {}
+LIVE_ANSWERS = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ABORTED,
+}
+TECH_IDS = ["mike", "rosa", "ghost", "", "x" * 5000]
+JOB_IDS = ["job-0", "job-3", "job-5", "nobody", "", "🚐\u0000id"]
+
+
+def live_plan(stub) -> pb.Plan:  # noqa: ANN001
+    """The pristine live day: solved again after a re-plan that changed it."""
+    if LIVE_STATE.get("dirty", True):
+        LIVE_STATE["plan"] = stub.Solve(json_format.ParseDict(copy.deepcopy(LIVE), pb.SolveRequest()), timeout=30).plan
+        LIVE_STATE["dirty"] = False
+    return LIVE_STATE["plan"]
+
+
+def event_of(kind: str, i: int, pick: int) -> list[dict[str, Any]]:  # noqa: C901, PLR0911
+    """One to thousands of events of ``kind``, bad or good (``i`` and ``pick`` choose)."""
+    if kind == "new_job":
+        job = copy.deepcopy(_job(LIVE, i))
+        job["id"] = f"new-{pick}"
+        day = {"jobs": [job], "technicians": copy.deepcopy(LIVE["technicians"]), "options": {}}
+        mutate(day, ["coordinate", "job_id", "service_duration", "respond_within", "priority", "skills", "window",
+                     "location_missing", "phone", "pin"][pick % 10], 0, pick)  # fmt: skip
+        if pick % 7 == 0:
+            job["id"] = LIVE["jobs"][0]["id"]  # a job the day has already
+        return [{"new_job": job}]
+    if kind == "cancel":
+        return [{"cancel_job": {"job_id": JOB_IDS[pick % len(JOB_IDS)]}}] * (1 + pick % 2)  # twice: a repeat
+    if kind == "progress":
+        progress: dict[str, Any] = {
+            "technician_id": TECH_IDS[pick % len(TECH_IDS)],
+            "kind": ["DEPARTED", "ARRIVED", "COMPLETED", "POSITION", 0, 99][(pick // 5) % 6],
+            "job_id": JOB_IDS[(pick // 3) % len(JOB_IDS)],
+        }
+        if pick % 4 == 0:
+            progress["location"] = {"lat": BAD_NUMBERS[pick % len(BAD_NUMBERS)], "lng": -104.9}
+        if pick % 3 == 0:
+            progress["time"] = BAD_STAMPS[pick % len(BAD_STAMPS)]
+        return [{"progress": progress}]
+    if kind == "delay":
+        return [{"delay": {"job_id": JOB_IDS[pick % len(JOB_IDS)], "extra": BAD_DURATIONS[i % len(BAD_DURATIONS)]}}]
+    if kind == "unavailable":
+        away: dict[str, Any] = {"technician_id": TECH_IDS[pick % len(TECH_IDS)]}
+        if pick % 2:
+            away["from"] = BAD_STAMPS[i % len(BAD_STAMPS)]
+        return [{"technician_unavailable": away}]
+    if kind == "added":
+        tech = copy.deepcopy(_tech(LIVE, i))
+        tech["id"] = ["extra", "mike", "", "x" * 5000][pick % 4]
+        day = {"jobs": copy.deepcopy(LIVE["jobs"]), "technicians": [tech], "options": {}}
+        mutate(day, ["coordinate", "shift", "break", "parts", "skills"][pick % 5], 0, pick)
+        return [{"technician_added": tech}]
+    if kind == "many":
+        return [{"cancel_job": {"job_id": f"ghost-{k}"}} for k in range(1 + pick % 5000)]
+    return [{}]  # an event that is none of them
+
+
+LIVE_KINDS = ["new_job", "cancel", "progress", "delay", "unavailable", "added", "many", "empty",
+              "plan_id", "version", "time", "options"]  # fmt: skip
+
+
+def replan_of(plan: pb.Plan, mutations: list[tuple[str, int, int]]) -> pb.ReoptimizeRequest | None:
+    body: dict[str, Any] = {"plan_id": plan.plan_id, "expected_version": str(plan.version), "time": NOW, "events": []}
+    body["options"] = {"time_limit": "0.2s"}
+    for kind, i, pick in mutations:
+        if kind == "plan_id":
+            body["plan_id"] = BAD_IDS[pick % len(BAD_IDS)]
+        elif kind == "version":
+            body["expected_version"] = str([-1, 10**12, 0, plan.version + 1][pick % 4])
+        elif kind == "time":
+            body["time"] = BAD_STAMPS[pick % len(BAD_STAMPS)]
+        elif kind == "options":
+            body["options"] = {
+                "time_limit": BAD_DURATIONS[pick % len(BAD_DURATIONS)],
+                "reassign_penalty": BAD_DURATIONS[i % len(BAD_DURATIONS)],
+                "promise_weight": [-5, 10**6, 0, 2**31 - 1][pick % 4],
+            }
+        else:
+            body["events"].extend(event_of(kind, i, pick))
+    try:
+        return json_format.ParseDict(body, pb.ReoptimizeRequest())
+    except json_format.ParseError:
+        return None
+
+
+LIVE_MUTATIONS = st.lists(
+    st.tuples(st.sampled_from(LIVE_KINDS), st.integers(0, 50), st.integers(0, 10_000)), min_size=1, max_size=3
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+@given(LIVE_MUTATIONS, st.booleans())
+def test_every_malformed_replan_is_refused_by_field_or_answered_never_a_crash(stub, mutations, streaming):
+    plan = live_plan(stub)
+    request = replan_of(plan, mutations)
+    if request is None:
+        SEEN["replan unparsable"] = SEEN.get("replan unparsable", 0) + 1
+        return
+    try:
+        if streaming:
+            updates = list(stub.ReoptimizeStream(request, timeout=30))
+            reply = updates[-1].result
+            assert updates[-1].final
+        else:
+            reply = stub.Reoptimize(request, timeout=30)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as err:
+        code = err.code()
+        assert code in LIVE_ANSWERS, (code, err.details(), mutations)
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            assert field_violations(err), (err.details(), mutations)
+    else:
+        assert reply.plan.plan_id == plan.plan_id and reply.plan.version > plan.version
+        assert not [w for w in reply.plan.stats.warnings if w.startswith("checker")], reply.plan.stats.warnings
+        LIVE_STATE["dirty"] = True
+    SEEN[f"replan {code.name}"] = SEEN.get(f"replan {code.name}", 0) + 1
+
+
+# ---------------------------------------------------------------------------- Validate, GetPlan, WatchEtas
+
+
+def plan_mutation(plan: pb.Plan, kind: str, i: int, pick: int) -> None:
+    """One nasty in a plan sent back to Validate."""
+    visits = [v for r in plan.routes for v in r.visits]
+    if kind == "unknown_job" and visits:
+        visits[i % len(visits)].job_id = JOB_IDS[pick % len(JOB_IDS)]
+    elif kind == "twice" and visits:
+        plan.routes[0].visits.add().CopyFrom(visits[i % len(visits)])
+    elif kind == "times" and visits:
+        visit = visits[i % len(visits)]
+        seconds = [-62135596800, 253402300799, 0, -1][pick % 4]
+        (visit.start if pick % 2 else visit.arrival).seconds = seconds
+    elif kind == "travel" and visits:
+        visits[i % len(visits)].travel_duration.seconds = [-5, 315576000000, 0][pick % 3]
+    elif kind == "technician" and plan.routes:
+        plan.routes[i % len(plan.routes)].technician_id = TECH_IDS[pick % len(TECH_IDS)]
+    elif kind == "unassigned":
+        plan.unassigned.add(job_id=JOB_IDS[pick % len(JOB_IDS)], reason=pick % 9)
+    elif kind == "flood" and plan.routes:
+        for _ in range(1 + pick % 3000):
+            plan.routes[0].visits.add(job_id="flood")
+    elif kind == "empty":
+        plan.Clear()
+
+
+PLAN_KINDS = ["unknown_job", "twice", "times", "travel", "technician", "unassigned", "flood", "empty"]
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(st.tuples(st.sampled_from(PLAN_KINDS), st.integers(0, 50), st.integers(0, 10_000)), min_size=1, max_size=3)
+)
+def test_every_malformed_plan_sent_to_validate_is_refused_by_field_or_checked(stub, mutations):
+    plan = pb.Plan()
+    plan.CopyFrom(live_plan(stub))
+    for kind, i, pick in mutations:
+        plan_mutation(plan, kind, i, pick)
+    request = json_format.ParseDict(copy.deepcopy(LIVE), pb.SolveRequest())
+    try:
+        check = stub.Validate(pb.ValidateRequest(request=request, plan=plan), timeout=30)
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and field_violations(err), (err.details(), mutations)
+        outcome = "INVALID_ARGUMENT"
+    else:
+        assert check.feasible or all(v.code and v.message for v in check.violations)
+        outcome = "feasible" if check.feasible else "violations"
+    SEEN[f"validate {outcome}"] = SEEN.get(f"validate {outcome}", 0) + 1
+
+
+@pytest.mark.parametrize(
+    "plan_id", ["", " ", "x" * 100_000, "🚐\u0000id", "../../etc/passwd", "never-made", "live-base"]
+)
+def test_bad_ids_for_getplan_and_watchetas_are_answered(stub, plan_id):
+    live_plan(stub)
+    answers = []
+    for call in (
+        lambda: stub.GetPlan(pb.GetPlanRequest(plan_id=plan_id), timeout=10),
+        lambda: next(iter(stub.WatchEtas(pb.WatchEtasRequest(plan_id=plan_id), timeout=0.5))),
+        lambda: next(iter(stub.WatchEtas(pb.WatchEtasRequest(technician_id=plan_id), timeout=0.5))),
+    ):
+        try:
+            call()
+            answers.append(grpc.StatusCode.OK)
+        except grpc.RpcError as err:
+            answers.append(err.code())
+            if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                assert field_violations(err), err.details()
+    # refused by field, a plan never made, or (a watch that is open) nothing to say before its deadline;
+    # any string can name a plan (the Solve corpus may have made one under these ids)
+    found = [grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.DEADLINE_EXCEEDED]
+    unknown = [grpc.StatusCode.NOT_FOUND, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DEADLINE_EXCEEDED]
+    if plan_id == "":
+        assert answers == [grpc.StatusCode.INVALID_ARGUMENT] * 3
+    elif plan_id == "live-base":
+        assert answers == found
+    else:
+        assert answers in (found, unknown), (plan_id[:20], answers)
+
+
+def test_the_server_is_whole_after_the_corpora(remote, stub):
+    health = health_pb2_grpc.HealthStub(remote.channel)
     assert health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING
     reply = stub.Solve(json_format.ParseDict(copy.deepcopy(BASE), pb.SolveRequest()), timeout=30)
     assert len(reply.plan.routes) >= 1  # the workers still plan
-    print(f"bad-input corpus: {SEEN}")
-    if SEEN:  # the corpus ran in this session: it was mostly refusals, some plans
-        sent = sum(n for k, n in SEEN.items() if k != "unparsable")
+    figures = remote.metrics()
+    assert figures["dispatch_solver_workers_busy"] == 0 and figures["dispatch_solver_queue_depth"] == 0  # none hung
+    assert figures.get("dispatch_solver_worker_restarts_total", 0) == 0  # none crashed, none killed
+    print(f"bad-input corpora: {SEEN}")
+    if "OK" in SEEN or "INVALID_ARGUMENT" in SEEN:  # the Solve corpus ran here: mostly refusals, some plans
+        sent = sum(n for k, n in SEEN.items() if " " not in k and k != "unparsable")
         assert sent >= 1000 and SEEN.get("INVALID_ARGUMENT", 0) > 0 and SEEN.get("OK", 0) > 0, SEEN
+    if any(k.startswith("replan") for k in SEEN):
+        assert SEEN.get("replan INVALID_ARGUMENT", 0) > 0 and SEEN.get("replan OK", 0) > 0, SEEN
+    if any(k.startswith("validate") for k in SEEN):
+        assert SEEN.get("validate violations", 0) > 0, SEEN
+    if REFUSED and "before" in MEMORY:
+        # The first passes fill what is bounded by design (the newest plans, the ETA stream, the
+        # allocator's pools: an id of 100,000 characters raises the high-water mark once); from
+        # then on the same malformed requests leave the memory where it was.
+        mib = 2**20
+
+        def refuse_all() -> float:
+            for request in REFUSED:
+                with pytest.raises(grpc.RpcError):
+                    stub.Solve(request, timeout=60)
+            return remote.metrics()["process_resident_memory_bytes"] / mib
+
+        after = [figures["process_resident_memory_bytes"] / mib] + [refuse_all() for _ in range(4)]
+        print(
+            f"server memory (MiB): {MEMORY['before'] / mib:.0f} warm; after the corpora and each of 4 more passes "
+            f"of its {len(REFUSED)} malformed Solves: {', '.join(f'{m:.0f}' for m in after)}"
+        )
+        assert after[0] - MEMORY["before"] / mib < 80  # nothing like a request's size kept per request
+        assert after[4] - after[2] < 4  # flat

@@ -100,6 +100,8 @@ class _Checker:
     def text(self, value: str, path: str, max_len: int, *, required: bool = True) -> None:
         if required and not value.strip():
             self.bad(path, "must not be empty")
+        elif value and not value.strip():  # optional, but not blank ("" asks the server for one)
+            self.bad(path, "must not be blank")
         elif len(value) > max_len:
             self.bad(path, f"longer than {max_len} characters")
         elif any(ord(c) < 32 for c in value):
