@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from benchmarks import notify, reopt_latency, replay, travel
+from benchmarks import load, notify, reopt_latency, replay, travel
 
 
 def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
@@ -66,3 +66,13 @@ def test_notify_benchmark_texts_emergencies_and_a_day_with_a_killed_notifier_exa
     due, sent, refused, skipped, missing, moves, updates, stale, at_twilio, unaccounted, _, after_stop, _ = cells
     assert missing == 0 and stale == 0 and unaccounted == 0 and after_stop == 0
     assert due == sent + refused + skipped and refused == 3 and sent > 60 and updates < moves
+
+
+def test_the_load_generator_mixes_every_rpc_and_stops_by_itself():
+    result = load.run(load.parse(["--clients", "6", "--duration", "6", "--max-waiting", "2"]))
+    assert all(rpc["calls"] > 0 for rpc in result["rpcs"].values()), result["rpcs"]
+    assert result["rpcs"]["Solve"]["codes"].get("OK", 0) > 0
+    # correctness only here (timing figures are for benchmarks/RESULTS.md, on an idle machine)
+    assert result["unexpected"] == {} and result["past_deadline_plus_10pct"] == 0, result
+    assert result["clients_stuck"] == 0 and result["health"]["failures"] == {} and result["health"]["checks"] > 100
+    assert result["worker_restarts"] == 0

@@ -112,6 +112,49 @@ def test_deadline_shorter_than_time_limit_still_answers_in_time(stub):
     assert plan.stats.jobs_assigned == 8
 
 
+def test_a_full_server_answers_resource_exhausted_before_the_deadline_never_a_timeout(server, stub):
+    """Both workers busy (6 s searches) and the queue filled: one more request is refused at once; a
+    request that may wait is refused when no worker is free while a search still fits its deadline,
+    and one that gets a worker late searches what is left and answers in time."""
+    pool = server.dispatcher.runner
+    results: dict[str, object] = {}
+
+    def solve(name: str, time_limit: str, timeout: float) -> None:
+        day = small_day(jobs=4, time_limit=time_limit)
+        day["plan_id"] = name
+        began = time.monotonic()
+        try:
+            reply = stub.Solve(to_proto(day), timeout=timeout)
+            results[name] = ("OK", time.monotonic() - began, reply.plan.stats.jobs_assigned)
+        except grpc.RpcError as exc:
+            results[name] = (exc.code().name, time.monotonic() - began, exc.details())
+
+    def start(name: str, time_limit: str, timeout: float) -> threading.Thread:
+        thread = threading.Thread(target=solve, args=(name, time_limit, timeout))
+        thread.start()
+        return thread
+
+    busy = [start(f"busy-{k}", "6s", 30) for k in range(pool.size)]
+    while len(pool.busy_pids()) < pool.size:
+        time.sleep(0.02)
+    late = start("late", "20s", 10.0)  # waits 6-7 s for a worker, then searches what is left
+    short = start("short", "10s", 2.5)  # no worker free while 0.25 s of search still fits
+    waiting = [start(f"wait-{k}", "1s", 30) for k in range(pool.max_waiting - 2)]
+    while pool.waiting < pool.max_waiting:
+        time.sleep(0.02)
+    solve("refused", "1s", 30)  # the queue is full
+    for thread in [*busy, late, short, *waiting]:
+        thread.join(40)
+    code, took, _ = results["refused"]
+    assert code == "RESOURCE_EXHAUSTED" and took < 0.5, results["refused"]
+    code, took, details = results["short"]
+    assert code == "RESOURCE_EXHAUSTED" and 1.5 < took < 2.4, results["short"]
+    assert "in time for the request's deadline" in details
+    code, took, assigned = results["late"]
+    assert code == "OK" and 6.0 < took < 10.0 and assigned == 4, results["late"]
+    assert all(results[f"wait-{k}"][0] == "OK" for k in range(pool.max_waiting - 2)), results
+
+
 def test_killed_worker_fails_that_call_cleanly_and_the_next_succeeds(server, stub):
     pool = server.dispatcher.runner
     day = small_day(jobs=8, time_limit="20s")

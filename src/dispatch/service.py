@@ -84,7 +84,15 @@ class Runner(Protocol):
         on_worker: Callable[[int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         start: dict[int, list[int]] | None = None,
-    ) -> Plan: ...
+        reserve: float = 0.0,
+    ) -> Plan:
+        """The plan of a search of at most ``time_limit`` seconds that ends ``reserve`` seconds
+        before ``deadline`` (``time.monotonic()``) at the latest, for the caller to finish in."""
+        ...
+
+    def admit(self) -> None:
+        """Raise ``OverloadedError`` if a search would be refused now (no room to wait)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,14 @@ class InProcessRunner:
         on_worker: Callable[[int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         start: dict[int, list[int]] | None = None,
+        reserve: float = 0.0,
     ) -> Plan:
         from dispatch.solver import solve  # noqa: PLC0415 (OR-Tools only where a search runs)
 
         return solve(problem, matrix, time_limit=time_limit, on_progress=on_progress, start=start)
+
+    def admit(self) -> None:
+        """Always room: the caller's own process searches."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -343,6 +355,12 @@ class Dispatcher:
             return self.google
         raise NotConfiguredError(f"travel_model {model.value} is not configured on this server")
 
+    def admit(self) -> None:
+        """Raise ``OverloadedError`` if a solve would be refused for want of a solver worker now:
+        called before the request is even converted, so a full server answers ``RESOURCE_EXHAUSTED``
+        in microseconds instead of validating a day it cannot plan."""
+        self.runner.admit()
+
     def prepare(
         self, problem: Problem, shape: list[FieldViolation] | None = None, *, deadline: float | None = None
     ) -> tuple[Problem, DayMatrix]:
@@ -474,6 +492,7 @@ class Dispatcher:
             deadline=deadline,
             on_progress=on_progress,
             cancelled=cancelled,
+            reserve=self.settings.deadline_margin,
         )
         plan, matrix = retime(problem, matrix, plan)
         plan = label(problem, matrix, plan)
@@ -662,6 +681,7 @@ class Dispatcher:
                 deadline=deadline,
                 cancelled=cancelled,
                 start=start if sound else None,
+                reserve=self.settings.deadline_margin,
             )
         except DispatchError as exc:
             if current is None:

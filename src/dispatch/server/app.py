@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from concurrent import futures
 
@@ -31,8 +32,15 @@ MAX_WATCHERS = 32
 #: Young-generation threshold of the cyclic garbage collector in the server process. A re-plan
 #: allocates tens of thousands of small objects; at Python's default (700) young collections
 #: ran many times per request and the quick answer to a 25 x 250 cancellation took 42 ms
-#: server-side instead of 25 ms (2026-11-25, benchmarks/reopt_latency.py).
-GC_YOUNG_THRESHOLD = 50_000
+#: server-side instead of 25 ms (2026-11-25, benchmarks/reopt_latency.py). At 50,000 a young
+#: collection took 20-26 ms of wall time under 50 clients (benchmarks/load.py, CPU saturated), every
+#: thread stopped, health checks behind it. At 10,000 (with the switch interval below and solver
+#: workers at nice 19) the same re-plan benchmark gave cancellation p95 24 ms, emergency 38 ms.
+GC_YOUNG_THRESHOLD = 10_000
+#: Seconds a thread holds the GIL before another that waits for it gets its turn (Python's default
+#: 0.005). A health check waits for the GIL several times per call behind threads converting,
+#: validating and quick-planning requests: at 5 ms, 50 clients pushed its p99 to 12 ms.
+SWITCH_INTERVAL = 0.001
 
 
 class DispatchServer:
@@ -99,6 +107,7 @@ class DispatchServer:
         gc.freeze()
         _, older, oldest = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.server.start()
         if self.settings.twilio is not None:  # texts go out from this process
             self.notifier = start_notifier(

@@ -41,6 +41,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 
     @grpc_errors
     def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
+        self.dispatcher.admit()
         problem, shape = problem_from_proto(request)
         plan = self.dispatcher.solve(
             problem, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
@@ -49,6 +50,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 
     @grpc_errors
     def SolveStream(self, request: pb.SolveRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
+        self.dispatcher.admit()
         problem, shape = problem_from_proto(request)
         updates: queue.Queue[object] = queue.Queue()
         done = object()

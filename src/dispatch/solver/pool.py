@@ -29,8 +29,13 @@ log = logging.getLogger("dispatch")
 #: Extra seconds a worker gets past its search budget (model build, extraction, pickling)
 #: before it is killed.
 GRACE = 2.0
-#: Solver processes run at lower CPU priority than the gRPC front.
-WORKER_NICENESS = 5
+#: The shortest search worth starting: a request that cannot get a worker while this much of its
+#: time is left is refused (RESOURCE_EXHAUSTED) rather than timed out.
+MIN_SEARCH = 0.25
+#: Solver processes run at the lowest CPU priority: they still take every idle cycle, but yield to the
+#: gRPC front at once. 50 clients on 2 cores (benchmarks/load.py, 2026-12-01): health p99 9.2-9.9 ms
+#: at nice 10, 7.6-8.4 ms at 19, solve throughput the same (0.9 plans/s).
+WORKER_NICENESS = 19
 
 
 @dataclass
@@ -51,7 +56,8 @@ def _worker_main(conn: Connection, log_config: tuple[str, str] | None = None) ->
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Searches yield the CPU to the server process, so health checks and request parsing stay
-    # fast while every core is solving (p99 health 9.5 ms at nice 0 vs the 10 ms budget on 2 cores).
+    # fast while every core is solving (p99 health 9.5 ms at nice 0 vs the 10 ms budget on 2 cores,
+    # with two solves alone; under 50 clients see WORKER_NICENESS).
     os.nice(WORKER_NICENESS)
     from dispatch.solver import solve  # noqa: PLC0415 (import in the child)
 
@@ -194,13 +200,21 @@ class SolverPool:
         on_worker: Callable[[int | None], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         start: dict[int, list[int]] | None = None,
+        reserve: float = 0.0,
     ) -> Plan:
         """Solve in a worker; raise ``DeadlineError``, ``WorkerCrashedError`` or ``OverloadedError``.
 
-        ``deadline`` (``time.monotonic()`` seconds) is when the caller stops listening: the
-        worker is killed then, or at ``time_limit + GRACE`` if that is sooner.
+        ``deadline`` (``time.monotonic()`` seconds) is when the caller stops listening, and the
+        caller needs ``reserve`` seconds after the search: a request waits for a worker only while
+        a search of ``MIN_SEARCH`` would still fit (then ``OverloadedError``: the client can try
+        again, or another replica, before its deadline — not a timeout), the search is cut to what
+        is left after the wait, and the worker is killed at ``deadline``, or at ``time_limit + GRACE``
+        if that is sooner.
         """
-        worker = self._acquire(deadline)
+        search_by = None if deadline is None else deadline - reserve
+        worker = self._acquire(None if search_by is None else search_by - MIN_SEARCH)
+        if search_by is not None:
+            time_limit = min(time_limit, max(search_by - time.monotonic(), 0.05))
         with self._lock:
             self._busy[worker.number] = worker.pid
         try:
@@ -213,21 +227,32 @@ class SolverPool:
             with self._lock:
                 self._busy.pop(worker.number, None)
 
-    def _acquire(self, deadline: float | None) -> _Worker:
+    def admit(self) -> None:
+        """Raise ``OverloadedError`` now if a solve would be refused for want of room: the server
+        asks before converting and validating a request it could not run anyway."""
         with self._lock:
-            if self._closed:
-                raise OverloadedError("the solver pool is shutting down")
-            if self._idle.empty() and self._waiting >= self.max_waiting:
-                raise OverloadedError(
-                    f"all {self.size} solver workers are busy and {self._waiting} requests are waiting"
-                )
+            self._check_room()
+
+    def _check_room(self) -> None:
+        if self._closed:
+            raise OverloadedError("the solver pool is shutting down")
+        if self._idle.empty() and self._waiting >= self.max_waiting:
+            raise OverloadedError(f"all {self.size} solver workers are busy and {self._waiting} requests are waiting")
+
+    def _acquire(self, latest: float | None) -> _Worker:
+        """An idle worker, waited for until ``latest`` (``time.monotonic()``) at most."""
+        with self._lock:
+            self._check_room()
             self._waiting += 1
         try:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait = None if latest is None else max(0.0, latest - time.monotonic())
             try:
                 return self._idle.get(timeout=wait)
             except queue.Empty:
-                raise DeadlineError("deadline passed while waiting for a free solver worker") from None
+                raise OverloadedError(
+                    f"all {self.size} solver workers stayed busy: none was free in time for the request's "
+                    "deadline (try again, or another replica)"
+                ) from None
         finally:
             with self._lock:
                 self._waiting -= 1
