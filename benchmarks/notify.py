@@ -50,7 +50,7 @@ from twilio.request_validator import RequestValidator
 
 from benchmarks.health_under_load import percentile
 from benchmarks.replay import Replay
-from benchmarks.serve import free_port, served
+from benchmarks.serve import served
 from dispatch.cli import EXAMPLE_DAY
 from dispatch.eta import EtaKind
 from dispatch.notify.notifier import DUE, MESSAGE_OF, STATEFUL, TOLD, phone_key, text_key
@@ -58,7 +58,7 @@ from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 from tests.fake_twilio import SID, TOKEN, FakeTwilio
-from tests.redis_server import RedisServer, end
+from tests.redis_server import RedisServer, end, free_port
 
 OURS = "+13035550000"
 

@@ -16,11 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from typing import Any
 
 import grpc
@@ -31,15 +26,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch.v1 import dispatch_pb2 as pb
-from dispatch.v1 import dispatch_pb2_grpc
 from tests.console_requests import small_day
-from tests.redis_server import end, free_port
+from tests.redis_server import free_port
+from tests.served import DispatchProcess
 from tests.test_server import field_violations
 
 # a library registers a throwaway Random with Hypothesis on import: its warning says nothing about this test
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")]
 
 BASE = small_day(jobs=6, time_limit="0.2s")
+
+
+def corpus(examples: int):  # noqa: ANN201
+    """Hypothesis settings of a corpus: ``examples`` requests, the same ones on every run."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    )
+
+
 ANSWERS = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 SEEN: dict[str, int] = {}
 MEMORY: dict[str, float] = {}
@@ -47,53 +55,12 @@ MEMORY: dict[str, float] = {}
 REFUSED: list[pb.SolveRequest] = []
 
 
-class Remote:
-    """A ``dispatch serve`` process (two workers, metrics on a port of its own) and a stub to it."""
-
-    def __init__(self) -> None:
-        self.port, self.metrics_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPATCH_", "TWILIO_", "GOOGLE_"))}
-        env.update(DISPATCH_WORKERS="2", DISPATCH_MAX_WAITING="4", DISPATCH_METRICS_PORT=str(self.metrics_port))
-        command = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            [*command, "--log-level", "error"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self.channel = grpc.insecure_channel(
-            f"127.0.0.1:{self.port}",
-            options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
-        )
-        self.stub = dispatch_pb2_grpc.DispatchStub(self.channel)
-        health = health_pb2_grpc.HealthStub(self.channel)
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.process.poll() is None, f"dispatch serve exited with {self.process.returncode}"
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    break
-            except grpc.RpcError:
-                assert time.monotonic() < deadline, "dispatch serve did not become ready"
-                time.sleep(0.2)
-
-    def metrics(self) -> dict[str, float]:
-        """The server's own figures: its memory, busy workers, queue, worker restarts."""
-        out: dict[str, float] = {}
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
-            for line in reply.read().decode().splitlines():
-                if line and not line.startswith("#"):
-                    name = line.split("{", 1)[0].split(" ", 1)[0]
-                    out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-        return out
-
-    def close(self) -> None:
-        self.channel.close()
-        end(self.process, timeout=15)
-
-
 @pytest.fixture(scope="module")
 def remote():
-    server = Remote()
-    yield server
-    server.close()
+    """A server of the corpora's own (two workers, metrics on a port of its own), logging errors only."""
+    env = {"DISPATCH_WORKERS": "2", "DISPATCH_MAX_WAITING": "4", "DISPATCH_METRICS_PORT": str(free_port())}
+    with DispatchProcess(env, args=["--log-level", "error"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -221,13 +188,7 @@ def request_of(mutations: list[tuple[str, int, int]]) -> pb.SolveRequest | None:
         return None  # not even a SolveRequest (the client library refuses it): nothing to send
 
 
-@settings(
-    max_examples=1100,  # some are not even SolveRequests: at least 1,000 reach the server
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-)
+@corpus(1100)  # some are not even SolveRequests: at least 1,000 reach the server
 @given(MUTATIONS)
 def test_every_malformed_request_is_refused_by_field_or_planned_never_a_crash(stub, mutations):
     request = request_of(mutations)
@@ -347,13 +308,7 @@ LIVE_MUTATIONS = st.lists(
 )
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-)
+@corpus(300)
 @given(LIVE_MUTATIONS, st.booleans())
 def test_every_malformed_replan_is_refused_by_field_or_answered_never_a_crash(stub, mutations, streaming):
     plan = live_plan(stub)
@@ -411,13 +366,7 @@ def plan_mutation(plan: pb.Plan, kind: str, i: int, pick: int) -> None:
 PLAN_KINDS = ["unknown_job", "twice", "times", "travel", "technician", "unassigned", "flood", "empty"]
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-)
+@corpus(200)
 @given(
     st.lists(st.tuples(st.sampled_from(PLAN_KINDS), st.integers(0, 50), st.integers(0, 10_000)), min_size=1, max_size=3)
 )

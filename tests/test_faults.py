@@ -18,9 +18,6 @@ Faults tested next to the code they concern (not repeated here):
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +35,8 @@ from tests.console_requests import small_day, to_proto
 from tests.fake_google import KEY as GOOGLE_KEY
 from tests.fake_google import FakeGoogle
 from tests.fake_twilio import SID, TOKEN, FakeTwilio
-from tests.redis_server import RedisServer, end, free_port
+from tests.redis_server import RedisServer, free_port
+from tests.served import DispatchProcess
 from tests.test_reopt_server import EMERGENCY, reopt_request
 
 DEADLINE = 8.0  # seconds each RPC is given below
@@ -143,44 +141,13 @@ def test_google_slow_or_over_its_quota_still_plans_within_the_deadline():
         fake.close()
 
 
-class Served:
-    """A ``dispatch serve`` process (Redis, Twilio through the fake, the notifier in process under a fixed name)."""
-
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.port = port
-        command = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = dispatch_pb2_grpc.DispatchStub(self.channel)
-        health = health_pb2_grpc.HealthStub(self.channel)
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.process.poll() is None, f"dispatch serve exited with {self.process.returncode}"
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
-            except grpc.RpcError:
-                assert time.monotonic() < deadline, "dispatch serve did not become ready"
-                time.sleep(0.2)
-
-    def kill(self) -> None:
-        self.channel.close()
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        self.channel.close()
-        end(self.process, timeout=15)
-
-
 def test_a_server_killed_and_restarted_loses_no_plan_version_and_no_text_and_sends_none_twice():
     """SIGKILL while the emergency's text is on its way to Twilio (its create is slow): the restarted
     server, on the same Redis and under the same notifier name, finds the plan at the version it had
     reached, settles that text with Twilio instead of sending it again, and texts the rest."""
     twilio = FakeTwilio()
     with RedisServer(persistent=True) as redis_server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPATCH_", "TWILIO_", "GOOGLE_"))}
-        env.update(
+        env = dict(
             DISPATCH_REDIS_URL=redis_server.url,
             DISPATCH_WORKERS="1",
             DISPATCH_METRICS_PORT="0",
@@ -196,7 +163,7 @@ def test_a_server_killed_and_restarted_loses_no_plan_version_and_no_text_and_sen
         for k, job in enumerate(day["jobs"]):
             job["customer"]["phone"] = f"+1720555{k:04d}"
         port = free_port()
-        first = Served(env, port)
+        first = DispatchProcess(env, port=port)
         try:
             plan = first.stub.Solve(to_proto(day), timeout=30).plan
             planned = {v.job_id for r in plan.routes for v in r.visits}
@@ -210,7 +177,7 @@ def test_a_server_killed_and_restarted_loses_no_plan_version_and_no_text_and_sen
         finally:
             first.kill()  # mid-send: the claim says "sending", the stream entry is not acknowledged
         twilio.always = "ok"
-        second = Served(env, port)
+        second = DispatchProcess(env, port=port)
         try:
             stored = second.stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan
             assert stored.version == replanned.version  # no version lost

@@ -6,68 +6,29 @@ environment (``DISPATCH_REDIS_URL``), as in a deployment.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dispatch.v1 import dispatch_pb2 as pb
-from dispatch.v1 import dispatch_pb2_grpc
 from tests.console_requests import small_day, to_proto
 from tests.redis_server import free_port
+from tests.served import DispatchProcess
 from tests.test_reopt_server import EMERGENCY, reopt_request
 
 
-class Replica:
-    def __init__(self, redis_url: str) -> None:
-        self.port, self.metrics_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "DISPATCH_REDIS_URL": redis_url,
-            "DISPATCH_WORKERS": "1",
-            "DISPATCH_METRICS_PORT": str(self.metrics_port),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        self.stub = dispatch_pb2_grpc.DispatchStub(self.channel)
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        health = health_pb2_grpc.HealthStub(self.channel)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"replica exited with {self.process.returncode}")
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.2)
-        raise RuntimeError("replica did not become ready")
-
-    def stop(self) -> None:
-        self.channel.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def replica(redis_url: str) -> DispatchProcess:
+    """A replica on ``redis_url`` with one solver worker and its own metrics port, still starting."""
+    env = {"DISPATCH_REDIS_URL": redis_url, "DISPATCH_WORKERS": "1", "DISPATCH_METRICS_PORT": str(free_port())}
+    return DispatchProcess(env, wait=False)
 
 
 @pytest.fixture(scope="module")
 def replicas(redis_server):
-    pair = [Replica(redis_server.url), Replica(redis_server.url)]
+    pair = [replica(redis_server.url), replica(redis_server.url)]
     try:
         for r in pair:
             r.wait_ready()
@@ -132,9 +93,8 @@ def test_a_watcher_on_one_replica_follows_etas_of_plans_made_and_replanned_on_th
     assert max(u.version for u in on_a) <= response.plan.version
     watch.cancel()
     watch_plan.cancel()
-    for replica in (a, b):  # each replica serves its own metrics
-        with urllib.request.urlopen(f"http://127.0.0.1:{replica.metrics_port}/metrics", timeout=5) as reply:
-            assert b"dispatch_rpc_requests_total" in reply.read()
+    for server in (a, b):  # each replica serves its own metrics
+        assert server.metrics()["dispatch_rpc_requests_total"] > 0
 
 
 def test_concurrent_reoptimize_on_both_replicas_exactly_one_wins(replicas):

@@ -8,9 +8,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 
 import grpc
@@ -30,7 +27,7 @@ from tests.fake_google import KEY as GOOGLE_KEY
 from tests.fake_google import FakeGoogle
 from tests.fake_twilio import SID, TOKEN, FakeTwilio
 from tests.pki import make_pki
-from tests.redis_server import end, free_port
+from tests.served import DispatchProcess
 from tests.test_server import field_violations
 
 TOKEN_A = "console-token-0123456789abcdef"
@@ -203,7 +200,7 @@ def test_secrets_from_files_never_reach_the_log_or_an_answer(tmp_path):
     google, twilio = FakeGoogle(), FakeTwilio()
     key = GOOGLE_KEY
     files = {"GOOGLE_MAPS_API_KEY": key, "TWILIO_AUTH_TOKEN": TOKEN, "DISPATCH_AUTH_TOKEN": TOKEN_A}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPATCH_", "TWILIO_", "GOOGLE_"))}
+    env: dict[str, str] = {}
     for name, value in files.items():
         (tmp_path / name).write_text(value + "\n")
         env[f"{name}_FILE"] = str(tmp_path / name)
@@ -215,29 +212,13 @@ def test_secrets_from_files_never_reach_the_log_or_an_answer(tmp_path):
         DISPATCH_METRICS_PORT="0",
         DISPATCH_WORKERS="1",
     )
-    port = free_port()
     log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-            + ["--log-level", "debug"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
     answers: list[str] = []
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            health = health_pb2_grpc.HealthStub(ch)
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        break
-                except grpc.RpcError:
-                    assert time.monotonic() < deadline and process.poll() is None, log_path.read_text()[-2000:]
-                    time.sleep(0.2)
-            stub = dispatch_pb2_grpc.DispatchStub(ch)
+        with log_path.open("w") as log_file:
+            server = DispatchProcess(env, args=["--log-level", "debug"], stderr=log_file)
+        with server:
+            stub = server.stub
             auth = (("authorization", f"Bearer {TOKEN_A}"), ("x-request-id", "console-7"))
             day = small_day(jobs=4)
             day["options"]["travel_model"] = "GOOGLE"
@@ -265,7 +246,6 @@ def test_secrets_from_files_never_reach_the_log_or_an_answer(tmp_path):
             except grpc.RpcError as exc:
                 answers.append(f"{exc.code()} {exc.details()} {field_violations(exc)}")
     finally:
-        end(process, timeout=15)
         google.close()
         twilio.close()
     assert len(answers) == 4, answers

@@ -229,10 +229,10 @@ def test_phone_numbers_never_reach_the_log(webhook, caplog):
 
 
 def test_dispatch_serve_runs_the_webhook_and_twilio_status_callbacks_reach_it():
-    from benchmarks.serve import free_port  # noqa: PLC0415
     from dispatch.server.app import DispatchServer  # noqa: PLC0415
     from dispatch.service import Settings  # noqa: PLC0415
     from tests.console_requests import small_day, to_proto  # noqa: PLC0415
+    from tests.redis_server import free_port  # noqa: PLC0415
 
     fake = FakeTwilio(callbacks=True)
     port = free_port()

@@ -92,24 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-waiting", type=int, default=None, help="requests queued for a worker before RESOURCE_EXHAUSTED"
     )
-    serve.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        help=f"Prometheus /metrics, /healthz, /readyz (default {METRICS_PORT}, DISPATCH_METRICS_PORT; 0: none)",
-    )
+    _metrics_option(serve)
     serve.set_defaults(run=_serve, default_log_level="info", default_log_format="json")
 
     notifier = sub.add_parser(
         "notifier", help="text customers from the ETA stream in Redis (DISPATCH_REDIS_URL), as its own process"
     )
     notifier.add_argument("--consumer", default=None, help="this process's name in the consumer group")
-    notifier.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        help=f"Prometheus /metrics (default {METRICS_PORT}, DISPATCH_METRICS_PORT; 0: none)",
-    )
+    _metrics_option(notifier)
     notifier.set_defaults(run=_notifier, default_log_level="info", default_log_format="json")
 
     health = sub.add_parser(
@@ -191,6 +181,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------- commands
+
+
+def _metrics_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help=f"Prometheus /metrics, /healthz, /readyz (default {METRICS_PORT}, DISPATCH_METRICS_PORT; 0: none)",
+    )
 
 
 def _with(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
