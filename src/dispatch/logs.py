@@ -30,8 +30,9 @@ _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d(?:[\s().-]{0,2}\d){6,14}|(?:1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4})(?![\w])"
 )
 
-#: The attributes every LogRecord has: anything else on a record came from ``extra=`` and is logged.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+#: The attributes every LogRecord has (and ``rid``, which ``TextFormatter`` adds): anything else on a
+#: record came from ``extra=`` and is logged.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName", "rid"}
 
 _secrets: set[str] = set()
 _HANDLER = "dispatch"

@@ -51,7 +51,7 @@ class Interceptor(grpc.ServerInterceptor):
             # another wait for the GIL on a busy server, and health p99 must stay under 10 ms).
             return handler
         metadata = dict(details.invocation_metadata or ())
-        refusal = self._refusal(method, metadata)
+        refusal = self._refusal(metadata)
         given = metadata.get("x-request-id", "")
         rid = given if isinstance(given, str) and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
         name = method.rsplit("/", 1)[-1]
@@ -112,7 +112,7 @@ class Interceptor(grpc.ServerInterceptor):
                 )
         return handler
 
-    def _refusal(self, method: str, metadata: dict[str, Any]) -> str | None:
+    def _refusal(self, metadata: dict[str, Any]) -> str | None:
         """Why the call may not go on, or ``None`` (no tokens configured, or a good token)."""
         if not self.tokens:
             return None
