@@ -116,3 +116,13 @@ def test_log_level_and_format_before_or_after_the_command():
     assert (args.log_level, args.log_format) == ("error", "text")
     args = parser.parse_args(["solve", "day.json"])
     assert (args.log_level, args.default_log_level, args.default_log_format) == (None, "warning", "text")
+
+
+def test_a_log_setting_that_is_none_of_the_choices_is_named(monkeypatch, capsys):
+    monkeypatch.setenv("DISPATCH_LOG_LEVEL", "chatty")
+    assert cli.main(["solve", "day.json"]) == 2
+    assert "DISPATCH_LOG_LEVEL='chatty': one of debug, info, warning, error" in capsys.readouterr().err
+    monkeypatch.setenv("DISPATCH_LOG_LEVEL", "DEBUG")  # any case
+    monkeypatch.setenv("DISPATCH_LOG_FORMAT", "xml")
+    assert cli.main(["solve", "day.json"]) == 2
+    assert "DISPATCH_LOG_FORMAT='xml'" in capsys.readouterr().err

@@ -45,10 +45,12 @@ class CliError(Exception):
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     fmt = args.log_format or os.environ.get("DISPATCH_LOG_FORMAT") or args.default_log_format
-    if fmt not in LOG_FORMATS:
-        print(f"DISPATCH_LOG_FORMAT={fmt!r}: one of {', '.join(LOG_FORMATS)}", file=sys.stderr)
-        return EXIT_INVALID
-    logs.configure(args.log_level or os.environ.get("DISPATCH_LOG_LEVEL") or args.default_log_level, fmt)
+    level = args.log_level or os.environ.get("DISPATCH_LOG_LEVEL", "").lower() or args.default_log_level
+    for name, value, allowed in (("DISPATCH_LOG_FORMAT", fmt, LOG_FORMATS), ("DISPATCH_LOG_LEVEL", level, LOG_LEVELS)):
+        if value not in allowed:
+            print(f"{name}={value!r}: one of {', '.join(allowed)}", file=sys.stderr)
+            return EXIT_INVALID
+    logs.configure(level, fmt)
     try:
         return int(args.run(args) or EXIT_OK)
     except CliError as exc:
