@@ -346,15 +346,19 @@ def test_a_claim_still_being_worked_on_is_left_alone_until_its_lease_runs_out(tw
     assert n.handle(event()) == "sent" and len(fake.messages) == 1
 
 
-def test_a_claim_an_earlier_run_of_the_same_consumer_left_is_settled_at_once(twilio, fake):
+def test_a_claim_an_earlier_run_of_the_same_consumer_left_is_settled_once_its_request_timed_out(twilio, fake):
     n = notifier(twilio, lease=30.0)
+    assert n.orphan_grace == twilio.timeout + 5  # its last create has reached Twilio or failed by then
     n.consumer, n.run_id = "serve-a", "serve-a/run2"
     key = text_key(event(), "en_route")
-    n.claims.set(key, f"sending:{time.time():.3f}:serve-b/run1")  # another consumer, maybe alive
+    young, old = time.time() - 1, time.time() - n.orphan_grace - 1
+    n.claims.set(key, f"sending:{old:.3f}:serve-b/run1")  # another consumer, maybe alive: the lease holds
     assert n.handle(event()) == "retry" and not fake.messages
-    n.claims.set(key, f"sending:{time.time():.3f}:serve-a/run2")  # this run's own sender, mid-retry
+    n.claims.set(key, f"sending:{old:.3f}:serve-a/run2")  # this run's own sender, mid-retry
     assert n.handle(event()) == "retry" and not fake.messages
-    n.claims.set(key, f"sending:{time.time():.3f}:serve-a/run1")  # this consumer before a restart: dead
+    n.claims.set(key, f"sending:{young:.3f}:serve-a/run1")  # this consumer before a restart, just now:
+    assert n.handle(event()) == "retry" and not fake.messages  # its create may still be on its way
+    n.claims.set(key, f"sending:{old:.3f}:serve-a/run1")  # dead, and its request long done
     assert n.handle(event()) == "sent" and len(fake.messages) == 1
 
 
@@ -370,7 +374,7 @@ def test_a_text_found_at_twilio_after_a_crash_counts_as_told(twilio, fake):
     kind, body = n.text(moved)
     key = text_key(moved, kind)
     assert n.sms.send(moved.customer_phone, body).status == "SENT"  # at Twilio: the crash came before the claim
-    n.claims.set(key, f"sending:{time.time() - 1:.3f}:serve-a/run1")
+    n.claims.set(key, f"sending:{time.time() - n.orphan_grace - 1:.3f}:serve-a/run1")
     assert n.handle(moved) == "duplicate" and len(fake.messages) == 2  # settled, not sent again
     back = event(kind=EtaKind.MOVED, eta=T0 + 42 * 60, version=4)  # near the first ETA, far from the one told
     assert n.handle(back) == "sent" and len(fake.messages) == 3

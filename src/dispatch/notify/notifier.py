@@ -11,9 +11,10 @@ segments, then:
    buckets)``, see ``text_key`` — as
    ``sending:<time>:<run>`` with ``SET NX`` (Redis) or in memory; a key already ``sent``/``failed``
    means done; a key left ``sending`` (a crash or a timeout mid-send) is, once its lease has run out
-   (``LEASE``: each attempt renews it, so a sender still retrying keeps it) — or at once when an
-   earlier run of this same consumer left it (one process per name: that run is dead) — settled by
-   asking Twilio whether that text went out since then, never by sending blindly;
+   (``LEASE``: each attempt renews it, so a sender still retrying keeps it) — or once its last request
+   would have timed out, when an earlier run of this same consumer left it (one process per name:
+   that run is dead) — settled by asking Twilio whether that text went out since then, never by
+   sending blindly;
 2. send; ``sent:<sid>`` on success, ``failed:<code>`` on a permanent error (logged, not retried),
    retries with backoff (1 s doubling to 30 s, for up to ``retry_for``) on 429 / 5xx / refused
    connections; a read timeout is settled as in 1.
@@ -69,6 +70,11 @@ CLAIM_TTL = 7 * 86_400
 #: A ``sending`` claim younger than this may belong to a sender still at work (its retries renew
 #: it; the longest wait between them is 30 s): only an older one is settled by asking Twilio.
 LEASE = 45.0
+#: Seconds past the Twilio timeout after which a claim an earlier run of this consumer left (that
+#: run is dead) is settled: its last request has had time to reach Twilio or to fail. Settling at
+#: once sent one text twice in the killed-notifier replay (benchmarks/notify.py): the dead run's
+#: create reached Twilio after the restarted run had asked whether it had.
+ORPHAN_MARGIN = 5.0
 #: Seconds between looks at this consumer's unfinished events (and a dead consumer's).
 SWEEP_EVERY = 5.0
 #: Seconds between looks at the texts scheduled (held moves, confirmations).
@@ -331,6 +337,9 @@ class Notifier:
         if lease is None:
             lease = LEASE if sms is None else max(LEASE, 30.0 + 2 * sms.settings.timeout + 5.0)
         self.lease = lease
+        # An earlier run of this consumer is dead, but the request it had sent may still be on its
+        # way to Twilio: its claim is settled once that request would have timed out (and then some).
+        self.orphan_grace = min(lease, (sms.settings.timeout if sms is not None else 0.0) + ORPHAN_MARGIN)
         self.max_age = max_age
         self.appointment_lead = appointment_lead
         self.settle = settle
@@ -613,13 +622,13 @@ class Notifier:
         return "stale"
 
     def _take_over(self, key: str, held: str, phone: str, body: str) -> str | None:
-        """Take over the claim ``key`` left ``held`` ("sending:<t>") and settle it with Twilio: the
+        """Take over the claim ``key`` left ``held`` ("sending:<t>:<run>") and settle it with Twilio: the
         SID if that text went out, ``None`` if not (the claim is this handler's now), ``"?"`` if it
         cannot be told yet — its lease has not run out (another sender may be on it), another
         handler took it over first, or Twilio cannot be asked."""
         _, stamp, *owner = held.split(":", 2)
         since = float(stamp)
-        if time.time() - since < self.lease and not self._orphaned(owner[0] if owner else ""):
+        if time.time() - since < (self.orphan_grace if self._orphaned(owner[0] if owner else "") else self.lease):
             return "?"
         if not self.claims.take_over(key, held, self._sending()):
             return "?"
@@ -631,7 +640,7 @@ class Notifier:
 
     def _orphaned(self, owner: str) -> bool:
         """Whether a claim made by ``owner`` (a run) was left by an earlier run of this consumer:
-        a restarted notifier settles its own unfinished texts at once instead of after the lease."""
+        a restarted notifier settles its own unfinished texts after ``orphan_grace``, not the lease."""
         return bool(self.run_id) and owner != self.run_id and owner.rsplit("/", 1)[0] == self.consumer
 
     def _send(self, key: str, phone: str, body: str, kind: str, parts: int) -> str:
