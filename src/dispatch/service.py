@@ -160,8 +160,9 @@ class Settings:
     #: Texts sent at once by a notifier (DISPATCH_NOTIFIER_SENDERS).
     notifier_senders: int = 8
     #: The in-process notifier's name in the consumer group (``DISPATCH_NOTIFIER_CONSUMER``); a
-    #: restarted server under the same name resumes its unfinished texts at once (another name:
-    #: after 60 s). Default: ``serve-<host name>-<pid>`` (a container's host name and pid 1 repeat).
+    #: restarted server under the same name resumes its unfinished events at once and settles a text
+    #: it was sending after the Twilio timeout + 5 s (another name: after 60 s and the 45 s lease).
+    #: Default: ``serve-<host name>-<pid>`` (a container's host name and pid 1 repeat).
     notifier_consumer: str | None = None
     #: Seconds before the ETA an appointment is confirmed (DISPATCH_APPOINTMENT_LEAD).
     appointment_lead: int = 86_400
