@@ -1,13 +1,16 @@
-"""Secrets come from the environment or from files the environment names, never from arguments
+"""Settings read from the environment, each refused by the variable's name (``ConfigError``).
+
+Secrets come from the environment or from files the environment names, never from arguments
 (visible in ``ps``) or the code: ``NAME`` itself, or ``NAME_FILE`` holding it (a Kubernetes or
 Docker secret mounted as a file). Every secret read here is registered with ``dispatch.logs`` so
-that no log line can carry it.
+that no log line can carry it. Numbers are read by ``read_number``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dispatch.errors import ConfigError
 from dispatch.logs import redact
@@ -51,3 +54,27 @@ def read_file(env: Mapping[str, str], name: str) -> bytes | None:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{name}: cannot read {path!r} ({exc.strerror or type(exc).__name__})") from None
+
+
+def read_number(env: Mapping[str, str], name: str, kind: type, *, low: float = 0.0, above: bool = False) -> Any:
+    """The ``kind`` (``int`` or ``float``) the variable ``name`` holds, ``None`` when unset or empty.
+
+    Raises
+    ------
+    ConfigError
+        Not a number of that kind, or below ``low`` (at or below it when ``above``; NaN too).
+    """
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: not {'an integer' if kind is int else 'a number'}") from None
+    if above and not value > low:
+        raise ConfigError(
+            f"{name}={raw!r}: must be positive" if low == 0 else f"{name}={raw!r}: must be more than {low:g}"
+        )
+    if not value >= low:
+        raise ConfigError(f"{name}={raw!r}: must be at least {low:g}")
+    return value

@@ -51,7 +51,7 @@ from dispatch.matrix.cached import CachedProvider, CachePolicy, GoogleUnavailabl
 from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.notify.health import Health, IntegrationLog, RedisIntegrationLog
 from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
-from dispatch.secrets import read_file, read_secret
+from dispatch.secrets import read_file, read_number, read_secret
 from dispatch.solver.retime import departures, label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.stream import EtaStream, MemoryEtaStream, RedisEtaStream
@@ -198,18 +198,13 @@ class Settings:
         bad: list[str] = []
 
         def number(var: str, name: str, kind: type, *, low: float = 0, into: dict[str, object] = values) -> None:
-            raw = env.get(var, "")
-            if not raw:
-                return
             try:
-                value = kind(raw)
-            except ValueError:
-                bad.append(f"{var}={raw!r}: not {'an integer' if kind is int else 'a number'}")
+                value = read_number(env, var, kind, low=low)
+            except ConfigError as exc:
+                bad.append(str(exc))
                 return
-            if not value >= low:  # NaN too
-                bad.append(f"{var}={raw!r}: must be at least {low:g}")
-                return
-            into[name] = value
+            if value is not None:
+                into[name] = value
 
         number("DISPATCH_WORKERS", "workers", int, low=1)
         number("DISPATCH_MAX_WAITING", "max_waiting", int)
@@ -446,6 +441,7 @@ class Dispatcher:
                 jobs[k] = dataclasses.replace(job, location=loc)
         return dataclasses.replace(problem, technicians=tuple(techs), jobs=tuple(jobs)), unplaced
 
+    @metrics.timed(metrics.SOLVE_DURATION)
     def solve(
         self,
         problem: Problem,
@@ -460,24 +456,6 @@ class Dispatcher:
         The time limit covers the whole call: validation and the travel matrix come out of it
         (but the search keeps at least a tenth of it). Counted in ``dispatch_solve_duration_seconds``.
         """
-        began, outcome = time.monotonic(), "ok"
-        try:
-            return self._solve(problem, shape, deadline=deadline, on_progress=on_progress, cancelled=cancelled)
-        except Exception as exc:
-            outcome = type(exc).__name__ if isinstance(exc, DispatchError) else "internal"
-            raise
-        finally:
-            metrics.SOLVE_DURATION.labels(outcome).observe(time.monotonic() - began)
-
-    def _solve(
-        self,
-        problem: Problem,
-        shape: list[FieldViolation] | None = None,
-        *,
-        deadline: float | None = None,
-        on_progress: Callable[[object], None] | None = None,
-        cancelled: Callable[[], bool] | None = None,
-    ) -> Plan:
         began = time.monotonic()
         problem, matrix = self.prepare(problem, shape, deadline=self._travel_deadline(began, problem, deadline))
         limit = problem.options.time_limit

@@ -29,7 +29,7 @@ import googlemaps
 import numpy as np
 import requests
 
-from dispatch.secrets import read_secret
+from dispatch.secrets import read_number, read_secret
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,9 @@ class GoogleSettings:
         }
         values: dict[str, object] = {}
         for name, (var, kind) in numbers.items():
-            if env.get(var):
-                try:
-                    values[name] = kind(env[var])
-                except ValueError:
-                    raise ValueError(f"{var}={env[var]!r}: not a number") from None
+            value = read_number(env, var, kind, low=-math.inf)
+            if value is not None:
+                values[name] = value
         base = env.get("DISPATCH_GOOGLE_MAPS_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL
         return cls(api_key=key, base_url=base, **values)  # type: ignore[arg-type]
 

@@ -30,7 +30,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from dispatch.logs import mask
-from dispatch.secrets import read_secret
+from dispatch.secrets import read_number, read_secret
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 #: Twilio error codes that no retry can fix.
@@ -90,21 +90,14 @@ class TwilioSettings:
             from_number=sender,
             messaging_service_sid=service,
             base_url=(env.get("DISPATCH_TWILIO_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL),
-            timeout=_number(env, "DISPATCH_TWILIO_TIMEOUT", float, 5.0),
+            timeout=_or(read_number(env, "DISPATCH_TWILIO_TIMEOUT", float, above=True), 5.0),
             webhook_url=env.get("DISPATCH_TWILIO_WEBHOOK_URL", "").rstrip("/"),
-            webhook_port=_number(env, "DISPATCH_WEBHOOK_PORT", int, 8080),
+            webhook_port=_or(read_number(env, "DISPATCH_WEBHOOK_PORT", int, above=True), 8080),
         )
 
 
-def _number(env: Mapping[str, str], name: str, kind: type, default: float) -> Any:
-    raw = env.get(name, "")
-    try:
-        value = kind(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: not a number") from None
-    if not value > 0:
-        raise ValueError(f"{name}={raw!r}: must be positive")
-    return value
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
