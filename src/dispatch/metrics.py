@@ -20,18 +20,23 @@ Families (all prefixed ``dispatch_``):
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from dispatch.errors import DispatchError
+
 log = logging.getLogger("dispatch")
+F = TypeVar("F", bound=Callable[..., Any])
 
 disable_created_metrics()  # a "_created" series beside every counter only doubles what is scraped
 
@@ -54,6 +59,27 @@ ETA_EVENTS = Counter("dispatch_eta_events", "ETA events put on the stream, by ki
 TEXTS = Counter(
     "dispatch_texts", "Attempts to text a customer, by message kind, result and error code", ["kind", "result", "code"]
 )
+
+
+def timed(histogram: Histogram) -> Callable[[F], F]:
+    """Observe how long each call of the decorated function takes in ``histogram``, labelled with
+    its ``outcome``: ``ok``, the name of the dispatch error it raised, or ``internal``."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            began, outcome = time.monotonic(), "ok"
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                outcome = type(exc).__name__ if isinstance(exc, DispatchError) else "internal"
+                raise
+            finally:
+                histogram.labels(outcome).observe(time.monotonic() - began)
+
+        return call  # type: ignore[return-value]
+
+    return decorate
 
 
 class _Watched:

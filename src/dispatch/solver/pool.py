@@ -107,7 +107,6 @@ class SolverPool:
         self._busy: dict[int, int | None] = {}  # worker number -> pid
         self._closed = False
         self._numbers = iter(range(1, 1 << 62))
-        self.restarts = 0
         #: Workers killed and replaced, by why: "deadline", "cancelled" (the caller went away), "crashed".
         self.restarts_by_reason: dict[str, int] = {}
         self.started = threading.Event()
@@ -144,7 +143,6 @@ class SolverPool:
     def _replace(self, worker: _Worker, reason: str) -> None:
         """Kill ``worker`` and put a fresh one in the pool (in the background)."""
         with self._lock:
-            self.restarts += 1
             self.restarts_by_reason[reason] = self.restarts_by_reason.get(reason, 0) + 1
         _kill(worker)
 
@@ -169,6 +167,11 @@ class SolverPool:
             except queue.Empty:
                 break
             _kill(worker)
+
+    @property
+    def restarts(self) -> int:
+        """Workers killed and replaced since the pool started."""
+        return sum(self.restarts_by_reason.values())
 
     def pids(self) -> list[int]:
         """Process ids of the idle workers (for operators and tests)."""
