@@ -451,4 +451,6 @@ def test_the_server_is_whole_after_the_corpora(remote, stub):
             f"of its {len(REFUSED)} malformed Solves: {', '.join(f'{m:.0f}' for m in after)}"
         )
         assert after[0] - MEMORY["before"] / mib < 80  # nothing like a request's size kept per request
-        assert after[4] - after[2] < 4  # flat
+        # flat: no pass raises the high-water mark by 4 MiB (RSS itself goes up and down as the
+        # allocator returns pages: one run read 122, 127, 122, 131, 130 MiB)
+        assert after[3] - max(after[:3]) < 4 and after[4] - max(after[:4]) < 4, after
