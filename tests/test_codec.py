@@ -291,6 +291,7 @@ def written() -> StoredPlan:
 #: Fields added (with defaults) since ``WRITTEN`` was recorded: travel sources and traffic (issue 4), ETAs (issue 6).
 ADDED_SINCE = {
     "traffic",
+    "emergency_weight",
     "travel_source",
     "return_travel_source",
     "travel_requests",

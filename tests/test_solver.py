@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from dispatch.domain import Priority, UnassignedReason
-from dispatch.solver.model import priority_penalties
+from dispatch.solver.objective import priority_penalties
 from tests.factories import (
     HOUR,
     MIN,

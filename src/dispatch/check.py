@@ -27,11 +27,17 @@ Rules (``code``: meaning):
 - ``REASON``: an unassigned reason that the request contradicts.
 - ``EMERGENCY_DROPPED``: an emergency left unassigned although it fits into a
   route (or an idle technician's day) without moving anything else.
+- ``PRIORITY_INVERSION``: a job left unassigned that could take the place of a
+  lower-priority visit in the same route (same position, every other visit kept in order,
+  some timing of the route keeping every rule): never a LOW job served while a NORMAL one
+  that could take its place is dropped, and so on up. A job the search says it had no time
+  to try (``TIME_LIMIT_REACHED``) is not held to it.
 - ``TOTALS``: the plan's totals are the sums of its routes.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -44,6 +50,7 @@ from dispatch.domain import (
     Route,
     ScheduledBreak,
     Technician,
+    TimeWindow,
     UnassignedReason,
 )
 from dispatch.matrix import DayMatrix
@@ -271,6 +278,8 @@ class _Checker:
                 self.add("REASON", f"reason is {u.reason.value} but {qualified[0].id!r} is qualified", job_id=job.id)
             if u.reason is UnassignedReason.PARTS_UNAVAILABLE and stocked:
                 self.add("REASON", f"reason is {u.reason.value} but {stocked[0].id!r} carries the parts", job_id=job.id)
+            if u.reason is not UnassignedReason.TIME_LIMIT_REACHED:
+                self.check_inversion(job, k)
             if job.priority is Priority.EMERGENCY:
                 for tech in stocked:
                     if slot := self.free_slot(tech, job, k):
@@ -322,6 +331,34 @@ class _Checker:
                     return f"after {after!r}" if after else "as the first stop"
         return ""
 
+    def check_inversion(self, job: Job, k: int) -> None:
+        """Flag the first route where unassigned ``job`` could replace a lower-priority visit in place."""
+        for route in self.plan.routes:
+            v = self.tech_index.get(route.technician_id)
+            if v is None:
+                continue
+            tech = self.problem.technicians[v]
+            if not (job.required_skills <= tech.skills and job.required_tools <= tech.tools):
+                continue
+            if job.pinned_technician_id and job.pinned_technician_id != tech.id:
+                continue
+            order = [self.job_index.get(visit.job_id) for visit in route.visits]
+            if None in order:
+                continue
+            for pos, other in enumerate(order):
+                if self.problem.jobs[other].priority >= job.priority:  # type: ignore[index]
+                    continue
+                swapped = [*order[:pos], k, *order[pos + 1 :]]
+                if route_fits(self.problem, self.matrix, v, swapped):  # type: ignore[arg-type]
+                    self.add(
+                        "PRIORITY_INVERSION",
+                        f"left unassigned, but could take the place of {self.problem.jobs[other].priority.name} "  # type: ignore[index]
+                        f"visit {self.problem.jobs[other].id!r}",  # type: ignore[index]
+                        technician_id=tech.id,
+                        job_id=job.id,
+                    )
+                    return
+
     def _parts_of(self, job_id: str) -> tuple[tuple[str, int], ...]:
         k = self.job_index.get(job_id)
         return () if k is None else self.problem.jobs[k].required_parts
@@ -336,6 +373,72 @@ class _Checker:
             self.add("TOTALS", f"total travel {stats.total_travel_duration} s, the routes sum to {travel} s")
         if stats.total_distance != distance:
             self.add("TOTALS", f"total distance {stats.total_distance} m, the routes sum to {distance} m")
+
+
+def route_fits(problem: Problem, matrix: DayMatrix, v: int, order: list[int]) -> bool:
+    """Whether technician ``v`` can serve jobs ``order`` (indices) in that order keeping every rule
+    (stock, windows, ``respond_within``, shift, breaks): each way of putting the breaks still to
+    take, in order, into the gaps between stops (or after the return) is tried, with each
+    service as early as it can be and a break as early as its window and the drive allow."""
+    tech = problem.technicians[v]
+    jobs = [problem.jobs[k] for k in order]
+    stock = dict(tech.parts)
+    for job in jobs:
+        for part, qty in job.required_parts:
+            stock[part] = stock.get(part, 0) - qty
+    if any(q < 0 for q in stock.values()):
+        return False
+    breaks = sorted(
+        (b for b in tech.breaks if b.window.end - b.duration >= 0), key=lambda b: (b.window.start, b.window.end)
+    )
+    points = [matrix.start_point(v), *(matrix.job_point(k) for k in order), matrix.end_point(v)]
+    gaps = len(points)  # before each drive (the last one: home), and after the return
+    for placement in itertools.combinations_with_replacement(range(gaps), len(breaks)):
+        if _timed(tech, jobs, breaks, placement, points, matrix):
+            return True
+    return False
+
+
+def _timed(
+    tech: Technician,
+    jobs: list[Job],
+    breaks: list[Break],
+    placement: tuple[int, ...],
+    points: list[int],
+    matrix: DayMatrix,
+) -> bool:
+    """One placement of the breaks (gap index per break) gives a timing that keeps every rule."""
+    t = max(0, tech.shift.start)
+    b = 0
+    for g in range(len(points) - 1):
+        drive = matrix.duration(points[g], points[g + 1])
+        while b < len(breaks) and placement[b] == g:  # breaks in this gap, the drive split around them
+            start = max(t, breaks[b].window.start)
+            if start + breaks[b].duration > breaks[b].window.end:
+                return False
+            drive -= min(drive, start - t)
+            t = start + breaks[b].duration
+            b += 1
+        t += drive
+        if g < len(jobs):
+            job = jobs[g]
+            latest = job.respond_within
+            starts = [
+                max(t, w.start)
+                for w in (job.time_windows or [TimeWindow(start=t, end=t)])
+                if max(t, w.start) <= w.end and (latest is None or max(t, w.start) <= latest)
+            ]
+            if not starts:
+                return False
+            t = min(starts) + job.service_duration
+    if t > tech.shift.end:
+        return False
+    for brk in breaks[b:]:  # after the return
+        start = max(t, brk.window.start)
+        if start + brk.duration > brk.window.end:
+            return False
+        t = start + brk.duration
+    return True
 
 
 def _match_breaks(due: list[Break], scheduled: list[ScheduledBreak]) -> dict[int, int]:

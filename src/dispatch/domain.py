@@ -94,6 +94,8 @@ class UnassignedReason(enum.Enum):
     CAPACITY_EXHAUSTED = "CAPACITY_EXHAUSTED"
     ADDRESS_NOT_FOUND = "ADDRESS_NOT_FOUND"
     UNREACHABLE = "UNREACHABLE"
+    #: The search ran out of time before it tried to place the job.
+    TIME_LIMIT_REACHED = "TIME_LIMIT_REACHED"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,6 +186,9 @@ class SolveOptions:
     #: Re-plans: cost per second a committed job's service starts outside its promised window,
     #: in seconds of travel.
     promise_weight: int = 3
+    #: Cost per second an EMERGENCY job's service starts after the earliest moment any qualified
+    #: technician could start it, in seconds of travel (0: off).
+    emergency_weight: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -422,3 +427,4 @@ class Replan:
     time_limit: float | None = None
     reassign_penalty: int | None = None
     promise_weight: int | None = None
+    emergency_weight: int | None = None

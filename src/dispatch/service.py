@@ -8,6 +8,7 @@ from settings, so nothing connects at import.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -50,12 +51,13 @@ from dispatch.matrix.cache import Counters, TravelCache
 from dispatch.matrix.cached import CachedProvider, CachePolicy, GoogleUnavailable
 from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.notify.health import Health, IntegrationLog, RedisIntegrationLog
-from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, plan_score, situation
+from dispatch.reopt import PlanDiff, QuickPlanner, apply_events, diff, initial_state, situation
 from dispatch.secrets import read_file, read_number, read_secret
+from dispatch.solver.objective import plan_score
 from dispatch.solver.retime import departures, label, retime
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.stream import EtaStream, MemoryEtaStream, RedisEtaStream
-from dispatch.validate import DEFAULT_LIMITS, Limits, validate
+from dispatch.validate import DEFAULT_LIMITS, MAX_WEIGHT, Limits, validate
 
 if TYPE_CHECKING:
     from dispatch.notify.notifier import Notifier
@@ -632,7 +634,8 @@ class Dispatcher:
             )
         part = here.replan
         matrix = day_matrix(part, provider, traffic=False, deadline=travel_by, unplaced=unplaced_points(part))
-        quick, start = QuickPlanner(part, matrix).plan(here.previous)
+        planner = QuickPlanner(part, matrix)
+        quick, start = planner.plan(here.previous)
         quick, sound = self._checked(part, matrix, label(part, matrix, quick))
         current = None
         announced = state.announced
@@ -669,7 +672,8 @@ class Dispatcher:
             current = dataclasses.replace(current, plan=_warn(current.plan, f"improvement not run: {exc}"))
         if better is not None:
             better, ok = self._checked(part, matrix, label(part, matrix, better))
-            if current is None or (ok and plan_score(part, better) < plan_score(part, quick)):
+            score = functools.partial(plan_score, part, objective=planner.objective)
+            if current is None or (ok and score(better) < score(quick)):
                 try:
                     current, announced = self._commit(
                         here,
@@ -714,8 +718,11 @@ class Dispatcher:
         weight = problem.options.promise_weight if replan.promise_weight is None else replan.promise_weight
         if not 0 <= penalty <= 7 * 86_400:
             bad.append(FieldViolation("options.reassign_penalty", "must be between 0 and 7 days"))
-        if not 0 <= weight <= 1_000:
-            bad.append(FieldViolation("options.promise_weight", "must be between 0 and 1000"))
+        if not 0 <= weight <= MAX_WEIGHT:
+            bad.append(FieldViolation("options.promise_weight", f"must be between 0 and {MAX_WEIGHT}"))
+        urgency = problem.options.emergency_weight if replan.emergency_weight is None else replan.emergency_weight
+        if not 0 <= urgency <= MAX_WEIGHT:
+            bad.append(FieldViolation("options.emergency_weight", f"must be between 0 and {MAX_WEIGHT}"))
         if abs(replan.time - problem.epoch) > self.settings.limits.max_future:
             bad.append(FieldViolation("time", "more than 31 days from the plan's start"))
         if bad:
@@ -725,6 +732,7 @@ class Dispatcher:
             travel_model=problem.options.travel_model,
             reassign_penalty=penalty,
             promise_weight=weight,
+            emergency_weight=urgency,
         )
 
     def _commit(

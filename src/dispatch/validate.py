@@ -17,6 +17,9 @@ from dispatch.domain import Location, Problem, TimeWindow, TravelModel
 from dispatch.errors import FieldViolation, ProblemError
 
 DAY = 86_400
+#: The largest weight of a second of service time against a second of travel (promise_weight,
+#: emergency_weight): beyond it the drop penalties could no longer outweigh it.
+MAX_WEIGHT = 1_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +78,8 @@ class _Checker:
         self.text(p.plan_id, "plan_id", lim.max_id_length, required=False)
         if not 0 <= p.options.time_limit <= lim.max_time_limit or math.isnan(p.options.time_limit):
             self.bad("options.time_limit", f"must be between 0 and {lim.max_time_limit:g} s")
+        if not 0 <= p.options.emergency_weight <= MAX_WEIGHT:
+            self.bad("options.emergency_weight", f"must be between 0 and {MAX_WEIGHT}")
         if p.options.travel_model not in self.travel_models:
             self.bad(
                 "options.travel_model",

@@ -98,18 +98,32 @@ def at(day: date, hour: float) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=TZ) + timedelta(hours=hour)
 
 
-def generate(*, technicians: int = 8, jobs: int = 60, seed: int = 7, day: date = DAY) -> dict[str, Any]:
+def generate(
+    *,
+    technicians: int = 8,
+    jobs: int = 60,
+    seed: int = 7,
+    day: date = DAY,
+    emergencies: int | None = None,
+    two_windows: float = 0.1,
+    tight_parts: bool = False,
+) -> dict[str, Any]:
     """A day as a ``SolveRequest`` dict: ``technicians`` split over the trades, ``jobs`` jobs.
 
-    About 3 % of the jobs (at least 2 when there are 20 or more) are emergencies that must be
-    reached within the hour; about 1 in 30 is a follow-up pinned to a technician.
+    ``emergencies`` jobs (default about 3 %, at least 2 when there are 20 or more) must be
+    reached within the hour; about 1 in 30 is a follow-up pinned to a technician. A morning
+    booking offers a second window in the late afternoon with probability ``two_windows``;
+    ``tight_parts`` halves every van's stock (at least one of each part carried).
     """
     rng = random.Random(seed)
     crew = [_technician(rng, k, day) for k in range(technicians)]
-    n_emergency = max(2 if jobs >= 20 else 0, round(jobs * 0.03))
+    if tight_parts:
+        for t in crew:
+            t["parts"] = {p: max(1, q // 2) for p, q in t["parts"].items()}
+    n_emergency = max(2 if jobs >= 20 else 0, round(jobs * 0.03)) if emergencies is None else emergencies
     out: list[dict[str, Any]] = []
     for k in range(jobs):
-        out.append(_emergency(rng, k, day) if k < n_emergency else _job(rng, k, day, technicians))
+        out.append(_emergency(rng, k, day) if k < n_emergency else _job(rng, k, day, technicians, two_windows))
     rng.shuffle(out)
     for k, job in enumerate(out):
         job["id"] = f"J{k + 1:04d}"
@@ -172,12 +186,12 @@ def _address(rng: random.Random) -> str:
     return f"{rng.randint(100, 9999)} {rng.choice(STREETS.split('|'))}, Denver, CO"
 
 
-def _job(rng: random.Random, k: int, day: date, technicians: int) -> dict[str, Any]:
+def _job(rng: random.Random, k: int, day: date, technicians: int, two_windows: float) -> dict[str, Any]:
     trade = TRADES[k % technicians % len(TRADES)]  # the office books work in proportion to the crew
     service, minutes, skills, tools, parts = rng.choice(trade.jobs)
     a, b = rng.choice(WINDOWS)
     windows = [{"start": stamp(at(day, a)), "end": stamp(at(day, b))}]
-    if rng.random() < 0.1 and b <= 12:  # "this morning, or else late afternoon"
+    if rng.random() < two_windows and b <= 12:  # "this morning, or else late afternoon"
         windows.append({"start": stamp(at(day, 15)), "end": stamp(at(day, 17))})
     priority = rng.choices(("LOW", "NORMAL", "HIGH"), weights=(2, 7, 1))[0]
     return {
@@ -216,10 +230,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--day", type=date.fromisoformat, default=DAY)
+    parser.add_argument("--emergencies", type=int, help="number of emergencies (default: about 3 %% of the jobs)")
+    parser.add_argument("--two-windows", type=float, default=0.1, help="share of morning bookings with a second window")
+    parser.add_argument("--tight-parts", action="store_true", help="halve every van's stock")
     parser.add_argument("--time-limit", help="options.time_limit, e.g. 30s")
     parser.add_argument("--out", type=Path, help="write here (default: stdout)")
     args = parser.parse_args(argv)
-    request = generate(technicians=args.technicians, jobs=args.jobs, seed=args.seed, day=args.day)
+    request = generate(
+        technicians=args.technicians,
+        jobs=args.jobs,
+        seed=args.seed,
+        day=args.day,
+        emergencies=args.emergencies,
+        two_windows=args.two_windows,
+        tight_parts=args.tight_parts,
+    )
     if args.time_limit:
         request["options"]["time_limit"] = args.time_limit
     text = json.dumps(request, indent=1) + "\n"

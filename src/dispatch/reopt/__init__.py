@@ -8,7 +8,7 @@
 from dispatch.reopt.day import Situation, initial_state, situation
 from dispatch.reopt.diff import PlanDiff, diff
 from dispatch.reopt.events import apply_events
-from dispatch.reopt.quick import QuickPlanner, plan_score
+from dispatch.reopt.quick import QuickPlanner
 
 __all__ = [
     "PlanDiff",
@@ -17,6 +17,5 @@ __all__ = [
     "apply_events",
     "diff",
     "initial_state",
-    "plan_score",
     "situation",
 ]

@@ -196,6 +196,7 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
             time_limit=time_limit if math.isfinite(time_limit) else -1.0,
             travel_model=_TRAVEL.get(options.travel_model, TravelModel.GREAT_CIRCLE),
             traffic=options.traffic,
+            **({"emergency_weight": options.emergency_weight} if options.HasField("emergency_weight") else {}),
         ),
         travel_matrix=matrix,
     )
@@ -235,6 +236,7 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
             if options.HasField("reassign_penalty")
             else None,
             promise_weight=options.promise_weight if options.HasField("promise_weight") else None,
+            emergency_weight=options.emergency_weight if options.HasField("emergency_weight") else None,
         ),
         parser.violations,
     )

@@ -1,4 +1,8 @@
-"""The solver: ``solve(problem, matrix) -> Plan``, the one way in for the service, CLI and benchmarks."""
+"""The solver: ``solve(problem, matrix) -> Plan``, the one way in for the service, CLI and benchmarks.
+
+The searches (OR-Tools, PyVRP, VROOM) are imported where a search runs (``solve``), so a process
+that only uses the solver's plain-Python parts (the server's quick re-plans) does not load them.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ortools.constraint_solver import routing_enums_pb2
-
 from dispatch.domain import Plan, PlanStats, Problem
-from dispatch.errors import DeadlineError
 from dispatch.matrix import DayMatrix
-from dispatch.solver import search
-from dispatch.solver.extract import extract
-from dispatch.solver.model import build
 from dispatch.solver.screen import screen
 
 
@@ -45,8 +43,8 @@ def solve(
     matrix
         Travel between the day's points (``dispatch.matrix.day_matrix``).
     time_limit
-        Seconds for the whole call (screening, model build and search); default the
-        problem's ``options.time_limit``.
+        Seconds for the whole call (screening, search and finishing); default the problem's
+        ``options.time_limit``. Whatever it is, the answer is the best plan found in it.
     on_progress
         Called in the solving process with each improving solution.
     start
@@ -62,31 +60,22 @@ def solve(
     screening = screen(problem, matrix)
     if len(screening.unassigned) == len(problem.jobs):
         return _no_search(problem, screening, began)
-    model = build(problem, matrix, screening)
-    routing = model.routing
-    best: list[int] = []
 
-    def at_solution() -> None:
-        objective = routing.CostVar().Max()
-        if on_progress is not None and (not best or objective < best[-1]):
-            best.append(objective)
+    from dispatch.solver import search  # noqa: PLC0415 (the searches' libraries only where one runs)
+
+    def report(objective: int) -> None:
+        if on_progress is not None:
             on_progress(Progress(objective=objective, elapsed=time.monotonic() - began))
 
-    routing.AddAtSolutionCallback(at_solution)
-    solution, _ = search.run(model, deadline=began + budget, start=start)
-    status = status_name(routing.status())
-    if solution is None:
-        # Every job is droppable, so only a budget too short for the first solution gets here.
-        raise DeadlineError(f"no plan found within {budget:.2f} s (routing status {status})")
-    return extract(model, solution, status=status, solve_time=time.monotonic() - began)
-
-
-def status_name(status: object) -> str:
-    """``ROUTING_SUCCESS`` etc.: ``routing.status()`` is a bare int since OR-Tools 9.12."""
-    try:
-        return str(routing_enums_pb2.RoutingSearchStatus.Value.Name(int(status)))  # type: ignore[call-overload]
-    except (ValueError, TypeError):
-        return str(status)
+    return search.run(
+        problem,
+        matrix,
+        screening,
+        began=began,
+        deadline=began + budget,
+        start=start,
+        on_progress=report if on_progress is not None else None,
+    )
 
 
 def _no_search(problem: Problem, screening, began: float) -> Plan:  # type: ignore[no-untyped-def]

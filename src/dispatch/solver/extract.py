@@ -1,92 +1,52 @@
-"""Read a solved OR-Tools assignment back into a ``Plan``."""
+"""The plan of the search's routes: timed visits and breaks, and a true reason for every job left out."""
 
 from __future__ import annotations
 
-from ortools.constraint_solver import pywrapcp
+from collections.abc import Collection
 
-from dispatch.domain import Plan, PlanStats, Route, ScheduledBreak, Visit
-from dispatch.solver.model import Model
-from dispatch.solver.screen import capacity_exhausted
+from dispatch.domain import Plan, PlanStats, Problem, Unassigned
+from dispatch.solver.schedule import RouteTimer
+from dispatch.solver.screen import Screening, capacity_exhausted, time_limit_reached
 
 
-def extract(model: Model, solution: pywrapcp.Assignment, *, status: str, solve_time: float) -> Plan:
-    problem, matrix, routing = model.problem, model.matrix, model.routing
-    time = model.time
-    routes: list[Route] = []
-    served: set[int] = set()
-    for v, tech in enumerate(problem.technicians):
-        index = routing.Start(v)
-        if routing.IsEnd(solution.Value(routing.NextVar(index))):
-            continue  # idle technician: no route
-        depart = solution.Value(time.CumulVar(index))
-        prev_point = matrix.start_point(v)
-        visits = []
-        index = solution.Value(routing.NextVar(index))
-        while not routing.IsEnd(index):
-            j = model.job_of_node[model.manager.IndexToNode(index)]
-            job = problem.jobs[j]
-            point = matrix.job_point(j)
-            start = solution.Value(time.CumulVar(index))
-            leg = matrix.duration(prev_point, point)
-            prev_end = visits[-1].end if visits else depart
-            visits.append(
-                Visit(
-                    job_id=job.id,
-                    arrival=_arrival(prev_end, leg, start, _breaks_of(model, solution, v)),
-                    start=start,
-                    end=start + job.service_duration,
-                    travel_duration=leg,
-                    travel_distance=matrix.distance(prev_point, point),
-                )
-            )
-            served.add(j)
-            prev_point = point
-            index = solution.Value(routing.NextVar(index))
-        end_point = matrix.end_point(v)
-        routes.append(
-            Route(
-                technician_id=tech.id,
-                start=depart,
-                end=solution.Value(time.CumulVar(index)),
-                visits=tuple(visits),
-                breaks=tuple(_breaks_of(model, solution, v)),
-                return_travel_duration=matrix.duration(prev_point, end_point),
-                return_distance=matrix.distance(prev_point, end_point),
-            )
-        )
-    unassigned = [model.screening.unassigned[j] for j in sorted(model.screening.unassigned)]
-    for j in sorted(set(model.job_of_node.values()) - served):
-        unassigned.append(capacity_exhausted(problem.jobs[j]))
-    order = {job.id: k for k, job in enumerate(problem.jobs)}
-    unassigned.sort(key=lambda u: order[u.job_id])
+def routes_plan(
+    problem: Problem,
+    screening: Screening,
+    timer: RouteTimer,
+    routes: dict[int, list[int]],
+    *,
+    tried: Collection[int],
+    objective: int,
+    status: str,
+    solve_time: float,
+) -> Plan:
+    """The plan of ``routes`` (feasible job indices per technician index), each timed by ``timer``.
+
+    A job that passed screening and is not served is ``CAPACITY_EXHAUSTED`` if it is in ``tried``
+    (it was tried against these routes and fits nowhere), else ``TIME_LIMIT_REACHED``.
+    """
+    out = []
+    for v, route in sorted(routes.items()):
+        if route:
+            out.append(timer.route(v, route))
+    served = {j for r in routes.values() for j in r}
+    unassigned = [_left_out(problem, screening, j, tried) for j in range(len(problem.jobs)) if j not in served]
     return Plan(
         plan_id=problem.plan_id,
         epoch=problem.epoch,
-        routes=tuple(routes),
+        routes=tuple(out),
         unassigned=tuple(unassigned),
         stats=PlanStats(
-            total_travel_duration=sum(r.travel_duration for r in routes),
-            total_distance=sum(r.distance for r in routes),
-            objective=solution.ObjectiveValue(),
+            total_travel_duration=sum(r.travel_duration for r in out),
+            total_distance=sum(r.distance for r in out),
+            objective=objective,
             solver_status=status,
             solve_time=solve_time,
         ),
     )
 
 
-def _breaks_of(model: Model, solution: pywrapcp.Assignment, v: int) -> list[ScheduledBreak]:
-    out = []
-    for interval in model.breaks.get(v, []):
-        start = solution.StartValue(interval)
-        out.append(ScheduledBreak(start=start, end=start + interval.DurationMin()))
-    return sorted(out, key=lambda b: b.start)
-
-
-def _arrival(prev_end: int, leg: int, start: int, breaks: list[ScheduledBreak]) -> int:
-    """Arrival on site: leave at the previous stop's end, drive, taking any break scheduled
-    in between on the way; never later than the service start."""
-    t = prev_end
-    for brk in breaks:
-        if prev_end <= brk.start and brk.end <= start:
-            t += brk.end - brk.start
-    return min(t + leg, start)
+def _left_out(problem: Problem, screening: Screening, j: int, tried: Collection[int]) -> Unassigned:
+    if j in screening.unassigned:
+        return screening.unassigned[j]
+    return capacity_exhausted(problem.jobs[j]) if j in tried else time_limit_reached(problem.jobs[j])

@@ -16,12 +16,12 @@ from ortools.constraint_solver import pywrapcp
 
 from dispatch.domain import Priority, Problem
 from dispatch.matrix import DayMatrix
+from dispatch.solver.objective import drop_penalties
 from dispatch.solver.screen import Screening, pending_breaks, service_windows, shift_bounds
 
 TIME = "time"
 MOVED = "moved"
 PART_PREFIX = "part:"
-INT64_SAFE = 1 << 60
 
 
 @dataclass
@@ -74,6 +74,7 @@ def build(problem: Problem, matrix: DayMatrix, screening: Screening) -> Model:
     add_qualifications(model)
     add_parts(model)
     add_stability(model)
+    add_emergency_response(model)
     add_priorities(model, travel)
     return model
 
@@ -208,42 +209,23 @@ def add_stability(model: Model) -> None:
     model.stable = True
 
 
-def priority_penalties(counts: dict[Priority, int], max_arc: int, extra: int = 0) -> dict[Priority, int]:
-    """Drop penalties, lexicographic by priority.
-
-    Serving any job is worth more than the detour it costs (at most two arcs, plus
-    ``extra``: the most its stability costs can add in a re-plan), and
-    dropping one job costs more than dropping every lower-priority job plus all travel,
-    so an EMERGENCY is dropped only when no feasible insertion exists, then HIGH before
-    NORMAL before LOW. When the exact rule would overflow int64 (thousands of jobs and
-    very long arcs), each level outweighs only ``cap`` jobs of the levels below, with
-    ``cap`` halved until dropping every job still fits.
-    """
-    n_total = sum(counts.values())
-    per_job = 2 * max_arc + extra
-    travel_bound = (n_total + 1) * per_job + 1
-    cap = n_total
-    while True:
-        penalties: dict[Priority, int] = {}
-        lower = travel_bound
-        for prio in sorted(Priority):
-            penalties[prio] = lower + (per_job + 1 if prio is Priority.LOW else 0)
-            lower += min(counts.get(prio, 0), cap) * penalties[prio]
-        total = travel_bound + sum(counts.get(p, 0) * penalties[p] for p in Priority)
-        if total < INT64_SAFE or cap <= 1:
-            return penalties
-        cap //= 2
+def add_emergency_response(model: Model) -> None:
+    """An EMERGENCY job costs ``emergency_weight`` per second its service starts after the earliest
+    moment any qualified technician could start it (a soft upper bound: one per variable, so for
+    an emergency a re-plan promised a window this replaces the promise's upper bound)."""
+    weight = model.problem.options.emergency_weight
+    if weight <= 0:
+        return
+    for node, j in model.job_of_node.items():
+        if model.problem.jobs[j].priority is Priority.EMERGENCY:
+            index = model.manager.NodeToIndex(node)
+            model.time.SetCumulVarSoftUpperBound(index, max(model.screening.earliest[j], 0), weight)
 
 
 def add_priorities(model: Model, travel: np.ndarray) -> None:
     """Every job may be dropped, at the penalty of its priority."""
-    counts: dict[Priority, int] = {}
-    for j in model.job_of_node.values():
-        prio = model.problem.jobs[j].priority
-        counts[prio] = counts.get(prio, 0) + 1
-    options = model.problem.options
-    extra = options.reassign_penalty + options.promise_weight * model.screening.horizon if model.stable else 0
-    model.penalties = priority_penalties(counts, max(1, int(travel.max(initial=0))), extra)
+    longest = int(travel.max(initial=0))
+    model.penalties = drop_penalties(model.problem, model.screening, longest, stable=model.stable)
     for node, j in model.job_of_node.items():
         penalty = model.penalties[model.problem.jobs[j].priority]
         model.routing.AddDisjunction([model.manager.NodeToIndex(node)], penalty)

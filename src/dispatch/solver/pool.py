@@ -100,7 +100,7 @@ class SolverPool:
         self.size = workers
         self.max_waiting = max_waiting
         self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["dispatch.solver", "dispatch.solver.pool"])
+        self._ctx.set_forkserver_preload(["dispatch.solver.search", "dispatch.solver.pool"])
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._waiting = 0

@@ -1,15 +1,15 @@
 """Timing a technician's route in plain Python, for routes built outside OR-Tools.
 
-The warm start repairs PyVRP's routes with it and the re-planner's quick answer inserts
-jobs with it. The rule is greedy and always feasible when it answers: each service
-starts as early as its windows allow; a break still to take goes into the first wait
-(before a drive or on site) long enough to hold it, or, when it cannot wait until after
-the next service, right before the drive to it; else after the last stop. A route it rejects may still be feasible with breaks
-placed otherwise; OR-Tools, which places breaks exactly, decides those.
+Every route the search builds (VROOM's, PyVRP's, the re-planner's insertions) is timed
+here, and so is the plan it returns. Each service starts as early as its windows allow;
+the breaks still to take go where the earliest schedule puts them (before a drive, on site
+before a service, or after the return), found exactly by a small dynamic programme, so a
+route it rejects has no feasible timing with the breaks taken in their order.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +34,8 @@ class RouteTimer:
     """Times routes of ``problem``'s technicians (indices) through ``jobs`` (indices).
 
     ``not_before`` (job index -> time) makes a visit wait for that time when a window allows
-    it (a re-plan keeps a customer's promised time rather than arriving early).
+    it (a re-plan keeps a customer's promised time rather than arriving early): a route is
+    timed so where it can be, else as early as possible.
     """
 
     def __init__(
@@ -98,8 +99,27 @@ class RouteTimer:
         return out
 
     def timing(self, v: int, route: Sequence[int]) -> Timing | None:
-        """Times of technician ``v`` serving ``route`` in order, or ``None`` if a window, the shift
-        end, a break or the van's stock cannot be kept."""
+        """Times of technician ``v`` serving ``route`` in order, or ``None`` if no timing keeps every
+        window, the shift end, every break still to take and the van's stock; keeping the
+        ``not_before`` times where the route allows it."""
+        if self.not_before and any(j in self.not_before for j in route):
+            patient = self._timing(v, route, self.earliest)
+            if patient is not None:
+                return patient
+        return self._timing(v, route, self._first)
+
+    def earliest_timing(self, v: int, route: Sequence[int]) -> Timing | None:
+        """``timing`` with every service as early as its windows allow, ``not_before`` aside."""
+        return self._timing(v, route, self._first)
+
+    def _timing(self, v: int, route: Sequence[int], earliest: Callable[[int, int], int | None]) -> Timing | None:
+        """``timing`` with ``earliest(j, t)`` as the first service start of job ``j`` at or after ``t``.
+
+        Exact for the breaks, taken in their order: a dynamic programme over (stops served, breaks
+        taken) keeps the earliest moment each state can be reached, and arriving earlier never
+        hurts (waiting is allowed everywhere). A break goes where the earliest schedule puts it:
+        before a drive, on site before the service, or after the return home.
+        """
         bounds = self.bounds[v]
         if bounds is None:
             return None if route else Timing(0, [], [], 0, [], 0)
@@ -114,62 +134,51 @@ class RouteTimer:
             if any(q < 0 for q in stock.values()):
                 return None
         breaks = self.breaks[v]
-        b = 0  # next break to take
-        taken: list[tuple[int, int]] = []
-        t, here, travel = lo, m.start_point(v), 0
-        depart = lo
-        arrivals: list[int] = []
-        starts: list[int] = []
+        nb = len(breaks)
+        points = [m.start_point(v), *(m.job_point(j) for j in route)]
+        # free[b]: earliest time free at the current stop (after its service) with b breaks taken,
+        # and how it was reached; None where unreachable.
+        free: list[_Step | None] = [_Step(lo, None, "start", 0)] + [None] * nb
+        _rest(free, breaks)
         for k, j in enumerate(route):
-            point = m.job_point(j)
-            leg = m.duration(here, point)
+            leg = m.duration(points[k], points[k + 1])
             service = jobs[j].service_duration
-            ready = t  # free to drive on (after any break taken before the drive)
-            rested = len(taken)
-            while b < len(breaks):
-                opens, last_start, length = breaks[b]
-                start = self.earliest(j, ready + leg)
-                if start is None:
-                    return None
-                if max(ready, opens) + length + leg <= start and max(ready, opens) <= last_start:
-                    began = max(ready, opens)  # fits in the wait before the drive: costs nothing
-                    taken.append((began, began + length))
-                    ready = began + length
-                elif max(ready + leg, opens) + length <= start and max(ready + leg, opens) <= last_start:
-                    began = max(ready + leg, opens)  # fits in the wait on site: costs nothing
-                    taken.append((began, began + length))
-                    b += 1
+            here: list[_Step | None] = [
+                None if f is None else _Step(f.t + leg, f, "drive", b) for b, f in enumerate(free)
+            ]
+            _rest(here, breaks)
+            free = [None] * (nb + 1)
+            for b, arrived in enumerate(here):
+                if arrived is None:
+                    continue
+                start = earliest(j, arrived.t)
+                if start is not None:
+                    free[b] = _Step(start + service, arrived, "serve", b, start)
+            _rest(free, breaks)
+            if all(f is None for f in free):
+                return None
+        home = m.duration(points[-1], m.end_point(v))
+        best: tuple[int, _Step, list[tuple[int, int]]] | None = None
+        for b, f in enumerate(free):
+            if f is None:
+                continue
+            back = f.t + home
+            after, t = [], back
+            for opens, last_start, length in breaks[b:]:  # the rest after the return
+                began = max(t, opens)
+                if began > last_start:
                     break
-                elif start + service > last_start:
-                    began = max(ready, opens)  # cannot wait until after this job: take it now
-                    if began > last_start:
-                        return None
-                    taken.append((began, began + length))
-                    ready = began + length
-                else:
-                    break  # after this job, or later
-                b += 1
-            start = self.earliest(j, ready + leg)
-            if start is None:
-                return None
-            if k == 0:
-                if len(taken) == rested:  # leave as late as the first service start allows
-                    ready = max(ready, start - leg)
-                depart = ready
-            arrivals.append(ready + leg)
-            starts.append(start)
-            travel += leg
-            t, here = start + service, point
-        for opens, last_start, length in breaks[b:]:
-            began = max(t, opens)
-            if began > last_start:
-                return None
-            taken.append((began, began + length))
-            t = began + length
-        home = m.duration(here, m.end_point(v))
-        if t + home > hi:
+                after.append((began, began + length))
+                t = began + length
+            else:
+                if back <= hi and (best is None or back < best[0]):
+                    best = (back, f, after)
+        if best is None:
             return None
-        return Timing(depart, arrivals, starts, t + home, taken, travel + home)
+        back, last, after = best
+        travel = sum(m.duration(a, b) for a, b in itertools.pairwise(points)) + home
+        first_leg = m.duration(points[0], points[1]) if route else 0
+        return _timing(last, bool(route), after, back, travel, first_leg, lo)
 
     def fit(self, v: int, route: Sequence[int], allowed: Callable[[int], bool] = lambda j: True) -> list[int]:
         """The visits of ``route`` technician ``v`` can make in order, skipping each that does not fit
@@ -213,3 +222,56 @@ class RouteTimer:
             return_travel_duration=m.duration(here, end),
             return_distance=m.distance(here, end),
         )
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A state of ``RouteTimer.timing``'s programme: reached at ``t`` from ``came`` by ``how``."""
+
+    t: int
+    came: _Step | None
+    how: str  # "start", "drive", "serve", "break"
+    breaks: int  # breaks taken so far
+    start: int = 0  # "serve": the service start; "break": the break start
+
+
+def _rest(layer: list[_Step | None], breaks: list[tuple[int, int, int]]) -> None:
+    """Let ``layer[b + 1]`` be reached by taking break ``b`` from ``layer[b]``, where that is earlier."""
+    for b, (opens, last_start, length) in enumerate(breaks):
+        s = layer[b]
+        if s is None:
+            continue
+        began = max(s.t, opens)
+        if began > last_start:
+            continue
+        nxt = layer[b + 1]
+        if nxt is None or began + length < nxt.t:
+            layer[b + 1] = _Step(began + length, s, "break", b + 1, began)
+
+
+def _timing(
+    last: _Step, any_stop: bool, after: list[tuple[int, int]], back: int, travel: int, leg: int, lo: int
+) -> Timing:
+    """The ``Timing`` the programme's path to ``last`` describes, leaving as late as the first stop allows."""
+    path: list[_Step] = []
+    s: _Step | None = last
+    while s is not None:
+        path.append(s)
+        s = s.came
+    path.reverse()
+    starts: list[int] = []
+    arrivals: list[int] = []
+    taken: list[tuple[int, int]] = []
+    for step in path[1:]:
+        if step.how == "drive":
+            arrivals.append(step.t)
+        elif step.how == "serve":
+            starts.append(step.start)
+        elif step.how == "break":
+            taken.append((step.start, step.t))
+    depart = lo
+    if any_stop and path[1].how == "drive":  # no break before leaving: leave as late as the first stop allows
+        first = taken[0][0] if taken and taken[0][0] < starts[0] else starts[0]
+        depart = max(lo, first - leg)
+        arrivals[0] = depart + leg
+    return Timing(depart, arrivals, starts, back, taken + after, travel)

@@ -18,11 +18,17 @@ from dispatch.matrix.base import UNREACHABLE
 
 @dataclass(frozen=True)
 class Screening:
-    """``eligible[j]``: technician indices that could serve job ``j`` alone (empty: unassigned)."""
+    """``eligible[j]``: technician indices that could serve job ``j`` alone (empty: unassigned).
+
+    ``earliest[j]``: the earliest service start of job ``j`` by any of them, leaving home at the
+    start of the shift with nothing else to do (breaks aside); -1 for a job no one can serve.
+    An emergency's response is measured from it.
+    """
 
     eligible: list[list[int]]
     unassigned: dict[int, Unassigned]
     horizon: int
+    earliest: list[int]
 
 
 def horizon(problem: Problem) -> int:
@@ -58,19 +64,30 @@ def pending_breaks(tech: Technician) -> list[Break]:
 
 
 def capacity_exhausted(job: Job) -> Unassigned:
-    """A job that passed screening but is left out: its time or stock went to other work."""
+    """A job that passed screening but fits into no route of the final plan: its qualified
+    technicians' time or stock went to other work of its priority or higher."""
     return Unassigned(
         job_id=job.id,
         reason=UnassignedReason.CAPACITY_EXHAUSTED,
-        detail="could be served alone, but qualified technicians' time or stock "
-        "went to higher-priority or better-placed work",
+        detail="could be served alone, but fits into no qualified technician's route as planned "
+        "(windows, shift, breaks or van stock), and no lower-priority visit can give it its place",
+    )
+
+
+def time_limit_reached(job: Job) -> Unassigned:
+    """A job that passed screening but that the search had no time left to place or rule out."""
+    return Unassigned(
+        job_id=job.id,
+        reason=UnassignedReason.TIME_LIMIT_REACHED,
+        detail="the search ran out of time before it could place this job or show that it fits "
+        "nowhere; a longer time_limit may serve it",
     )
 
 
 def screen(problem: Problem, matrix: DayMatrix) -> Screening:
     end = horizon(problem)
     techs = problem.technicians
-    reachable = _reachable_alone(problem, matrix, end)
+    reachable, first = _reachable_alone(problem, matrix, end)
     cut_off = _cut_off(problem, matrix)
     stock = [dict(t.parts) for t in techs]
     everyone = list(range(len(techs)))
@@ -94,7 +111,8 @@ def screen(problem: Problem, matrix: DayMatrix) -> Screening:
         eligible.append(vehicles)
         if reason is not None:
             unassigned[j] = reason
-    return Screening(eligible=eligible, unassigned=unassigned, horizon=end)
+    earliest = [int(first[j, vehicles].min()) if vehicles else -1 for j, vehicles in enumerate(eligible)]
+    return Screening(eligible=eligible, unassigned=unassigned, horizon=end, earliest=earliest)
 
 
 def _qualified(tech: Technician, job: Job) -> bool:
@@ -146,14 +164,15 @@ def _eligible(
     return reach, None
 
 
-def _reachable_alone(problem: Problem, matrix: DayMatrix, end: int) -> np.ndarray:
+def _reachable_alone(problem: Problem, matrix: DayMatrix, end: int) -> tuple[np.ndarray, np.ndarray]:
     """``[j, v]``: technician ``v`` could leave at the start of the shift, serve job ``j`` in one
     of its windows and be back by the end of the shift (one array pass per window, not a
-    Python loop over every job and technician)."""
+    Python loop over every job and technician); and the earliest such service start (where
+    there is none: a large number)."""
     techs, jobs = problem.technicians, problem.jobs
     m, n = len(techs), len(jobs)
     if m == 0 or n == 0:
-        return np.zeros((n, m), dtype=bool)
+        return np.zeros((n, m), dtype=bool), np.zeros((n, m), dtype=np.int64)
     bounds = [shift_bounds(t) for t in techs]
     depart = np.array([b[0] if b else 0 for b in bounds], dtype=np.int64)
     back_by = np.array([b[1] if b else -1 for b in bounds], dtype=np.int64)
@@ -172,10 +191,17 @@ def _reachable_alone(problem: Problem, matrix: DayMatrix, end: int) -> np.ndarra
         for k, (a, b) in enumerate(ws):
             opens[j, k], closes[j, k] = a, b
     ok = np.zeros((n, m), dtype=bool)
+    first = np.full((n, m), _NEVER, dtype=np.int64)
     for k in range(width):
         start = np.maximum(arrive, opens[:, k, None])
-        ok |= (start <= closes[:, k, None]) & (start + service <= finish_by)
-    return ok & on_shift[None, :]
+        fits = (start <= closes[:, k, None]) & (start + service <= finish_by)
+        ok |= fits
+        first = np.where(fits, np.minimum(first, start), first)
+    ok &= on_shift[None, :]
+    return ok, first
+
+
+_NEVER = 1 << 62
 
 
 def _cut_off(problem: Problem, matrix: DayMatrix) -> np.ndarray:

@@ -1,22 +1,42 @@
 """The search: one place, used alike by the service and the benchmarks.
 
-A day PyVRP can express exactly (no breaks left to take; see ``warm_start``) is first
-solved by PyVRP for most of the budget; OR-Tools loads those routes, which re-checks every
-constraint of the full model, and improves on them with guided local search for the rest.
-Any other day, a budget too short for that, or routes the model refuses go straight to
-OR-Tools: parallel cheapest insertion, then guided local search.
+Two ways in, one way out:
+
+- A textbook day -- no breaks left to take, no commitments, small enough for PyVRP's dense
+  matrices (``warm_start``) -- is solved by PyVRP for most of the budget; OR-Tools loads those
+  routes, which re-checks every constraint of the full model, and improves them with guided
+  local search for the rest (the state of the art on the Solomon and Homberger sets).
+- Every other day -- lunch breaks, re-plans, days too large for PyVRP -- goes to ``lns``:
+  VROOM builds it part by part and re-solves neighbourhoods of routes for the rest of the
+  budget; a re-plan starts from its quick answer instead.
+
+Either way the routes then go through the last insertion pass (``insertion.fill``: nothing
+left out that fits, priorities in order, reasons that are true), are timed by ``RouteTimer``,
+and -- where the budget allows -- the search's routes are loaded with their schedule into
+OR-Tools' model (``model_refuses``), the model every plan is checked against.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections.abc import Callable
 
+import numpy as np
 from google.protobuf.duration_pb2 import Duration
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from dispatch.solver.model import Model
-from dispatch.solver.warm_start import Routes, exact, pyvrp_routes
+from dispatch.domain import Plan, Problem
+from dispatch.matrix import DayMatrix
+from dispatch.solver.extract import routes_plan
+from dispatch.solver.insertion import Insertion
+from dispatch.solver.lns import CONSTRUCTION_SHARE, Search
+from dispatch.solver.model import Model, build
+from dispatch.solver.objective import Objective, drop_penalties
+from dispatch.solver.schedule import RouteTimer, Timing
+from dispatch.solver.screen import Screening, pending_breaks
+from dispatch.solver.warm_start import Routes, exact, fits, pyvrp_routes
 
 log = logging.getLogger("dispatch")
 
@@ -24,8 +44,20 @@ log = logging.getLogger("dispatch")
 WARM_START_SHARE = 0.9
 #: Below this many seconds of budget the warm start is not worth its set-up.
 WARM_START_MIN_BUDGET = 0.3
-#: Routes checked one by one when the full model refuses a warm start.
+#: Routes checked one by one when the full model refuses a set of routes.
 MAX_ROUTE_CHECKS = 50
+#: Share of the budget kept for the last insertion pass (at most ``FINISH_MAX`` seconds).
+FINISH_SHARE = 0.1
+FINISH_MAX = 2.0
+#: The OR-Tools check runs when its estimated time is at most this share of the budget.
+MODEL_CHECK_SHARE = 0.15
+#: Seconds the OR-Tools check takes per (job x technician) (2026 EPYC: 125 x 1,000, 1.3 s).
+MODEL_CHECK_COST = 1.0e-5
+#: OR-Tools' own time limit for the check (it fails, rather than stops, when reading routes in
+#: takes longer).
+MODEL_CHECK_LIMIT = 60.0
+
+ProgressCallback = Callable[[int], None]
 
 
 def search_parameters(time_limit: float) -> pywrapcp.DefaultRoutingSearchParameters:
@@ -39,35 +71,153 @@ def search_parameters(time_limit: float) -> pywrapcp.DefaultRoutingSearchParamet
 
 
 def run(
-    model: Model, *, deadline: float, start: dict[int, list[int]] | None = None
-) -> tuple[pywrapcp.Assignment | None, str]:
-    """Search until ``deadline`` (``time.monotonic()``); return the best assignment and how it started.
+    problem: Problem,
+    matrix: DayMatrix,
+    screening: Screening,
+    *,
+    began: float,
+    deadline: float,
+    start: dict[int, list[int]] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Plan:
+    """Search until ``deadline`` (``time.monotonic()``) and return the finished plan.
 
-    ``start`` (job indices per technician index, e.g. a re-plan's quick answer) is loaded and
-    improved on; without it a day PyVRP can express is warm-started from PyVRP's routes.
+    ``start`` (job indices per technician index, e.g. a re-plan's quick answer) is where the
+    search starts; ``on_progress`` gets the objective (travel and costs plus drop penalties) of
+    each better plan found.
     """
+    objective = Objective.of(problem, screening)
+    promised = {j: w[0] for j, w in objective.window.items() if w[0] > 0}
+    timer = RouteTimer(problem, matrix, screening.horizon, not_before=promised)
+    score = _Score(problem, matrix, screening, objective)
+    budget = max(deadline - began, 0.0)
+    check_time = MODEL_CHECK_COST * len(screening.eligible) * len(problem.technicians)
+    check = check_time <= MODEL_CHECK_SHARE * budget
+    finish_by = deadline - min(FINISH_MAX, FINISH_SHARE * budget) - (check_time if check else 0.0)
+    routes, status = None, "VROOM_LNS"
+    if start is None and textbook(problem, screening, deadline - time.monotonic()):
+        routes, status = _textbook(problem, matrix, screening, deadline=finish_by)
+    if routes is None:
+        search = Search(problem, matrix, screening, objective, timer)
+        if on_progress is not None:
+            search.on_improvement = lambda: on_progress(score.value(search.routes, search.cost()))
+        if start is not None:
+            search.load(start)
+            status = "VROOM_LNS_FROM_START"
+        else:
+            search.construct(began + CONSTRUCTION_SHARE * (finish_by - began))
+        search.improve(finish_by)
+        log.info("search: %s", search.stats)
+        routes = search.routes
+    routes = {v: routes.get(v, []) for v in range(len(problem.technicians))}
+    insertion = Insertion(problem, matrix, screening, objective, timer)
+    served = {j for r in routes.values() for j in r}
+    left = [j for j in range(len(problem.jobs)) if screening.eligible[j] and j not in served]
+    tried = insertion.fill(routes, left, deadline=deadline - (check_time if check else 0.0))
+    timings = {v: timer.timing(v, r) for v, r in routes.items() if r}
+    cost = sum(objective.route_cost(v, r, timings[v]) for v, r in routes.items() if r)  # type: ignore[arg-type]
+    warnings: list[str] = []
+    if status.startswith("VROOM"):
+        if check:
+            refused = model_refuses(problem, matrix, screening, routes, timings)  # type: ignore[arg-type]
+            for v in refused:
+                log.error("OR-Tools' model refuses technician %s's route", problem.technicians[v].id)
+                warnings.append(f"OR-Tools' model refuses technician {problem.technicians[v].id}'s route")
+        else:
+            warnings.append(
+                f"plan not loaded into OR-Tools' model: {check_time:.1f} s estimated, over the budget's share"
+            )
+    plan = routes_plan(
+        problem,
+        screening,
+        timer,
+        routes,
+        tried=tried,
+        objective=score.value(routes, cost),
+        status=status,
+        solve_time=time.monotonic() - began,
+    )
+    if warnings:
+        plan = dataclasses.replace(plan, stats=dataclasses.replace(plan.stats, warnings=tuple(warnings)))
+    return plan
+
+
+def textbook(problem: Problem, screening: Screening, seconds: float) -> bool:
+    """Whether the PyVRP warm start applies: exact for the day, worth its set-up, small enough."""
+    return seconds >= WARM_START_MIN_BUDGET and exact(problem) and not problem.commitments and fits(problem, screening)
+
+
+def _textbook(
+    problem: Problem, matrix: DayMatrix, screening: Screening, *, deadline: float
+) -> tuple[dict[int, list[int]] | None, str]:
+    """PyVRP for most of the time, then OR-Tools' guided local search from its routes."""
+    model = build(problem, matrix, screening)
     routing = model.routing
     remaining = deadline - time.monotonic()
-    if start is not None:
-        routing.CloseModelWithParameters(search_parameters(remaining))
-        in_model = set(model.job_of_node.values())
-        initial = _load(model, Routes(by_technician={v: [j for j in r if j in in_model] for v, r in start.items()}))
-        if initial is not None:
-            params = search_parameters(deadline - time.monotonic())
-            return routing.SolveFromAssignmentWithParameters(initial, params) or initial, "given"
-        log.warning("start routes rejected by the model; searching from scratch")
-    elif remaining >= WARM_START_MIN_BUDGET and exact(model.problem) and not model.stable:
-        routes = pyvrp_routes(model.problem, model.matrix, model.screening, time_limit=WARM_START_SHARE * remaining)
-        if routes is not None:
-            routing.CloseModelWithParameters(search_parameters(deadline - time.monotonic()))
-            initial = _load(model, routes)
-            if initial is not None:
-                params = search_parameters(deadline - time.monotonic())
-                # With the budget spent (a slow machine, a tight deadline) OR-Tools may return
-                # nothing; the loaded warm start is itself a complete, checked assignment.
-                return routing.SolveFromAssignmentWithParameters(initial, params) or initial, "pyvrp"
-            log.warning("warm start: OR-Tools rejected PyVRP's routes; searching from scratch")
-    return routing.SolveWithParameters(search_parameters(deadline - time.monotonic())), "or-tools"
+    routes = pyvrp_routes(problem, matrix, screening, time_limit=WARM_START_SHARE * remaining)
+    if routes is None:
+        return None, ""
+    routing.CloseModelWithParameters(search_parameters(deadline - time.monotonic()))
+    initial = _load(model, routes)
+    if initial is None:
+        log.warning("warm start: OR-Tools rejected PyVRP's routes; searching with VROOM")
+        return None, ""
+    # With the budget spent (a slow machine, a tight deadline) OR-Tools may return nothing; the
+    # loaded warm start is itself a complete, checked assignment.
+    solution = routing.SolveFromAssignmentWithParameters(initial, search_parameters(deadline - time.monotonic()))
+    return routes_of(model, solution or initial), "PYVRP_ORTOOLS"
+
+
+def routes_of(model: Model, solution: pywrapcp.Assignment) -> dict[int, list[int]]:
+    """Job indices per technician index of an OR-Tools assignment."""
+    routing, out = model.routing, {}
+    for v in range(routing.vehicles()):
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        route = []
+        while not routing.IsEnd(index):
+            route.append(model.job_of_node[model.manager.IndexToNode(index)])
+            index = solution.Value(routing.NextVar(index))
+        out[v] = route
+    return out
+
+
+def model_refuses(
+    problem: Problem, matrix: DayMatrix, screening: Screening, routes: dict[int, list[int]], timings: dict[int, Timing]
+) -> list[int]:
+    """Technicians whose route, with its service starts and breaks as timed, OR-Tools' model refuses.
+
+    Every time is fixed before the routes are read in (``ReadAssignmentFromRoutes``), so the
+    model only checks; left to place the breaks itself it takes seconds on a large day.
+    """
+    model = build(problem, matrix, screening)
+    # The limit bounds reading the routes in too: with breaks on 200 vans that takes about a second.
+    model.routing.CloseModelWithParameters(search_parameters(MODEL_CHECK_LIMIT))
+    for v, route in routes.items():
+        if not route:
+            continue
+        timing = timings[v]
+        tech = problem.technicians[v]
+        intervals = sorted(
+            zip(
+                [(b.window.start, b.window.end - b.duration, b.duration) for b in pending_breaks(tech)],
+                model.breaks.get(v, []),
+                strict=True,
+            ),
+            key=lambda pair: pair[0],
+        )
+        for (_, interval), (a, _) in zip(intervals, timing.breaks, strict=True):
+            interval.SetStartRange(a, a)
+        for j, s in zip(route, timing.starts, strict=True):
+            model.time.CumulVar(model.job_index(j)).SetRange(s, s)
+    indices = [[model.job_index(j) for j in routes.get(v, [])] for v in range(model.routing.vehicles())]
+    if model.routing.ReadAssignmentFromRoutes(indices, True) is not None:
+        return []
+    refused = []
+    for v in [v for v, route in enumerate(indices) if route][:MAX_ROUTE_CHECKS]:
+        alone = [route if k == v else [] for k, route in enumerate(indices)]
+        if model.routing.ReadAssignmentFromRoutes(alone, True) is None:
+            refused.append(v)
+    return refused
 
 
 def _load(model: Model, routes: Routes) -> pywrapcp.Assignment | None:
@@ -85,3 +235,21 @@ def _load(model: Model, routes: Routes) -> pywrapcp.Assignment | None:
             log.info("warm start: technician %d's route refused; left to OR-Tools", v)
             indices[v] = []
     return routing.ReadAssignmentFromRoutes(indices, True)
+
+
+class _Score:
+    """The objective as one number (cost plus the drop penalties of the jobs not served), as
+    OR-Tools would report it: for progress reports and the plan's stats."""
+
+    def __init__(self, problem: Problem, matrix: DayMatrix, screening: Screening, objective: Objective) -> None:
+        points = [p for v in range(len(problem.technicians)) for p in (2 * v, 2 * v + 1)]
+        points += [matrix.job_point(j) for j in range(len(problem.jobs)) if screening.eligible[j]]
+        idx = np.asarray(points, dtype=np.int64)
+        longest = int(np.minimum(matrix.durations[np.ix_(idx, idx)], screening.horizon + 1).max(initial=0))
+        self.penalties = drop_penalties(problem, screening, longest, stable=objective.stable)
+        self.problem = problem
+        self.eligible = [j for j in range(len(problem.jobs)) if screening.eligible[j]]
+
+    def value(self, routes: dict[int, list[int]], cost: int) -> int:
+        served = {j for r in routes.values() for j in r}
+        return cost + sum(self.penalties[self.problem.jobs[j].priority] for j in self.eligible if j not in served)

@@ -69,6 +69,13 @@ def exact(problem: Problem) -> bool:
     return not any(pending_breaks(tech) for tech in problem.technicians)
 
 
+def fits(problem: Problem, screening: Screening) -> bool:
+    """Whether PyVRP's dense matrices for the day (one per routing profile) stay under ``MAX_CELLS``."""
+    jobs = [j for j in range(len(problem.jobs)) if screening.eligible[j]]
+    profiles = {g.allowed for g in _vehicle_groups(problem, screening, jobs)}
+    return len(profiles) * (len(problem.technicians) * 2 + len(jobs)) ** 2 <= MAX_CELLS
+
+
 def arrival_window(job: Job, horizon: int) -> tuple[int, int]:
     """The one window PyVRP gets: the job's longest (earliest on a tie) merged window."""
     return max(service_windows(job, horizon), key=lambda w: (w[1] - w[0], -w[0]))

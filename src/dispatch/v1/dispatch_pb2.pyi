@@ -42,6 +42,7 @@ class UnassignedReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAPACITY_EXHAUSTED: _ClassVar[UnassignedReason]
     ADDRESS_NOT_FOUND: _ClassVar[UnassignedReason]
     UNREACHABLE: _ClassVar[UnassignedReason]
+    TIME_LIMIT_REACHED: _ClassVar[UnassignedReason]
 
 class ProgressKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -79,6 +80,7 @@ NO_REACHABLE_WINDOW: UnassignedReason
 CAPACITY_EXHAUSTED: UnassignedReason
 ADDRESS_NOT_FOUND: UnassignedReason
 UNREACHABLE: UnassignedReason
+TIME_LIMIT_REACHED: UnassignedReason
 PROGRESS_KIND_UNSPECIFIED: ProgressKind
 DEPARTED: ProgressKind
 ARRIVED: ProgressKind
@@ -194,18 +196,20 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
-    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic")
+    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic", "emergency_weight")
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_MODEL_FIELD_NUMBER: _ClassVar[int]
     REASSIGN_PENALTY_FIELD_NUMBER: _ClassVar[int]
     PROMISE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_FIELD_NUMBER: _ClassVar[int]
+    EMERGENCY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     time_limit: _duration_pb2.Duration
     travel_model: TravelModel
     reassign_penalty: _duration_pb2.Duration
     promise_weight: int
     traffic: bool
-    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ..., traffic: bool = ...) -> None: ...
+    emergency_weight: int
+    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ..., traffic: bool = ..., emergency_weight: _Optional[int] = ...) -> None: ...
 
 class TravelMatrix(_message.Message):
     __slots__ = ("size", "durations_seconds", "distances_meters")

@@ -1,0 +1,457 @@
+"""The search for the days crews really have: VROOM builds the plan, then re-solves it a few
+routes at a time for as long as the budget lasts.
+
+1. **Parts.** Technicians who share no job (trades rarely do) make independent parts of the
+   day; a part of more than ``MAX_PART_JOBS`` jobs is split further into zones around the
+   technicians' homes, because VROOM's work grows faster than the jobs. VROOM builds the
+   parts one after the other, the most urgent work first, each with a share of the
+   construction budget for its size; the first is always built, so a plan is never empty
+   while a job can be served. A part not reached in time keeps its jobs for the neighbourhoods
+   (and the caller's last insertion pass), which say so when they never got to them.
+2. **Neighbourhoods** (large neighbourhood search, in the manner of POPMUSIC): a few routes
+   near each other and the unserved jobs near them are re-solved by VROOM at full
+   exploration; the new routes replace the old only when the objective
+   (``dispatch.solver.objective``, served jobs by priority, then cost) prefers them.
+   Neighbourhoods are drawn around a random route, around an unserved job, or around an
+   EMERGENCY that starts later than the earliest any qualified technician could: VROOM sees
+   no cost in a late start, so that one is re-solved with its start capped nearer the
+   earliest, and an emergency already served keeps at most its start (plus a little) in every
+   neighbourhood.
+3. In a re-plan (the problem has commitments), every other neighbourhood is re-solved with
+   its committed jobs held to their technician and promised window, so VROOM proposes
+   changes the stability costs can accept.
+
+Routes are always timed by ``RouteTimer`` and costed by the objective here, never taken on
+VROOM's word.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dispatch.domain import Priority, Problem
+from dispatch.matrix import DayMatrix
+from dispatch.solver.objective import Objective
+from dispatch.solver.schedule import RouteTimer, Timing
+from dispatch.solver.screen import Screening
+from dispatch.solver.vroom_routes import MAX_EXPLORATION, vroom_routes
+
+log = logging.getLogger("dispatch")
+
+#: A part of more jobs than this is split into zones before VROOM builds it.
+MAX_PART_JOBS = 400
+#: Share of the budget for building the parts (VROOM's own local search included); the rest
+#: goes to the neighbourhoods.
+CONSTRUCTION_SHARE = 0.3
+#: Routes in a neighbourhood, and the most jobs in one (unserved ones included).
+NEIGHBOURHOOD_ROUTES = (2, 5)
+NEIGHBOURHOOD_JOBS = 60
+#: Seconds VROOM may search one neighbourhood.
+NEIGHBOURHOOD_TIMEOUT = 1.0
+#: A neighbourhood seen before is solved with its drive costs up to this share higher at random.
+NOISE = 0.15
+#: An emergency served this many seconds after its earliest possible start is worth a
+#: neighbourhood of its own; one already served may start at most this much later in another.
+EMERGENCY_SLACK = 300
+#: Neighbourhoods tried around one late emergency before it is left as it is.
+EMERGENCY_ATTEMPTS = 4
+#: VROOM's time per candidate solution, per (job^2 x technician), seconds, to build it, and to
+#: build it and take it to its first local optimum (2026 EPYC cores: 41 technicians x 327 jobs,
+#: 0.4 s to build 32 candidates, 1.3-3.4 s to their first local optima).
+CONSTRUCTION_COST = 3.5e-9
+SEARCH_COST = 2.5e-8
+
+
+@dataclass(frozen=True)
+class Part:
+    """Technicians and the jobs VROOM builds routes for together."""
+
+    technicians: tuple[int, ...]
+    jobs: tuple[int, ...]
+    urgency: int  # the most urgent priority among the jobs
+
+
+class Search:
+    """Routes (job indices per technician index) improved in place until a deadline."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        matrix: DayMatrix,
+        screening: Screening,
+        objective: Objective,
+        timer: RouteTimer,
+        *,
+        seed: int = 1,
+        on_improvement: Callable[[], None] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.matrix = matrix
+        self.screening = screening
+        self.objective = objective
+        self.timer = timer
+        self.rng = random.Random(seed)
+        self.on_improvement = on_improvement
+        m = len(problem.technicians)
+        self.routes: dict[int, list[int]] = {v: [] for v in range(m)}
+        self.costs: dict[int, int] = dict.fromkeys(range(m), 0)
+        self.timings: dict[int, Timing | None] = {}
+        self.eligible = [j for j in range(len(problem.jobs)) if screening.eligible[j]]
+        self.components = components(screening, m)
+        self.component_of = {v: c for c, (techs, _) in enumerate(self.components) for v in techs}
+        self.emergency_attempts: dict[int, int] = {}
+        self.seen: set[tuple[frozenset[int], frozenset[int]]] = set()
+        self.stats = {"parts": 0, "neighbourhoods": 0, "improved": 0}
+
+    # ------------------------------------------------------------------ state
+
+    def served(self) -> set[int]:
+        return {j for r in self.routes.values() for j in r}
+
+    def unserved(self) -> list[int]:
+        served = self.served()
+        return [j for j in self.eligible if j not in served]
+
+    def cost(self) -> int:
+        return sum(self.costs.values())
+
+    def _set(self, v: int, route: list[int], timing: Timing) -> None:
+        self.routes[v] = route
+        self.timings[v] = timing
+        self.costs[v] = self.objective.route_cost(v, route, timing)
+
+    def load(self, routes: dict[int, list[int]]) -> None:
+        """Start from ``routes``; a route with no timing keeps the visits that still fit."""
+        for v, route in routes.items():
+            route = [j for j in route if v in self.screening.eligible[j]]
+            if self.timer.timing(v, route) is None:
+                route = self.timer.fit(v, route)
+            timing = self.timer.timing(v, route)
+            if timing is not None:
+                self._set(v, route, timing)
+
+    # ------------------------------------------------------------------ parts
+
+    def construct(self, deadline: float) -> None:
+        """Build every part's routes with VROOM, most urgent first, each with its share of the
+        time left until ``deadline``; the first part is built whatever the time."""
+        parts = sorted(
+            (p for c in self.components for p in zones(self.matrix, *c, self.screening, self.problem)),
+            key=lambda p: (-p.urgency, -len(p.jobs)),
+        )
+        left = sum(len(p.jobs) for p in parts)
+        scale = 1.0  # VROOM's measured time over the estimate, as parts are built
+        for k, part in enumerate(parts):
+            began = time.monotonic()
+            share = max(0.0, deadline - began) * len(part.jobs) / max(left, 1)
+            left -= len(part.jobs)
+            effort = vroom_effort(len(part.technicians), len(part.jobs), share, scale)
+            if effort is None:
+                if k > 0:
+                    log.info("search: no time to build %d part(s) of %d jobs", len(parts) - k, left + len(part.jobs))
+                    break
+                effort = (0, 0.0)  # the first part whatever the time: a plan is never empty
+            exploration, timeout = effort
+            routes = vroom_routes(
+                self.problem,
+                self.matrix,
+                self.screening,
+                part.technicians,
+                part.jobs,
+                exploration=exploration,
+                timeout=timeout,
+            )
+            took = time.monotonic() - began
+            expected = vroom_time(len(part.technicians), len(part.jobs), exploration, searched=timeout > 0)
+            scale = min(8.0, max(scale, took / max(expected, 1e-3)))
+            self.stats["parts"] += 1
+            for v, route in (routes or {}).items():
+                timing = self.timer.timing(v, route)
+                if timing is not None:
+                    self._set(v, route, timing)
+                else:
+                    log.warning("search: VROOM's route for technician %d has no timing here; left out", v)
+        if self.on_improvement is not None:
+            self.on_improvement()
+
+    # ------------------------------------------------------------------ neighbourhoods
+
+    def improve(self, deadline: float) -> None:
+        """Re-solve neighbourhoods until ``deadline`` (a neighbourhood is started only while the
+        time one took on average is left)."""
+        spent, tries = 0.0, 0
+        while True:
+            now = time.monotonic()
+            average = spent / tries if tries else 0.05
+            if now + average > deadline:
+                break
+            hood = self._neighbourhood()
+            if hood is None:
+                break
+            self._resolve(*hood, timeout=min(NEIGHBOURHOOD_TIMEOUT, max(0.0, deadline - now - average)))
+            spent += time.monotonic() - now
+            tries += 1
+        log.debug("search: %s", self.stats)
+
+    def _neighbourhood(self) -> tuple[list[int], list[int], dict[int, tuple[int, int]], dict[int, list[int]]] | None:
+        """``(technicians, unserved jobs, within, allowed)`` to re-solve (see ``vroom_routes``)."""
+        late = self._late_emergencies()
+        unserved = self.unserved()
+        busy = [v for v, r in self.routes.items() if r]
+        draw = self.rng.random()
+        within: dict[int, tuple[int, int]] = {}
+        if late and draw < 0.25:
+            e = self.rng.choice(late)
+            self.emergency_attempts[e] = self.emergency_attempts.get(e, 0) + 1
+            techs = self._nearest(self.screening.eligible[e], [self.matrix.job_point(e)], self._size())
+            owner = next((v for v, r in self.routes.items() if e in r), None)
+            if owner is not None and owner not in techs:
+                techs[-1] = owner
+            delay = self._start(e) - self.objective.earliest[e]
+            within[e] = (0, self.objective.earliest[e] + delay // 2)
+        elif unserved and (draw < 0.5 or not busy):
+            j = self._pick_unserved(unserved)
+            techs = self._nearest(self.screening.eligible[j], [self.matrix.job_point(j)], self._size())
+        elif busy:
+            v = self.rng.choice(busy)
+            mates = self.components[self.component_of[v]][0]
+            techs = self._nearest(mates, self._points(v), self._size())
+            if v not in techs:
+                techs[-1] = v
+        else:
+            return None
+        chosen = set(techs)
+        routed = sum(len(self.routes[v]) for v in techs)
+        room = max(4, NEIGHBOURHOOD_JOBS - routed)
+        candidates = [j for j in unserved if chosen.intersection(self.screening.eligible[j])]
+        extra = self._closest_jobs(candidates, techs, room)
+        allowed: dict[int, list[int]] = {}
+        for v in techs:
+            for j in self.routes[v]:
+                if j in within:
+                    continue
+                if self.objective.priority[j] is Priority.EMERGENCY and self.objective.emergency_weight:
+                    within[j] = (0, self._start(j) + EMERGENCY_SLACK)
+        if self.objective.stable and self.rng.random() < 0.5:
+            # Hold commitments: each committed job stays with its technician, in its promised window.
+            for v in techs:
+                for j in self.routes[v]:
+                    owner = self.objective.owner.get(j)
+                    if owner is not None and owner in chosen:
+                        allowed[j] = [owner]
+                    window = self.objective.window.get(j)
+                    if window is not None and j not in within:
+                        within[j] = window
+        return techs, extra, within, allowed
+
+    def _resolve(
+        self,
+        techs: list[int],
+        extra: list[int],
+        within: dict[int, tuple[int, int]],
+        allowed: dict[int, list[int]],
+        *,
+        timeout: float,
+    ) -> bool:
+        """Re-solve ``techs``' routes with ``extra`` unserved jobs; keep the result if better."""
+        self.stats["neighbourhoods"] += 1
+        old_jobs = [j for v in techs for j in self.routes[v]]
+        jobs = old_jobs + extra
+        exploration = MAX_EXPLORATION if len(jobs) <= 40 else 3
+        key = (frozenset(techs), frozenset(jobs))
+        noise = (NOISE, self.rng.randrange(1 << 30)) if key in self.seen else None
+        self.seen.add(key)
+        new = vroom_routes(
+            self.problem,
+            self.matrix,
+            self.screening,
+            techs,
+            jobs,
+            exploration=exploration,
+            timeout=timeout,
+            within=within,
+            allowed=allowed,
+            noise=noise,
+        )
+        if new is None:
+            return False
+        timings = {}
+        for v in techs:
+            timing = self.timer.timing(v, new.get(v, []))
+            if timing is None:
+                log.debug("search: VROOM's route for technician %d has no timing here", v)
+                return False
+            timings[v] = timing
+        old = self.objective.key(old_jobs, sum(self.costs[v] for v in techs))
+        cost = sum(self.objective.route_cost(v, new.get(v, []), timings[v]) for v in techs)
+        better = self.objective.key([j for v in techs for j in new.get(v, [])], cost)
+        if better >= old:
+            return False
+        for v in techs:
+            self._set(v, new.get(v, []), timings[v])
+        self.stats["improved"] += 1
+        if self.on_improvement is not None:
+            self.on_improvement()
+        return True
+
+    # ------------------------------------------------------------------ helpers
+
+    def _size(self) -> int:
+        return self.rng.randint(*NEIGHBOURHOOD_ROUTES)
+
+    def _points(self, v: int) -> list[int]:
+        m = self.matrix
+        return [m.start_point(v), *(m.job_point(j) for j in self.routes[v])]
+
+    def _nearest(self, candidates: Sequence[int], points: list[int], k: int) -> list[int]:
+        """The ``k`` technicians of ``candidates`` whose start or visits are closest to ``points``."""
+        candidates = list(dict.fromkeys(candidates))
+        if len(candidates) <= k:
+            return candidates
+        theirs, owner = [], []
+        for i, v in enumerate(candidates):
+            pts = self._points(v)
+            theirs += pts
+            owner += [i] * len(pts)
+        d = self.matrix.durations[np.ix_(np.asarray(points), np.asarray(theirs))].min(axis=0)
+        closest = np.full(len(candidates), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(closest, np.asarray(owner), d)
+        order = np.argsort(closest + self._jitter(len(candidates), closest), kind="stable")
+        return [candidates[i] for i in order[:k]]
+
+    def _jitter(self, n: int, d: np.ndarray) -> np.ndarray:
+        """Up to a tenth of each distance at random, so neighbourhoods around one place vary."""
+        return np.asarray([int(x * 0.1 * self.rng.random()) for x in d], dtype=np.int64)
+
+    def _closest_jobs(self, jobs: list[int], techs: list[int], k: int) -> list[int]:
+        if len(jobs) <= k:
+            return jobs
+        points = [p for v in techs for p in self._points(v)]
+        m = self.matrix
+        d = m.durations[np.ix_(np.asarray(points), np.asarray([m.job_point(j) for j in jobs]))].min(axis=0)
+        urgency = np.asarray([-int(self.objective.priority[j]) for j in jobs])
+        order = np.lexsort((d, urgency))
+        return [jobs[i] for i in order[:k]]
+
+    def _pick_unserved(self, unserved: list[int]) -> int:
+        """An unserved job, the more urgent the likelier."""
+        weights = [4 ** int(self.objective.priority[j]) for j in unserved]
+        return self.rng.choices(unserved, weights=weights)[0]
+
+    def _start(self, j: int) -> int:
+        for v, route in self.routes.items():
+            if j in route:
+                timing = self.timings[v]
+                assert timing is not None
+                return timing.starts[route.index(j)]
+        raise KeyError(j)
+
+    def _late_emergencies(self) -> list[int]:
+        if not self.objective.emergency_weight:
+            return []
+        out = []
+        for v, route in self.routes.items():
+            timing = self.timings.get(v)
+            for j, start in zip(route, timing.starts if timing else [], strict=False):
+                if (
+                    self.objective.priority[j] is Priority.EMERGENCY
+                    and start - self.objective.earliest[j] > EMERGENCY_SLACK
+                    and self.emergency_attempts.get(j, 0) < EMERGENCY_ATTEMPTS
+                ):
+                    out.append(j)
+        return out
+
+
+# ---------------------------------------------------------------------------- parts of the day
+
+
+def components(screening: Screening, technicians: int) -> list[tuple[list[int], list[int]]]:
+    """Technicians and jobs in independent groups: no job of one group may go to a technician
+    of another (union-find over each job's eligible technicians). Idle-only technicians
+    (eligible for nothing) are left out."""
+    parent = list(range(technicians))
+
+    def find(v: int) -> int:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for eligible in screening.eligible:
+        for v in eligible[1:]:
+            a, b = find(eligible[0]), find(v)
+            if a != b:
+                parent[b] = a
+    techs: dict[int, list[int]] = {}
+    jobs: dict[int, list[int]] = {}
+    for j, eligible in enumerate(screening.eligible):
+        if eligible:
+            jobs.setdefault(find(eligible[0]), []).append(j)
+    for v in range(technicians):
+        if find(v) in jobs:
+            techs.setdefault(find(v), []).append(v)
+    return [(techs[root], jobs[root]) for root in sorted(jobs)]
+
+
+def zones(
+    matrix: DayMatrix, technicians: list[int], jobs: list[int], screening: Screening, problem: Problem
+) -> list[Part]:
+    """``technicians`` and ``jobs`` in parts of at most about ``MAX_PART_JOBS`` jobs: zones around
+    technicians' homes spread far apart (farthest-point seeds), each technician in the zone of
+    the nearest seed, each job in the zone of its nearest eligible technician."""
+    k = math.ceil(len(jobs) / MAX_PART_JOBS)
+    if k <= 1:
+        return [Part(tuple(technicians), tuple(jobs), _urgency(problem, jobs))]
+    homes = np.asarray([matrix.start_point(v) for v in technicians])
+    d = matrix.durations[np.ix_(homes, homes)]
+    d = d + d.T
+    seeds = [0]
+    far = d[0].copy()
+    for _ in range(min(k, len(technicians)) - 1):
+        nxt = int(np.argmax(far))
+        seeds.append(nxt)
+        far = np.minimum(far, d[nxt])
+    zone_of = {v: int(np.argmin(d[i, seeds])) for i, v in enumerate(technicians)}
+    points = np.asarray([matrix.job_point(j) for j in jobs])
+    reach = matrix.durations[np.ix_(homes, points)]
+    row = {v: i for i, v in enumerate(technicians)}
+    members: dict[int, list[int]] = {}
+    for c, j in enumerate(jobs):
+        nearest = min(screening.eligible[j], key=lambda v: reach[row[v], c])
+        members.setdefault(zone_of[nearest], []).append(j)
+    out = []
+    for z in sorted(members):
+        crew = [v for v in technicians if zone_of[v] == z]
+        out.append(Part(tuple(crew), tuple(members[z]), _urgency(problem, members[z])))
+    return out
+
+
+def _urgency(problem: Problem, jobs: Sequence[int]) -> int:
+    return max((int(problem.jobs[j].priority) for j in jobs), default=0)
+
+
+def vroom_time(technicians: int, jobs: int, exploration: int, *, searched: bool) -> float:
+    """Seconds VROOM takes at least on a part: its candidate solutions built, and (``searched``)
+    each taken to its first local optimum -- its ``timeout`` is only looked at after that."""
+    candidates = 4 * (exploration + 1) + (4 if exploration >= 4 else 0) + (4 if exploration >= MAX_EXPLORATION else 0)
+    per_candidate = SEARCH_COST if searched else CONSTRUCTION_COST
+    return candidates * per_candidate * jobs * jobs * max(technicians, 1)
+
+
+def vroom_effort(technicians: int, jobs: int, seconds: float, scale: float = 1.0) -> tuple[int, float] | None:
+    """``(exploration, timeout)`` for VROOM to build a part in about ``seconds``: the highest level
+    whose first local optima fit (``scale``: measured over estimated so far), else the lowest level
+    without a local search; ``None`` if not even that fits."""
+    for level in range(MAX_EXPLORATION, -1, -1):
+        if scale * vroom_time(technicians, jobs, level, searched=True) <= seconds:
+            return level, seconds
+    if scale * vroom_time(technicians, jobs, 0, searched=False) <= seconds:
+        return 0, 0.0
+    return None

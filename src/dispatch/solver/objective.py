@@ -1,0 +1,160 @@
+"""The one objective every search and every comparison of plans uses, in plain Python.
+
+Plans are compared lexicographically: more EMERGENCY jobs served, then HIGH, then NORMAL, then
+LOW; then the lower cost. The cost is the travel time plus, per visit:
+
+- ``emergency_weight`` per second an EMERGENCY job starts after the earliest moment any
+  qualified technician could start it (``Screening.earliest``): the nearest free technician
+  goes unless that breaks a promise or drops work;
+- in re-plans, ``reassign_penalty`` for a committed job given to another technician, and
+  ``promise_weight`` per second its service starts outside the promised window.
+
+OR-Tools' model (``dispatch.solver.model``) prices the same things, its drop penalties being
+the lexicographic order in one number (``priority_penalties``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dispatch.domain import Plan, Priority, Problem
+from dispatch.solver.schedule import Timing
+from dispatch.solver.screen import Screening
+
+#: Priorities from the most to the least urgent: the order served counts are compared in.
+URGENCY = tuple(sorted(Priority, reverse=True))
+INT64_SAFE = 1 << 60
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What serving job ``j`` costs besides the travel, and how plans compare."""
+
+    priority: tuple[Priority, ...]  # per job index
+    earliest: tuple[int, ...]  # per job index: Screening.earliest
+    emergency_weight: int
+    owner: dict[int, int]  # job index -> committed technician index
+    window: dict[int, tuple[int, int]]  # job index -> promised service-start window
+    reassign_penalty: int
+    promise_weight: int
+
+    @classmethod
+    def of(cls, problem: Problem, screening: Screening) -> Objective:
+        techs = {t.id: v for v, t in enumerate(problem.technicians)}
+        jobs = {j.id: k for k, j in enumerate(problem.jobs)}
+        owner, window = {}, {}
+        for c in problem.commitments:
+            j = jobs.get(c.job_id)
+            if j is None:
+                continue
+            if c.technician_id in techs:
+                owner[j] = techs[c.technician_id]
+            if c.window is not None:
+                window[j] = (c.window.start, c.window.end)
+        options = problem.options
+        return cls(
+            priority=tuple(job.priority for job in problem.jobs),
+            earliest=tuple(screening.earliest),
+            emergency_weight=options.emergency_weight,
+            owner=owner,
+            window=window,
+            reassign_penalty=options.reassign_penalty,
+            promise_weight=options.promise_weight,
+        )
+
+    @property
+    def stable(self) -> bool:
+        """Whether re-plan stability costs apply (the problem has commitments)."""
+        return bool(self.owner or self.window)
+
+    def visit_cost(self, v: int, j: int, start: int) -> int:
+        """What job ``j`` served by technician ``v`` from ``start`` costs besides the drive."""
+        cost = 0
+        if self.emergency_weight and self.priority[j] is Priority.EMERGENCY:
+            cost += self.emergency_weight * max(0, start - self.earliest[j])
+        owner = self.owner.get(j)
+        if owner is not None and owner != v:
+            cost += self.reassign_penalty
+        w = self.window.get(j)
+        if w is not None:
+            cost += self.promise_weight * (max(0, start - max(w[1], 0)) + max(0, w[0] - start) * (w[0] > 0))
+        return cost
+
+    def route_cost(self, v: int, route: Sequence[int], timing: Timing) -> int:
+        """Travel (the way back included) plus the visits' costs; an idle technician costs nothing."""
+        if not route:
+            return 0
+        return timing.travel + sum(self.visit_cost(v, j, s) for j, s in zip(route, timing.starts, strict=True))
+
+    def served(self, jobs: Iterable[int]) -> tuple[int, int, int, int]:
+        """How many of ``jobs`` are EMERGENCY, HIGH, NORMAL, LOW."""
+        counts = dict.fromkeys(URGENCY, 0)
+        for j in jobs:
+            counts[self.priority[j]] += 1
+        return tuple(counts[p] for p in URGENCY)  # type: ignore[return-value]
+
+    def key(self, jobs: Iterable[int], cost: int) -> tuple[int, ...]:
+        """Lower is better: the served counts (negated, most urgent first), then the cost."""
+        return (*(-c for c in self.served(jobs)), cost)
+
+    def plan_cost(self, problem: Problem, plan: Plan) -> int:
+        """Travel plus the visits' costs of a plan of ``problem`` (built from any source)."""
+        index = {j.id: k for k, j in enumerate(problem.jobs)}
+        techs = {t.id: v for v, t in enumerate(problem.technicians)}
+        cost = plan.stats.total_travel_duration
+        for route in plan.routes:
+            for visit in route.visits:
+                cost += self.visit_cost(techs[route.technician_id], index[visit.job_id], visit.start)
+        return cost
+
+
+def plan_score(problem: Problem, plan: Plan, objective: Objective) -> tuple[int, ...]:
+    """Lower is better, compared lexicographically: unassigned jobs by priority (EMERGENCY first),
+    then travel plus the visits' costs -- the solver's objective, for plans from any source."""
+    prio = {j.id: j.priority for j in problem.jobs}
+    dropped = [sum(1 for u in plan.unassigned if prio.get(u.job_id) is p) for p in URGENCY]
+    return (*dropped, objective.plan_cost(problem, plan))
+
+
+def drop_penalties(problem: Problem, screening: Screening, max_arc: int, *, stable: bool) -> dict[Priority, int]:
+    """The drop penalty of each priority for the jobs that passed ``screening``, ``max_arc`` the
+    longest drive between the day's points (``priority_penalties``), with room for the emergency
+    term and, when ``stable`` (a re-plan), the stability costs."""
+    counts: dict[Priority, int] = {}
+    for j, job in enumerate(problem.jobs):
+        if screening.eligible[j]:
+            counts[job.priority] = counts.get(job.priority, 0) + 1
+    options = problem.options
+    horizon = screening.horizon
+    extra = options.reassign_penalty + options.promise_weight * horizon if stable else 0
+    if counts.get(Priority.EMERGENCY):
+        extra += options.emergency_weight * horizon
+    return priority_penalties(counts, max(1, max_arc), extra)
+
+
+def priority_penalties(counts: dict[Priority, int], max_arc: int, extra: int = 0) -> dict[Priority, int]:
+    """Drop penalties, lexicographic by priority.
+
+    Serving any job is worth more than the detour it costs (at most two arcs, plus
+    ``extra``: the most its other costs can add -- the emergency term, and in a re-plan the
+    stability costs), and dropping one job costs more than dropping every lower-priority job
+    plus all travel, so an EMERGENCY is dropped only when no feasible insertion exists, then
+    HIGH before NORMAL before LOW. When the exact rule would overflow int64 (thousands of jobs
+    and very long arcs), each level outweighs only ``cap`` jobs of the levels below, with
+    ``cap`` halved until dropping every job still fits.
+    """
+    n_total = sum(counts.values())
+    per_job = 2 * max_arc + extra
+    travel_bound = (n_total + 1) * per_job + 1
+    cap = n_total
+    while True:
+        penalties: dict[Priority, int] = {}
+        lower = travel_bound
+        for prio in sorted(Priority):
+            penalties[prio] = lower + (per_job + 1 if prio is Priority.LOW else 0)
+            lower += min(counts.get(prio, 0), cap) * penalties[prio]
+        total = travel_bound + sum(counts.get(p, 0) * penalties[p] for p in Priority)
+        if total < INT64_SAFE or cap <= 1:
+            return penalties
+        cap //= 2
