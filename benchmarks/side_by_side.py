@@ -68,8 +68,9 @@ def run_ours(task: Task) -> list[list[str]]:
     return [[v.job_id for v in r.visits] for r in plan.routes if r.visits]
 
 
-def run_ortools_only(task: Task) -> list[list[str]]:
-    """Ours with the warm start switched off: the OR-Tools search alone (for the record)."""
+def run_lns(task: Task) -> list[list[str]]:
+    """Ours with the textbook path switched off: the search every rich day gets (VROOM, then
+    neighbourhoods re-solved by VROOM), for the record."""
     from dispatch.solver import search  # noqa: PLC0415
 
     search.WARM_START_MIN_BUDGET = float("inf")
@@ -157,7 +158,7 @@ def run_vroom(task: Task) -> list[list[str]]:
     return out
 
 
-RUNNERS = {"ours": run_ours, "pyvrp": run_pyvrp, "vroom": run_vroom, "ortools-only": run_ortools_only}
+RUNNERS = {"ours": run_ours, "pyvrp": run_pyvrp, "vroom": run_vroom, "lns": run_lns}
 
 
 # ---------------------------------------------------------------------------- checking

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from benchmarks import load, notify, reopt_latency, replay, travel
+from benchmarks import load, notify, reopt_latency, replay, rich_days, travel
 
 
 def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
@@ -29,6 +29,16 @@ def test_replay_checks_every_version_of_a_dynamic_day(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     events, checked, infeasible = int(cells[2]), int(cells[8]), int(cells[9])
     assert events >= 5 and checked >= events + 1 and infeasible == 0
+
+
+def test_rich_days_solves_a_small_day_with_both_solvers_and_checks_every_plan(tmp_path):
+    out = tmp_path / "rich"
+    args = ["--days", "6x40", "--variants", "std,2w-tight", "--budgets", "1", "--solvers", "dispatch,vroom"]
+    assert rich_days.main([*args, "--jobs", "1", "--out", str(out)]) == 0
+    text = out.with_suffix(".md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| 6x40 ")]
+    assert len(rows) == 4 and all(row.rstrip().endswith("| none |") for row in rows), rows
+    assert "- 6x40 std 1 s, dispatch: " in text and "- vroom: 2 days" in text
 
 
 def test_travel_benchmark_counts_requests_and_survives_redis_failing(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
@@ -67,7 +68,8 @@ def test_a_job_with_two_windows_is_warm_started_and_served_inside_one():
 def test_a_mixed_crew_day_is_warm_started_and_keeps_every_rule():
     """Four technicians with different trades, vans and shifts; 26 jobs, more than they can do.
 
-    Skills, tools, parts, a pin, an emergency with a response bound: all must hold in PyVRP's routes.
+    Skills, tools, parts, a pin, an emergency with a response bound: all must hold in PyVRP's routes
+    (without the emergency term, which PyVRP cannot price: with it the day goes to VROOM).
     """
     techs = [
         tech("h1", home=10, skills=("hvac",), tools=("ladder",), parts={"filter": 3}),
@@ -95,6 +97,7 @@ def test_a_mixed_crew_day_is_warm_started_and_keeps_every_rule():
     jobs.append(job("pin", x=100, skills=("plumbing",), pinned="p2"))
     jobs.append(job("sos", x=140, skills=("hvac",), priority=Priority.EMERGENCY, respond_within=2 * HOUR))
     p = problem(techs, jobs, time_limit=1.5)
+    p = dataclasses.replace(p, options=dataclasses.replace(p.options, emergency_weight=0))  # PyVRP's day
     plan, how = run_search(p)
     assert how == "pyvrp"
     assert who_serves(plan, "pin") == "p2"
@@ -133,12 +136,14 @@ def test_random_days_with_and_without_breaks_are_feasible():
         ]
         p = problem(techs, jobs, time_limit=0.6)
         plan, how = run_search(p)
-        assert how == "pyvrp" or not exact(p)
+        emergency = any(j.priority is Priority.EMERGENCY for j in p.jobs)
+        assert how == ("pyvrp" if exact(p) and not emergency else "vroom")
         assert len(plan.assigned_job_ids) + len(plan.unassigned) == len(jobs)
 
 
-def test_a_route_the_full_model_refuses_is_left_to_or_tools(monkeypatch):
-    """A warm start that breaks a rule (here: a plumbing job on the HVAC van) is refused by OR-Tools."""
+def test_a_route_the_full_model_refuses_is_left_to_the_insertion_pass(monkeypatch):
+    """A warm start that breaks a rule (here: a plumbing job on the HVAC van) is refused by OR-Tools;
+    its jobs are placed by the last insertion pass, each with a technician allowed to do it."""
     techs = [tech("h", home=0, skills=("hvac",)), tech("p", home=100, skills=("plumbing",))]
     p = problem(techs, [job("leak", x=5, skills=("plumbing",)), job("ac", x=6, skills=("hvac",))], time_limit=0.8)
     wrong = Routes(by_technician={0: [0, 1]})  # both jobs to the HVAC technician
@@ -147,9 +152,8 @@ def test_a_route_the_full_model_refuses_is_left_to_or_tools(monkeypatch):
     assert who_serves(plan, "leak") == "p" and who_serves(plan, "ac") == "h"
 
 
-def test_when_pyvrp_used_the_whole_budget_the_loaded_warm_start_is_the_plan(monkeypatch):
-    """No time left for OR-Tools after loading: the warm start itself, checked, is returned."""
-    monkeypatch.setattr(search, "WARM_START_SHARE", 1.0)
+def test_pyvrp_gets_the_budget_and_its_loaded_routes_are_the_plan():
+    """PyVRP searches until the finishing time; what OR-Tools read in is the plan."""
     techs = [tech("a"), tech("b", home=50)]
     jobs = [job(f"j{i}", x=7 * i, windows=((i * 20 * MIN, i * 20 * MIN + 2 * HOUR),)) for i in range(12)]
     plan, how = run_search(problem(techs, jobs, time_limit=0.6))

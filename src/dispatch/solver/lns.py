@@ -70,6 +70,19 @@ SEARCH_COST = 2.5e-8
 
 
 @dataclass(frozen=True)
+class _Hood:
+    """A neighbourhood: technicians whose routes are re-solved, unserved jobs offered to them,
+    narrowed service starts and technicians per job (``vroom_routes``), and whether it holds the
+    re-plan's commitments (``mode``)."""
+
+    technicians: list[int]
+    extra: list[int]
+    within: dict[int, tuple[int, int]]
+    allowed: dict[int, list[int]]
+    mode: str
+
+
+@dataclass(frozen=True)
 class Part:
     """Technicians and the jobs VROOM builds routes for together."""
 
@@ -108,6 +121,8 @@ class Search:
         self.component_of = {v: c for c, (techs, _) in enumerate(self.components) for v in techs}
         self.emergency_attempts: dict[int, int] = {}
         self.seen: set[tuple[frozenset[int], frozenset[int]]] = set()
+        #: Re-plans: neighbourhoods that held their commitments or not, as [improved, tried].
+        self.modes = {"held": [0, 0], "free": [0, 0]}
         self.stats = {"parts": 0, "neighbourhoods": 0, "improved": 0}
 
     # ------------------------------------------------------------------ state
@@ -168,9 +183,12 @@ class Search:
                 exploration=exploration,
                 timeout=timeout,
             )
-            took = time.monotonic() - began
-            expected = vroom_time(len(part.technicians), len(part.jobs), exploration, searched=timeout > 0)
-            scale = min(8.0, max(scale, took / max(expected, 1e-3)))
+            # VROOM searches until its timeout once its first local optima are reached: time past both
+            # says the estimate is low for this day.
+            expected = max(
+                timeout, vroom_time(len(part.technicians), len(part.jobs), exploration, searched=timeout > 0)
+            )
+            scale = min(8.0, max(scale, (time.monotonic() - began) / max(expected, 1e-3)))
             self.stats["parts"] += 1
             for v, route in (routes or {}).items():
                 timing = self.timer.timing(v, route)
@@ -195,51 +213,58 @@ class Search:
             hood = self._neighbourhood()
             if hood is None:
                 break
-            self._resolve(*hood, timeout=min(NEIGHBOURHOOD_TIMEOUT, max(0.0, deadline - now - average)))
+            self._resolve(hood, timeout=min(NEIGHBOURHOOD_TIMEOUT, max(0.0, deadline - now - average)))
             spent += time.monotonic() - now
             tries += 1
-        log.debug("search: %s", self.stats)
+        log.debug("search: %s, re-plan modes %s", self.stats, self.modes)
 
-    def _neighbourhood(self) -> tuple[list[int], list[int], dict[int, tuple[int, int]], dict[int, list[int]]] | None:
-        """``(technicians, unserved jobs, within, allowed)`` to re-solve (see ``vroom_routes``)."""
+    def _neighbourhood(self) -> _Hood | None:
+        """Routes to re-solve, the unserved jobs to offer them, and how (see ``vroom_routes``)."""
         late = self._late_emergencies()
         unserved = self.unserved()
         busy = [v for v, r in self.routes.items() if r]
+        fresh = (
+            [j for v in busy for j in self.routes[v] if j not in self.objective.owner] if self.objective.stable else []
+        )
         draw = self.rng.random()
         within: dict[int, tuple[int, int]] = {}
+        seed: int | None = None
         if late and draw < 0.25:
-            e = self.rng.choice(late)
-            self.emergency_attempts[e] = self.emergency_attempts.get(e, 0) + 1
-            techs = self._nearest(self.screening.eligible[e], [self.matrix.job_point(e)], self._size())
-            owner = next((v for v, r in self.routes.items() if e in r), None)
-            if owner is not None and owner not in techs:
-                techs[-1] = owner
-            delay = self._start(e) - self.objective.earliest[e]
-            within[e] = (0, self.objective.earliest[e] + delay // 2)
+            seed = self.rng.choice(late)
+            self.emergency_attempts[seed] = self.emergency_attempts.get(seed, 0) + 1
+            delay = self._start(seed) - self.objective.earliest[seed]
+            within[seed] = (0, self.objective.earliest[seed] + delay // 2)
         elif unserved and (draw < 0.5 or not busy):
-            j = self._pick_unserved(unserved)
-            techs = self._nearest(self.screening.eligible[j], [self.matrix.job_point(j)], self._size())
-        elif busy:
-            v = self.rng.choice(busy)
-            mates = self.components[self.component_of[v]][0]
-            techs = self._nearest(mates, self._points(v), self._size())
-            if v not in techs:
-                techs[-1] = v
-        else:
+            seed = self._pick_unserved(unserved)
+        elif fresh and draw < 0.6:
+            seed = self.rng.choice(fresh)  # a re-plan's new work: where it went is not promised yet
+        elif not busy:
             return None
+        if seed is not None:
+            techs = self._nearest(self.screening.eligible[seed], [self.matrix.job_point(seed)], self._size())
+            owner = next((v for v in busy if seed in self.routes[v]), None)
+        else:
+            owner = self.rng.choice(busy)
+            techs = self._nearest(self.components[self.component_of[owner]][0], self._points(owner), self._size())
+        if owner is not None and owner not in techs:
+            techs[-1] = owner
         chosen = set(techs)
         routed = sum(len(self.routes[v]) for v in techs)
-        room = max(4, NEIGHBOURHOOD_JOBS - routed)
-        candidates = [j for j in unserved if chosen.intersection(self.screening.eligible[j])]
-        extra = self._closest_jobs(candidates, techs, room)
-        allowed: dict[int, list[int]] = {}
+        candidates = [j for j in unserved if j != seed and chosen.intersection(self.screening.eligible[j])]
+        extra = self._closest_jobs(candidates, techs, max(4, NEIGHBOURHOOD_JOBS - routed))
+        if seed in unserved:
+            extra = [seed, *extra]
         for v in techs:
             for j in self.routes[v]:
-                if j in within:
-                    continue
-                if self.objective.priority[j] is Priority.EMERGENCY and self.objective.emergency_weight:
+                if (
+                    j not in within
+                    and self.objective.priority[j] is Priority.EMERGENCY
+                    and self.objective.emergency_weight
+                ):
                     within[j] = (0, self._start(j) + EMERGENCY_SLACK)
-        if self.objective.stable and self.rng.random() < 0.5:
+        allowed: dict[int, list[int]] = {}
+        held = self.objective.stable and self._hold()
+        if held:
             # Hold commitments: each committed job stays with its technician, in its promised window.
             for v in techs:
                 for j in self.routes[v]:
@@ -249,21 +274,21 @@ class Search:
                     window = self.objective.window.get(j)
                     if window is not None and j not in within:
                         within[j] = window
-        return techs, extra, within, allowed
+        return _Hood(techs, extra, within, allowed, "held" if held else "free")
 
-    def _resolve(
-        self,
-        techs: list[int],
-        extra: list[int],
-        within: dict[int, tuple[int, int]],
-        allowed: dict[int, list[int]],
-        *,
-        timeout: float,
-    ) -> bool:
-        """Re-solve ``techs``' routes with ``extra`` unserved jobs; keep the result if better."""
+    def _hold(self) -> bool:
+        """Whether the next re-plan neighbourhood holds its commitments: as often as holding has
+        paid off so far, against not holding (both start even)."""
+        rate = {mode: (won + 1) / (tried + 2) for mode, (won, tried) in self.modes.items()}
+        return self.rng.random() < rate["held"] / (rate["held"] + rate["free"])
+
+    def _resolve(self, hood: _Hood, *, timeout: float) -> None:
+        """Re-solve the neighbourhood's routes with its unserved jobs; keep the result if better."""
         self.stats["neighbourhoods"] += 1
+        self.modes[hood.mode][1] += 1
+        techs = hood.technicians
         old_jobs = [j for v in techs for j in self.routes[v]]
-        jobs = old_jobs + extra
+        jobs = old_jobs + hood.extra
         exploration = MAX_EXPLORATION if len(jobs) <= 40 else 3
         key = (frozenset(techs), frozenset(jobs))
         noise = (NOISE, self.rng.randrange(1 << 30)) if key in self.seen else None
@@ -276,30 +301,30 @@ class Search:
             jobs,
             exploration=exploration,
             timeout=timeout,
-            within=within,
-            allowed=allowed,
+            within=hood.within,
+            allowed=hood.allowed,
             noise=noise,
         )
         if new is None:
-            return False
+            return
         timings = {}
         for v in techs:
             timing = self.timer.timing(v, new.get(v, []))
             if timing is None:
                 log.debug("search: VROOM's route for technician %d has no timing here", v)
-                return False
+                return
             timings[v] = timing
         old = self.objective.key(old_jobs, sum(self.costs[v] for v in techs))
         cost = sum(self.objective.route_cost(v, new.get(v, []), timings[v]) for v in techs)
         better = self.objective.key([j for v in techs for j in new.get(v, [])], cost)
         if better >= old:
-            return False
+            return
         for v in techs:
             self._set(v, new.get(v, []), timings[v])
         self.stats["improved"] += 1
+        self.modes[hood.mode][0] += 1
         if self.on_improvement is not None:
             self.on_improvement()
-        return True
 
     # ------------------------------------------------------------------ helpers
 

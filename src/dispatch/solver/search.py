@@ -3,9 +3,9 @@
 Two ways in, one way out:
 
 - A textbook day -- no breaks left to take, no commitments, small enough for PyVRP's dense
-  matrices (``warm_start``) -- is solved by PyVRP for most of the budget; OR-Tools loads those
-  routes, which re-checks every constraint of the full model, and improves them with guided
-  local search for the rest (the state of the art on the Solomon and Homberger sets).
+  matrices (``warm_start``) -- is solved by PyVRP for the budget; OR-Tools loads those routes,
+  which re-checks every constraint of the full model (the state of the art on the Solomon and
+  Homberger sets).
 - Every other day -- lunch breaks, re-plans, days too large for PyVRP -- goes to ``lns``:
   VROOM builds it part by part and re-solves neighbourhoods of routes for the rest of the
   budget; a re-plan starts from its quick answer instead.
@@ -27,7 +27,7 @@ import numpy as np
 from google.protobuf.duration_pb2 import Duration
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from dispatch.domain import Plan, Problem
+from dispatch.domain import Plan, Priority, Problem
 from dispatch.matrix import DayMatrix
 from dispatch.solver.extract import routes_plan
 from dispatch.solver.insertion import Insertion
@@ -40,14 +40,17 @@ from dispatch.solver.warm_start import Routes, exact, fits, pyvrp_routes
 
 log = logging.getLogger("dispatch")
 
-#: Share of the budget PyVRP gets when it can express the day.
-WARM_START_SHARE = 0.9
+#: Seconds OR-Tools takes to read routes in, per (job x technician), on a day without breaks
+#: (2026 EPYC: 125 x 1,000, 0.3 s).
+LOAD_COST = 2.5e-6
 #: Below this many seconds of budget the warm start is not worth its set-up.
 WARM_START_MIN_BUDGET = 0.3
 #: Routes checked one by one when the full model refuses a set of routes.
 MAX_ROUTE_CHECKS = 50
-#: Share of the budget kept for the last insertion pass (at most ``FINISH_MAX`` seconds).
-FINISH_SHARE = 0.1
+#: Seconds kept for the last insertion pass per (job x technician), at least ``FINISH_MIN`` and at
+#: most ``FINISH_MAX`` (2026 EPYC: 125 x 1,000 with 80 jobs left over, 0.2 s; with 660, 0.5 s).
+FINISH_COST = 2e-6
+FINISH_MIN = 0.02
 FINISH_MAX = 2.0
 #: The OR-Tools check runs when its estimated time is at most this share of the budget.
 MODEL_CHECK_SHARE = 0.15
@@ -90,13 +93,16 @@ def run(
     promised = {j: w[0] for j, w in objective.window.items() if w[0] > 0}
     timer = RouteTimer(problem, matrix, screening.horizon, not_before=promised)
     score = _Score(problem, matrix, screening, objective)
-    budget = max(deadline - began, 0.0)
-    check_time = MODEL_CHECK_COST * len(screening.eligible) * len(problem.technicians)
-    check = check_time <= MODEL_CHECK_SHARE * budget
-    finish_by = deadline - min(FINISH_MAX, FINISH_SHARE * budget) - (check_time if check else 0.0)
+    size = len(screening.eligible) * len(problem.technicians)
+    finish_by = deadline - min(FINISH_MAX, max(FINISH_MIN, FINISH_COST * size))
     routes, status = None, "VROOM_LNS"
     if start is None and textbook(problem, screening, deadline - time.monotonic()):
         routes, status = _textbook(problem, matrix, screening, deadline=finish_by)
+    # The search's own routes are loaded into OR-Tools' model when that fits the budget's share.
+    check_time = MODEL_CHECK_COST * size
+    check = routes is None and check_time <= MODEL_CHECK_SHARE * max(deadline - began, 0.0)
+    if check:
+        finish_by -= check_time
     if routes is None:
         search = Search(problem, matrix, screening, objective, timer)
         if on_progress is not None:
@@ -116,8 +122,10 @@ def run(
     tried = insertion.fill(routes, left, deadline=deadline - (check_time if check else 0.0))
     timings = {v: timer.timing(v, r) for v, r in routes.items() if r}
     cost = sum(objective.route_cost(v, r, timings[v]) for v, r in routes.items() if r)  # type: ignore[arg-type]
+    if on_progress is not None:
+        on_progress(score.value(routes, cost))  # the finished plan
     warnings: list[str] = []
-    if status.startswith("VROOM"):
+    if status != "PYVRP_ORTOOLS":
         if check:
             refused = model_refuses(problem, matrix, screening, routes, timings)  # type: ignore[arg-type]
             for v in refused:
@@ -143,29 +151,37 @@ def run(
 
 
 def textbook(problem: Problem, screening: Screening, seconds: float) -> bool:
-    """Whether the PyVRP warm start applies: exact for the day, worth its set-up, small enough."""
-    return seconds >= WARM_START_MIN_BUDGET and exact(problem) and not problem.commitments and fits(problem, screening)
+    """Whether the day goes to PyVRP: it can express the day exactly (no breaks to take, no
+    commitments, no emergency to bring forward: its objective has no such costs), the budget is
+    worth its set-up, and its dense matrices stay small enough."""
+    emergency = problem.options.emergency_weight > 0 and any(j.priority is Priority.EMERGENCY for j in problem.jobs)
+    return (
+        seconds >= WARM_START_MIN_BUDGET
+        and exact(problem)
+        and not problem.commitments
+        and not emergency
+        and fits(problem, screening)
+    )
 
 
 def _textbook(
     problem: Problem, matrix: DayMatrix, screening: Screening, *, deadline: float
 ) -> tuple[dict[int, list[int]] | None, str]:
-    """PyVRP for most of the time, then OR-Tools' guided local search from its routes."""
+    """PyVRP until ``deadline`` (less the time to read its routes in), then OR-Tools' model reads
+    its routes in: what the model refuses (it should refuse nothing) is left to the last insertion
+    pass. A guided local search from PyVRP's routes found nothing in 3-10 % of the time on the
+    Solomon and Homberger sets that PyVRP would not have found in it (benchmarks/RESULTS.md)."""
     model = build(problem, matrix, screening)
-    routing = model.routing
-    remaining = deadline - time.monotonic()
-    routes = pyvrp_routes(problem, matrix, screening, time_limit=WARM_START_SHARE * remaining)
+    load = LOAD_COST * len(screening.eligible) * len(problem.technicians)
+    routes = pyvrp_routes(problem, matrix, screening, time_limit=deadline - load - time.monotonic())
     if routes is None:
         return None, ""
-    routing.CloseModelWithParameters(search_parameters(deadline - time.monotonic()))
-    initial = _load(model, routes)
-    if initial is None:
-        log.warning("warm start: OR-Tools rejected PyVRP's routes; searching with VROOM")
+    model.routing.CloseModelWithParameters(search_parameters(max(1.0, deadline - time.monotonic())))
+    loaded = _load(model, routes)
+    if loaded is None:
+        log.warning("warm start: OR-Tools refused PyVRP's routes; searching with VROOM")
         return None, ""
-    # With the budget spent (a slow machine, a tight deadline) OR-Tools may return nothing; the
-    # loaded warm start is itself a complete, checked assignment.
-    solution = routing.SolveFromAssignmentWithParameters(initial, search_parameters(deadline - time.monotonic()))
-    return routes_of(model, solution or initial), "PYVRP_ORTOOLS"
+    return routes_of(model, loaded), "PYVRP_ORTOOLS"
 
 
 def routes_of(model: Model, solution: pywrapcp.Assignment) -> dict[int, list[int]]:

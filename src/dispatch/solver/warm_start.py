@@ -199,8 +199,16 @@ def _problem_data(
     required: bool,
 ) -> tuple[pyvrp.ProblemData, int]:
     """PyVRP's version of the day, and the cost of an arc into a job the technician may not serve."""
-    # Locations: each group's start and end (of its first technician), then the jobs.
-    points = [p for g in groups for p in (matrix.start_point(g.technicians[0]), matrix.end_point(g.technicians[0]))]
+    # Locations: each group's start and, where it ends elsewhere, its end (of its first technician;
+    # one depot for both where they are one place, as PyVRP's own VRPTW models have), then the jobs.
+    points: list[int] = []
+    ends: list[tuple[int, int]] = []
+    for g in groups:
+        start, end = matrix.start_point(g.technicians[0]), matrix.end_point(g.technicians[0])
+        same = matrix.duration(start, end) == 0 and matrix.duration(end, start) == 0
+        ends.append((len(points), len(points) if same else len(points) + 1))
+        points += [start] if same else [start, end]
+    n_depots = len(points)
     location_of_job = {j: len(points) + k for k, j in enumerate(jobs)}
     points += [matrix.job_point(j) for j in jobs]
     idx = np.asarray(points, dtype=np.int64)
@@ -233,7 +241,7 @@ def _problem_data(
                 required=required,
             )
         )
-    depots = [pyvrp.Depot(location=k) for k in range(2 * len(groups))]
+    depots = [pyvrp.Depot(location=k) for k in range(n_depots)]
     vehicle_types = []
     for k, g in enumerate(groups):
         tech = problem.technicians[g.technicians[0]]
@@ -242,8 +250,8 @@ def _problem_data(
             pyvrp.VehicleType(
                 num_available=len(g.technicians),
                 capacity=[tech.stock(p) for p in parts],
-                start_depot=2 * k,
-                end_depot=2 * k + 1,
+                start_depot=ends[k][0],
+                end_depot=ends[k][1],
                 tw_early=lo,
                 tw_late=hi,
                 profile=profiles.index(g.allowed),
