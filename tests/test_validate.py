@@ -85,3 +85,10 @@ def test_an_unconfigured_travel_model_is_a_field_error():
     p = problem([tech("a")], [job("j", x=3)])
     google = replace(p, options=replace(p.options, travel_model=TravelModel.GOOGLE))
     assert "not configured" in violations(google)["options.travel_model"]
+
+
+@pytest.mark.parametrize("weight", [-1, 1_001])
+def test_an_emergency_weight_out_of_range_is_named(weight):
+    p = problem([tech("a")], [job("j", x=3)])
+    p = replace(p, options=replace(p.options, emergency_weight=weight))
+    assert violations(p) == {"options.emergency_weight": "must be between 0 and 1000"}

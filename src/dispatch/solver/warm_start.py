@@ -1,9 +1,9 @@
-"""A first plan from PyVRP's iterated local search, for OR-Tools to start from.
+"""The plan of a textbook day from PyVRP's iterated local search, read into OR-Tools' model.
 
 PyVRP (an iterated local search for VRPTW-family problems) finds much better routes
 in a few seconds than OR-Tools' own first-solution heuristics plus guided local search.
-It cannot express every dispatch rule, so it gets a version of the day whose routes
-the full model accepts:
+It gets the days it can express exactly (``dispatch.solver.search.textbook``), as a version
+of the day whose routes the full model accepts:
 
 - shifts, start/end places, windows, service times: as they are; a job with several
   arrival windows keeps only its longest one (a restriction: still feasible);
@@ -11,14 +11,10 @@ the full model accepts:
   routing profile per set of allowed jobs (an arc into a job a technician may not serve
   costs more than any plan);
 - priorities: prizes;
-- breaks: not expressible; PyVRP gets each shift shortened by the breaks still to take
-  and the routes are rebuilt with each break at the first stop where it fits. The search
-  (``dispatch.solver.search``) still warm-starts only days without breaks (``exact``): on
-  generated lunch-break days the warm start was worse than OR-Tools alone
-  (benchmarks/RESULTS.md, 2026-11-25).
+- breaks and the emergency term: not expressible; such days go to VROOM (``lns``).
 
 OR-Tools loads the routes (``ReadAssignmentFromRoutes``), which re-checks every
-constraint of the full model, and improves on them.
+constraint of the full model.
 
 Only this module imports PyVRP.
 """
@@ -82,12 +78,8 @@ def arrival_window(job: Job, horizon: int) -> tuple[int, int]:
 
 
 def working_hours(tech: Technician) -> tuple[int, int]:
-    """Shift bounds for PyVRP: leave from the shift start, back by its end less the breaks still to take."""
-    bounds = shift_bounds(tech)
-    if bounds is None:
-        return 0, 0  # shift over: no job is allowed for this technician anyway
-    lo, hi = bounds
-    return lo, max(lo, hi - sum(b.duration for b in pending_breaks(tech)))
+    """Shift bounds for PyVRP: leave from the shift start, back by its end (no breaks: ``exact``)."""
+    return shift_bounds(tech) or (0, 0)  # shift over: no job is allowed for this technician anyway
 
 
 def pyvrp_routes(
