@@ -29,6 +29,7 @@ from dispatch.solver import solve
 from dispatch.solver.lns import components, zones
 from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import horizon, screen
+from dispatch.solver.search import model_refuses
 from dispatch.v1 import dispatch_pb2 as pb
 from tests.factories import (
     HOUR,
@@ -283,3 +284,42 @@ def test_reason_is_capacity_exhausted_when_nothing_fits():
     p = problem([tech("a", shift=(0, 2 * HOUR))], [job("x", x=10, service=HOUR), job("y", x=12, service=HOUR)])
     plan = solve_checked(p)
     assert sorted(reason_of(plan, j) is None for j in ("x", "y")) == [False, True]
+
+
+def test_or_tools_checks_every_route_chunk_by_chunk_and_refuses_a_broken_one():
+    p, m = generated(12, 90, seed=4)
+    s = screen(p, m)
+    plan = solve(p, m, time_limit=1.0)
+    index = {j.id: i for i, j in enumerate(p.jobs)}
+    techs = {t.id: v for v, t in enumerate(p.technicians)}
+    routes = {techs[r.technician_id]: [index[v.job_id] for v in r.visits] for r in plan.routes if r.visits}
+    timer = RouteTimer(p, m, s.horizon)
+    timings = {v: timer.timing(v, r) for v, r in routes.items()}
+    assert len(routes) >= 4 and all(t is not None for t in timings.values())
+    assert model_refuses(p, m, s, routes, timings, chunk=15) == []  # several models, every route in one
+    assert model_refuses(p, m, s, routes, timings) == []  # one model
+    # One route's first visit moved past its technician's shift: that technician alone is refused,
+    # whichever chunk holds it.
+    broken = sorted(routes)[len(routes) // 2]
+    late = p.technicians[broken].shift.end + HOUR
+    bad = {**timings, broken: dataclasses.replace(timings[broken], starts=[late, *timings[broken].starts[1:]])}
+    assert model_refuses(p, m, s, routes, bad, chunk=15) == [broken]
+    assert model_refuses(p, m, s, routes, bad) == [broken]
+    # A job moved onto a technician who lacks its skills, timed so that every time fits: the
+    # model itself (not a time's domain) refuses that route.
+    moves = [
+        (a, b, j, pos)
+        for a in sorted(routes)
+        for j in routes[a]
+        for b in sorted(routes)
+        if b != a and b not in s.eligible[j]
+        for pos in range(len(routes[b]) + 1)
+    ]
+    for a, b, j, pos in moves:
+        moved = {**routes, a: [k for k in routes[a] if k != j], b: [*routes[b][:pos], j, *routes[b][pos:]]}
+        again = {v: timer.timing(v, r) for v, r in moved.items()}
+        if all(t is not None for t in again.values()):
+            assert model_refuses(p, m, s, moved, again, chunk=15) == [b]
+            break
+    else:
+        pytest.fail("no move to an unqualified technician keeps the times")
