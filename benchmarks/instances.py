@@ -1,7 +1,8 @@
 """Readers for the public benchmark sets, and their conversion to ``SolveRequest`` JSON.
 
-The data lives outside the repository, in ``shared/benchmarks`` next to the checkout
-(override with ``DISPATCH_BENCHMARKS_DIR``); see its ``README.md``. Three sets:
+The full sets live outside the repository, in ``shared/benchmarks`` next to the checkout
+(override with ``DISPATCH_BENCHMARKS_DIR``); see its ``README.md``. Without them the few instances
+the tests need are read from ``benchmarks/data`` (``BUNDLED_DIR``). Three sets:
 
 - ``solomon/`` (56 files, 100 customers) and ``homberger_200/`` (60 files, 200 customers):
   VRPTW in the Solomon text format, CRLF line endings, with ``BKS_distance_only.csv``
@@ -39,6 +40,8 @@ from typing import Any
 
 #: Environment variable overriding the shared benchmarks directory.
 ENV_DIR = "DISPATCH_BENCHMARKS_DIR"
+#: The instances the tests need, bundled with the repository (see its README.md).
+BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 #: Time 0 of every converted instance.
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)
 #: DIMACS scaling: distances, times, and service durations are multiplied by this.
@@ -58,17 +61,24 @@ Number = int | float
 
 
 def benchmarks_dir() -> Path:
-    """The shared benchmarks directory (``$DISPATCH_BENCHMARKS_DIR`` if set).
+    """The benchmarks directory: ``$DISPATCH_BENCHMARKS_DIR`` if set, else the shared full sets.
 
     Returns
     -------
     Path
-        ``<checkout>/../shared/benchmarks`` unless overridden; it may not exist.
+        The override (which may not exist); else ``<checkout>/../shared/benchmarks`` if it is
+        there; else the instances bundled with the repository (``BUNDLED_DIR``).
     """
     override = os.environ.get(ENV_DIR)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+    return shared if shared.is_dir() else BUNDLED_DIR
+
+
+def full_sets() -> bool:
+    """Whether the full sets are there (not only the bundled instances)."""
+    return benchmarks_dir() != BUNDLED_DIR and (benchmarks_dir() / _FOLDERS["solomon"]).is_dir()
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,7 @@ from google.protobuf import json_format
 from benchmarks import instances as bi
 from dispatch.v1 import dispatch_pb2
 
-pytestmark = pytest.mark.skipif(
-    not (bi.benchmarks_dir() / "solomon").is_dir(), reason=f"benchmark data not found at {bi.benchmarks_dir()}"
-)
+full_sets = pytest.mark.skipif(not bi.full_sets(), reason=f"only the bundled instances ({bi.BUNDLED_DIR})")
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +35,32 @@ def by_id(items: list[dict], ident: str) -> dict:
 # ---------------------------------------------------------------------------- files and reader
 
 
-def test_listings_and_lookup_by_name():
+@full_sets
+def test_the_full_sets_are_listed_in_natural_order():
     assert len(bi.solomon_instances()) == 56
     assert len(bi.homberger_instances()) == 60
     assert len(bi.trsp_instances()) == 56  # README.txt is not an instance
     names = [i.name for i in bi.homberger_instances()][:3]
     assert names == ["C1_2_1", "C1_2_2", "C1_2_3"]  # natural order
+
+
+@full_sets
+def test_the_bundled_instances_are_copies_of_the_full_sets():
+    bundled = sorted(p for p in bi.BUNDLED_DIR.rglob("*") if p.is_file() and p.name != "README.md")
+    assert len(bundled) == 11
+    for path in bundled:
+        assert path.read_bytes() == (bi.benchmarks_dir() / path.relative_to(bi.BUNDLED_DIR)).read_bytes(), path
+
+
+def test_the_bundled_instances_are_read_without_the_full_sets(monkeypatch):
+    monkeypatch.setenv(bi.ENV_DIR, str(bi.BUNDLED_DIR))
+    assert [i.name for i in bi.solomon_instances()] == ["C101", "R101", "RC101"]
+    assert bi.bks("RC101") == 1619.8 and bi.bks("C1_2_1") == 2698.6
+    assert bi.read_vrptw(bi.find_instance("c101").path).name == "C101"
+    assert bi.reported("C101.100_25-5-5-5") is not None
+
+
+def test_lookup_by_name():
     assert bi.find_instance("c101").kind == "solomon"
     assert bi.find_instance("c1_2_1").name == "C1_2_1"
     assert bi.find_instance("c101.100_25-5-5-5").kind == "trsp"

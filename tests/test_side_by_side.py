@@ -7,13 +7,11 @@ import csv
 import pytest
 from google.protobuf import json_format
 
-from benchmarks.instances import benchmarks_dir, find_instance, read_vrptw, vrptw_request
+from benchmarks.instances import find_instance, read_vrptw, vrptw_request
 from dispatch.check import check_plan
 from dispatch.server.convert import problem_from_proto
 from dispatch.service import bootstrap
 from dispatch.v1 import dispatch_pb2 as pb
-
-pytestmark = pytest.mark.skipif(not (benchmarks_dir() / "solomon").is_dir(), reason="../shared/benchmarks missing")
 
 
 @pytest.fixture(scope="module")
