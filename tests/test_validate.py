@@ -92,3 +92,14 @@ def test_an_emergency_weight_out_of_range_is_named(weight):
     p = problem([tech("a")], [job("j", x=3)])
     p = replace(p, options=replace(p.options, emergency_weight=weight))
     assert violations(p) == {"options.emergency_weight": "must be between 0 and 1000"}
+
+
+def test_too_many_windows_or_breaks_are_one_error_each_not_a_slow_solve():
+    window = TimeWindow(start=HOUR, end=2 * HOUR)
+    many = replace(job("j", x=3), time_windows=(window,) * 3000)
+    lunches = replace(tech("a"), breaks=tech("a", breaks=((3 * HOUR, 5 * HOUR, 1800),)).breaks * 9)
+    assert violations(problem([lunches], [many])) == {
+        "jobs[0].time_windows": "at most 16 arrival windows per job",
+        "technicians[0].breaks": "at most 8 breaks per technician",
+    }
+    validate(problem([tech("a")], [replace(many, time_windows=(window,) * 16)]))  # 16 are fine

@@ -32,6 +32,8 @@ class Limits:
     max_id_length: int = 128
     max_text_length: int = 1_024
     max_matrix_size: int = 6_000
+    max_windows: int = 16  # arrival windows per job
+    max_breaks: int = 8  # breaks per technician
     # Every timestamp must lie within this many seconds before/after start_time.
     max_past: int = 7 * DAY
     max_future: int = 31 * DAY
@@ -182,7 +184,9 @@ class _Checker:
         self.window(tech.shift, f"{path}.shift")
         if tech.shift.end == tech.shift.start:
             self.bad(f"{path}.shift", "end must be after start")
-        for k, brk in enumerate(tech.breaks):
+        if len(tech.breaks) > self.limits.max_breaks:
+            self.bad(f"{path}.breaks", f"at most {self.limits.max_breaks} breaks per technician")
+        for k, brk in enumerate(tech.breaks[: self.limits.max_breaks]):
             bpath = f"{path}.breaks[{k}]"
             self.window(brk.window, f"{bpath}.window")
             self.duration(brk.duration, f"{bpath}.duration", positive=True)
@@ -196,7 +200,9 @@ class _Checker:
         self.text(job.id, f"{path}.id", self.limits.max_id_length)
         self.location(job.location, f"{path}.location")
         self.duration(job.service_duration, f"{path}.service_duration")
-        for k, w in enumerate(job.time_windows):
+        if len(job.time_windows) > self.limits.max_windows:
+            self.bad(f"{path}.time_windows", f"at most {self.limits.max_windows} arrival windows per job")
+        for k, w in enumerate(job.time_windows[: self.limits.max_windows]):
             self.window(w, f"{path}.time_windows[{k}]")
         self.names(job.required_skills, f"{path}.required_skills")
         self.names(job.required_tools, f"{path}.required_tools")
