@@ -1,7 +1,7 @@
 """A large generated day through the service path: time against the limit, peak memory, checker.
 
 Generates a ``--technicians`` x ``--jobs`` Denver day, solves it in this process exactly as a
-solver worker does (``Dispatcher.solve``: validate, great-circle matrix, OR-Tools, checker),
+solver worker does (``PlanningService.solve``: validate, great-circle matrix, OR-Tools, checker),
 and prints the wall time against the time limit, the peak resident memory of the process and
 what was planned. Usage::
 
@@ -17,10 +17,10 @@ import time
 
 from google.protobuf import json_format
 
+from dispatch.bootstrap import bootstrap
 from dispatch.check import check_plan
 from dispatch.examples.generate import generate
 from dispatch.server.convert import problem_from_proto
-from dispatch.service import bootstrap
 from dispatch.show.progress import ProgressBar
 from dispatch.v1 import dispatch_pb2 as pb
 
@@ -42,16 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     day = generate(technicians=args.technicians, jobs=args.jobs, seed=args.seed)
     day["options"]["time_limit"] = f"{args.time_limit}s"
     request = json_format.ParseDict(day, pb.SolveRequest())
-    dispatcher = bootstrap(pool=False)
+    service = bootstrap(pool=False)
     began = time.monotonic()
     problem, shape = problem_from_proto(request)
     with ProgressBar(args.time_limit, enabled=args.progress) as bar:
-        plan = dispatcher.solve(
-            problem, shape, on_progress=(lambda p: bar.update(p.objective)) if bar.enabled else None
-        )
+        plan = service.solve(problem, shape, on_progress=(lambda p: bar.update(p.objective)) if bar.enabled else None)
     wall = time.monotonic() - began
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    checked, matrix = dispatcher.prepare(problem)
+    checked, matrix = service.prepare(problem)
     violations = check_plan(checked, matrix, plan)
     reasons: dict[str, int] = {}
     for u in plan.unassigned:

@@ -20,9 +20,9 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from dispatch.config import Settings
 from dispatch.examples.generate import generate
 from dispatch.server.app import DispatchServer
-from dispatch.service import Settings
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         latencies: list[float] = []
         busy_samples = 0
         while any(t.is_alive() for t in solvers):
-            busy = len(server.dispatcher.runner.busy_pids())  # type: ignore[attr-defined]
+            busy = len(server.service.runner.busy_pids())  # type: ignore[attr-defined]
             began = time.perf_counter()
             reply = health.Check(health_pb2.HealthCheckRequest(), timeout=2)
             latencies.append((time.perf_counter() - began) * 1000)

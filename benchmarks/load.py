@@ -48,7 +48,7 @@ from benchmarks.serve import served
 from dispatch.examples.generate import generate
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
-from tests.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer, free_port
 
 WEIGHTS = {"Solve": 0.35, "Reoptimize": 0.35, "GetPlan": 0.30}
 EXPECTED = {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -136,7 +136,7 @@ class Solved:
     day: int
 
 
-def unary(rpc: str, deadline: float, began: float, send) -> tuple[Call, object | None]:  # noqa: ANN001
+def unary(rpc: str, deadline: float, began: float, send) -> tuple[Call, object | None]:
     try:
         reply = send()
         code = "OK"
@@ -145,7 +145,7 @@ def unary(rpc: str, deadline: float, began: float, send) -> tuple[Call, object |
     return Call(rpc, code, time.monotonic() - began, deadline), reply
 
 
-def solve(stub, rng: random.Random, requests, plan_id: str, began: float) -> tuple[Call, Solved | None]:  # noqa: ANN001
+def solve(stub, rng: random.Random, requests, plan_id: str, began: float) -> tuple[Call, Solved | None]:
     k = rng.randrange(len(requests))
     request = pb.SolveRequest()
     request.CopyFrom(requests[k])
@@ -162,7 +162,7 @@ def solve(stub, rng: random.Random, requests, plan_id: str, began: float) -> tup
     return call, Solved(reply.plan, k)
 
 
-def reoptimize(stub, rng: random.Random, mine: Owned, requests, began: float) -> Call:  # noqa: ANN001
+def reoptimize(stub, rng: random.Random, mine: Owned, requests, began: float) -> Call:
     day = requests[mine.day]
     start = day.start_time.seconds
     mine.now = min(mine.now + rng.randint(600, 2400), 8 * 3600)  # the day goes on
@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> dict:
     return summarize(args, shared.calls, probed, final, elapsed, sum(t.is_alive() for t in threads))
 
 
-def summarize(args, calls: list[Call], probed: dict, final: dict, elapsed: float, stuck: int) -> dict:  # noqa: ANN001
+def summarize(args, calls: list[Call], probed: dict, final: dict, elapsed: float, stuck: int) -> dict:
     per_rpc = {}
     for rpc in WEIGHTS:
         mine = [c for c in calls if c.rpc == rpc]

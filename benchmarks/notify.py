@@ -2,7 +2,7 @@
 
 Real processes throughout: ``dispatch serve`` (gRPC), the notifier (inside ``dispatch serve``, or
 ``dispatch notifier`` as its own process on Redis Streams), a real ``redis-server``, and the fake
-Twilio API of the tests (``tests/fake_twilio.py``: the real ``twilio`` client talks to it; it posts
+Twilio API of the tests (``tests/support/fake_twilio.py``: the real ``twilio`` client talks to it; it posts
 signed status callbacks to the notifier's webhook). The day is the bundled example day (Denver,
 8 technicians, 60 jobs), each customer with a phone number of their own.
 
@@ -53,12 +53,13 @@ from benchmarks.replay import Replay
 from benchmarks.serve import served
 from dispatch.cli import EXAMPLE_DAY
 from dispatch.eta import EtaKind
-from dispatch.notify.notifier import DUE, MESSAGE_OF, STATEFUL, TOLD, phone_key, text_key
+from dispatch.notify.claims import DUE
+from dispatch.notify.notifier import MESSAGE_OF, STATEFUL, TOLD, phone_key, text_key
 from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
-from tests.fake_twilio import SID, TOKEN, FakeTwilio
-from tests.redis_server import RedisServer, end, free_port
+from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
+from tests.support.redis_server import RedisServer, end, free_port
 
 OURS = "+13035550000"
 

@@ -11,7 +11,7 @@ the same numbers.
 Solvers, each in a fresh single-threaded process (``--jobs`` at a time, one core each), all with
 the same budget:
 
-- ``dispatch``: the service path (``SolveRequest`` -> ``Dispatcher.solve``), ``time_limit`` = budget;
+- ``dispatch``: the service path (``SolveRequest`` -> ``PlanningService.solve``), ``time_limit`` = budget;
 - ``dispatch-ew<N>``: the same with ``emergency_weight`` N (``dispatch-ew0``: the search without the
   emergency term);
 - ``vroom``: VROOM 1.15 (pyvroom) at exploration level 5 on one thread, its local search
@@ -48,18 +48,18 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from google.protobuf import json_format  # noqa: E402
+from google.protobuf import json_format
 
-from dispatch.check import check_plan  # noqa: E402
-from dispatch.domain import Plan, Priority, Problem, UnassignedReason  # noqa: E402
-from dispatch.examples.generate import generate  # noqa: E402
-from dispatch.matrix import DayMatrix  # noqa: E402
-from dispatch.server.convert import problem_from_proto  # noqa: E402
-from dispatch.service import bootstrap  # noqa: E402
-from dispatch.solver.extract import routes_plan  # noqa: E402
-from dispatch.solver.schedule import RouteTimer  # noqa: E402
-from dispatch.solver.screen import Screening, screen  # noqa: E402
-from dispatch.v1 import dispatch_pb2 as pb  # noqa: E402
+from dispatch.bootstrap import bootstrap
+from dispatch.check import check_plan
+from dispatch.domain import Plan, Priority, Problem, UnassignedReason
+from dispatch.examples.generate import generate
+from dispatch.matrix import DayMatrix
+from dispatch.server.convert import problem_from_proto
+from dispatch.solver.extract import routes_plan
+from dispatch.solver.schedule import RouteTimer
+from dispatch.solver.screen import Screening, screen
+from dispatch.v1 import dispatch_pb2 as pb
 
 SIZES = ("10x80", "25x200", "60x480", "125x1000", "200x1600")
 #: Budget per size (seconds), as in issue 16.
@@ -125,16 +125,16 @@ def run(task: Task) -> dict[str, Any]:
     request["options"]["time_limit"] = f"{task.budget}s"
     if task.solver.startswith("dispatch-ew"):
         request["options"]["emergency_weight"] = int(task.solver.removeprefix("dispatch-ew"))
-    dispatcher = bootstrap(pool=False)
+    service = bootstrap(pool=False)
     problem, shape = problem_from_proto(json_format.ParseDict(request, pb.SolveRequest()))
-    checked, matrix = dispatcher.prepare(problem, shape)
+    checked, matrix = service.prepare(problem, shape)
     screening = screen(checked, matrix)
     began = time.monotonic()
     try:
         if task.solver == "vroom":
             plan = _vroom_plan(checked, matrix, screening, task.budget)
         else:
-            plan = dispatcher.solve(problem, shape)
+            plan = service.solve(problem, shape)
     except Exception as exc:  # noqa: BLE001 (a row that says so)
         return {**row, "violations": f"error: {exc!r}"}
     wall = time.monotonic() - began

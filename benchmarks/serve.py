@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from tests.served import DispatchProcess
+from tests.support.served import DispatchProcess
 
 
 @contextlib.contextmanager

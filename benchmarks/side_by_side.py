@@ -2,7 +2,7 @@
 
 Every solver gets the DIMACS instance (floor(10 d) as both distance and travel time, times
 x10, the file's fleet and capacity). Ours runs the service path (``SolveRequest`` ->
-``Dispatcher.solve``); PyVRP 0.14 gets ``MaxRuntime(budget)``; VROOM 1.15 (pyvroom) has
+``PlanningService.solve``); PyVRP 0.14 gets ``MaxRuntime(budget)``; VROOM 1.15 (pyvroom) has
 no time limit, so it runs at exploration level 5 and its own time is recorded. Every
 solver's routes are rebuilt as one of our plans (earliest-start schedule) and verified by
 the independent checker. Tasks run in fresh single-threaded processes, ``--jobs`` at a time.
@@ -26,9 +26,9 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from google.protobuf import json_format  # noqa: E402
+from google.protobuf import json_format
 
-from benchmarks.instances import (  # noqa: E402
+from benchmarks.instances import (
     SCALE,
     Instance,
     bks,
@@ -40,12 +40,12 @@ from benchmarks.instances import (  # noqa: E402
     solomon_instances,
     vrptw_request,
 )
-from dispatch.check import check_plan  # noqa: E402
-from dispatch.domain import Plan, PlanStats, Problem, Route, Unassigned, UnassignedReason, Visit  # noqa: E402
-from dispatch.matrix import DayMatrix  # noqa: E402
-from dispatch.server.convert import problem_from_proto  # noqa: E402
-from dispatch.service import bootstrap  # noqa: E402
-from dispatch.v1 import dispatch_pb2 as pb  # noqa: E402
+from dispatch.bootstrap import bootstrap
+from dispatch.check import check_plan
+from dispatch.domain import Plan, PlanStats, Problem, Route, Unassigned, UnassignedReason, Visit
+from dispatch.matrix import DayMatrix
+from dispatch.server.convert import problem_from_proto
+from dispatch.v1 import dispatch_pb2 as pb
 
 SOLVERS = ("ours", "pyvrp", "vroom")
 FIELDS = ["instance", "solver", "cost", "gap_pct", "vehicles", "time_s", "feasible", "assigned", "note"]
@@ -77,7 +77,7 @@ def run_lns(task: Task) -> list[list[str]]:
     return run_ours(task)
 
 
-def _matrix(data) -> list[list[int]]:  # noqa: ANN001
+def _matrix(data) -> list[list[int]]:
     flat = dimacs_matrix([(s.x, s.y) for s in data.sites])
     n = len(data.sites)
     return [flat[i * n : (i + 1) * n] for i in range(n)]

@@ -15,10 +15,10 @@ import time
 import pytest
 from google.protobuf import json_format
 
+from dispatch.bootstrap import bootstrap
 from dispatch.check import check_plan
 from dispatch.examples.generate import generate
 from dispatch.server.convert import plan_to_proto, problem_from_proto
-from dispatch.service import bootstrap
 from dispatch.solver import search
 from dispatch.solver.extract import extract
 from dispatch.solver.model import build
@@ -36,9 +36,9 @@ class Day:
         self.request = generate(technicians=max(2, jobs // 8), jobs=jobs, seed=5)
         for tech in self.request["technicians"]:
             tech["breaks"] = []  # so the plan to extract and check comes from the (fast) warm-started search
-        self.dispatcher = bootstrap(pool=False)
+        self.service = bootstrap(pool=False)
         problem, _ = problem_from_proto(json_format.ParseDict(self.request, pb.SolveRequest()))
-        self.problem, self.matrix = self.dispatcher.prepare(problem)
+        self.problem, self.matrix = self.service.prepare(problem)
         self.screening = screen(self.problem, self.matrix)
         self.model = build(self.problem, self.matrix, self.screening)
         # Not timed: a real plan to extract and check (the timed steps are fixed work on it).
@@ -48,12 +48,12 @@ class Day:
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n}jobs")
-def day(request) -> Day:  # noqa: ANN001
+def day(request) -> Day:
     return Day(request.param)
 
 
 def test_json_to_domain(benchmark, day: Day) -> None:
-    def parse():  # noqa: ANN202
+    def parse():
         return problem_from_proto(json_format.ParseDict(day.request, pb.SolveRequest()))
 
     problem, shape = benchmark(parse)
@@ -61,12 +61,12 @@ def test_json_to_domain(benchmark, day: Day) -> None:
 
 
 def test_validate_and_travel_matrix(benchmark, day: Day) -> None:
-    problem, matrix = benchmark(day.dispatcher.prepare, day.problem)
+    problem, matrix = benchmark(day.service.prepare, day.problem)
     assert matrix.size == 2 * len(problem.technicians) + len(problem.jobs)
 
 
 def test_model_build(benchmark, day: Day) -> None:
-    def model():  # noqa: ANN202
+    def model():
         return build(day.problem, day.matrix, screen(day.problem, day.matrix))
 
     built = benchmark(model)

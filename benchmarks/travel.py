@@ -1,7 +1,7 @@
 """Travel matrices with travel_model GOOGLE: requests, warm-cache assembly, Redis outages.
 
 Everything on loopback: the real ``googlemaps`` client against the fake Distance Matrix server of
-the tests (``tests/fake_google.py``), and a real ``redis-server`` started here (no persistence).
+the tests (``tests/support/fake_google.py``), and a real ``redis-server`` started here (no persistence).
 
 1. A 60-place day solved twice through the service: provider requests cold (the minimum is
    ceil(60 x 60 / 100) = 36) and warm, with the in-process cache and with Redis (the second solve
@@ -27,27 +27,29 @@ from pathlib import Path
 
 import numpy as np
 
+from dispatch.config import Settings
 from dispatch.domain import Location
 from dispatch.matrix.cache import TravelCache
 from dispatch.matrix.cached import CachedProvider
 from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.matrix.great_circle import GreatCircleProvider
 from dispatch.server.convert import problem_from_proto
-from dispatch.service import Dispatcher, InProcessRunner, Settings
+from dispatch.service import PlanningService
+from dispatch.solver.runner import InProcessRunner
 from dispatch.store import MemoryPlanStore
-from tests.console_requests import google_day, to_proto
-from tests.fake_google import KEY, FakeGoogle
-from tests.redis_server import RedisServer
+from tests.support.console_requests import google_day, to_proto
+from tests.support.fake_google import KEY, FakeGoogle
+from tests.support.redis_server import RedisServer
 
 
 def _provider(google: GoogleSettings, cache: TravelCache) -> CachedProvider:
     return CachedProvider(GoogleMaps(google), cache, GreatCircleProvider(), counters=cache.counters)
 
 
-def _dispatcher(google: GoogleSettings, cache: TravelCache) -> Dispatcher:
+def _dispatcher(google: GoogleSettings, cache: TravelCache) -> PlanningService:
     """The service with GOOGLE travel on ``cache`` and plans in memory (a Redis plan store is the
     source of truth, not a cache: it does not fail open, see issue 5)."""
-    return Dispatcher(
+    return PlanningService(
         runner=InProcessRunner(), settings=Settings(), store=MemoryPlanStore(), google=_provider(google, cache)
     )
 

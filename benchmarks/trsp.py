@@ -2,7 +2,7 @@
 
 Each instance (25 technicians with homes, shifts, skills, tools and spare parts; 100
 requests) is converted to an ``EXPLICIT`` request (DIMACS: floor(10 d), times x10), solved
-by ``Dispatcher.solve`` and checked by the independent checker. Our objective is travel
+by ``PlanningService.solve`` and checked by the independent checker. Our objective is travel
 time (DIMACS distance); to set it beside the published objective, total working time, this
 reports for each plan, in the instance's units (our figures / 10):
 
@@ -31,9 +31,9 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from benchmarks.instances import SCALE, read_trsp, reported, trsp_instances, trsp_request
+from dispatch.bootstrap import bootstrap
 from dispatch.check import check_plan
 from dispatch.server.convert import problem_from_proto
-from dispatch.service import bootstrap
 from dispatch.v1 import dispatch_pb2 as pb
 
 FIELDS = [
@@ -55,12 +55,12 @@ FIELDS = [
 def run_instance(path: Path, time_limit: float) -> dict[str, object]:
     """Solve one TRSP instance and return its row (figures in the instance's units)."""
     request = trsp_request(read_trsp(path), time_limit=time_limit)
-    dispatcher = bootstrap(pool=False)
+    service = bootstrap(pool=False)
     problem, shape = problem_from_proto(json_format.ParseDict(request, pb.SolveRequest()))
     began = time.monotonic()
-    plan = dispatcher.solve(problem, shape)
+    plan = service.solve(problem, shape)
     elapsed = time.monotonic() - began
-    checked, matrix = dispatcher.prepare(problem)
+    checked, matrix = service.prepare(problem)
     violations = check_plan(checked, matrix, plan)
     service = {j.id: j.service_duration for j in checked.jobs}
     served = plan.assigned_job_ids

@@ -9,16 +9,16 @@ import grpc
 import pytest
 import redis
 
+from dispatch.config import Settings
 from dispatch.server.app import DispatchServer
-from dispatch.service import Settings
 from dispatch.v1 import dispatch_pb2_grpc
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
 def server():
     """A dispatch server on a free loopback port with two solver workers."""
-    srv = DispatchServer(Settings(workers=2, max_waiting=4), host="127.0.0.1", port=0)
+    srv = DispatchServer(Settings(worker_niceness=0, workers=2, max_waiting=4), host="127.0.0.1", port=0)
     srv.start()
     yield srv
     srv.stop(grace=1)

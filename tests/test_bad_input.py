@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import small_day
-from tests.redis_server import free_port
-from tests.served import DispatchProcess
+from tests.support.console_requests import small_day
+from tests.support.redis_server import free_port
+from tests.support.served import DispatchProcess
 from tests.test_server import field_violations
 
 # a library registers a throwaway Random with Hypothesis on import: its warning says nothing about this test
@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::hypo
 BASE = small_day(jobs=6, time_limit="0.2s")
 
 
-def corpus(examples: int):  # noqa: ANN201
+def corpus(examples: int):
     """Hypothesis settings of a corpus: ``examples`` requests, the same ones on every run."""
     return settings(
         max_examples=examples,
@@ -94,7 +94,7 @@ BAD_STAMPS = ["1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:
 BAD_DURATIONS = ["-1s", "0s", "315576000000s", "-315576000000s", "0.000000001s", "86400000s"]
 
 
-def mutate(day: dict[str, Any], kind: str, i: int, pick: int) -> None:  # noqa: C901, PLR0912
+def mutate(day: dict[str, Any], kind: str, i: int, pick: int) -> None:
     """Apply one nasty of ``kind`` to ``day`` (``i`` chooses the element, ``pick`` the value)."""
     job, tech = _job(day, i), _tech(day, i)
     if kind == "coordinate":
@@ -227,7 +227,7 @@ TECH_IDS = ["mike", "rosa", "ghost", "", "x" * 5000]
 JOB_IDS = ["job-0", "job-3", "job-5", "nobody", "", "🚐\u0000id"]
 
 
-def live_plan(stub) -> pb.Plan:  # noqa: ANN001
+def live_plan(stub) -> pb.Plan:
     """The pristine live day: solved again after a re-plan that changed it."""
     if LIVE_STATE.get("dirty", True):
         LIVE_STATE["plan"] = stub.Solve(json_format.ParseDict(copy.deepcopy(LIVE), pb.SolveRequest()), timeout=30).plan
@@ -235,7 +235,7 @@ def live_plan(stub) -> pb.Plan:  # noqa: ANN001
     return LIVE_STATE["plan"]
 
 
-def event_of(kind: str, i: int, pick: int) -> list[dict[str, Any]]:  # noqa: C901, PLR0911
+def event_of(kind: str, i: int, pick: int) -> list[dict[str, Any]]:
     """One to thousands of events of ``kind``, bad or good (``i`` and ``pick`` choose)."""
     if kind == "new_job":
         job = copy.deepcopy(_job(LIVE, i))
@@ -450,12 +450,14 @@ def test_the_server_is_whole_after_the_corpora(remote, stub):
                     stub.Solve(request, timeout=60)
             return remote.metrics()["process_resident_memory_bytes"] / mib
 
-        after = [figures["process_resident_memory_bytes"] / mib] + [refuse_all() for _ in range(4)]
+        after = [figures["process_resident_memory_bytes"] / mib] + [refuse_all() for _ in range(6)]
         print(
-            f"server memory (MiB): {MEMORY['before'] / mib:.0f} warm; after the corpora and each of 4 more passes "
+            f"server memory (MiB): {MEMORY['before'] / mib:.0f} warm; after the corpora and each of 6 more passes "
             f"of its {len(REFUSED)} malformed Solves: {', '.join(f'{m:.0f}' for m in after)}"
         )
         assert after[0] - MEMORY["before"] / mib < 80  # nothing like a request's size kept per request
-        # flat: no pass raises the high-water mark by 4 MiB (RSS itself goes up and down as the
-        # allocator returns pages: one run read 122, 127, 122, 131, 130 MiB)
-        assert after[3] - max(after[:3]) < 4 and after[4] - max(after[:4]) < 4, after
+        # flat once the allocator's pools are full: the last two passes raise the high-water mark by
+        # less than 4 MiB each (RSS goes up and down as the allocator returns pages; with requests of
+        # thousands of windows refused since 2026-12-02 the pools fill over ~4 passes: 99, 100, 102,
+        # 103, 106, 106, 106, 106 MiB in one run of 12)
+        assert after[5] - max(after[:5]) < 4 and after[6] - max(after[:6]) < 4, after

@@ -12,7 +12,7 @@ import pytest
 
 from dispatch.check import check_plan
 from dispatch.domain import Plan, Priority, Route, ScheduledBreak, Unassigned, UnassignedReason, Visit
-from tests.factories import HOUR, MIN, job, matrix_for, problem, route_of, solve_checked, tech
+from tests.support.factories import HOUR, MIN, job, matrix_for, problem, route_of, solve_checked, tech
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dispatch.cli import EXAMPLE_DAY, main
-from tests.console_requests import small_day
+from tests.support.console_requests import small_day
 
 
 @pytest.fixture

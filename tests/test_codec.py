@@ -40,7 +40,7 @@ from dispatch.domain import (
     VisitStatus,
 )
 from dispatch.store import StoredPlan
-from tests.factories import HOUR, MIN, job, problem, tech, window
+from tests.support.factories import HOUR, MIN, job, problem, tech, window
 
 
 def assert_same(a: object, b: object, path: str = "$") -> None:

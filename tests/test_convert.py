@@ -15,7 +15,7 @@ from dispatch.domain import (
 )
 from dispatch.server.convert import plan_from_proto, plan_to_proto, problem_from_proto
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import small_day, to_proto
+from tests.support.console_requests import small_day, to_proto
 
 START = 1_772_460_000  # 2026-03-02T14:00:00Z, small_day's start_time
 

@@ -9,12 +9,14 @@ import time
 import grpc
 import pytest
 
+from dispatch.config import Settings
 from dispatch.domain import CancelJob, Delay, NewJob, Priority, ProgressKind, Replan, TechnicianProgress
 from dispatch.eta import EtaKind, eta_events, window_half_width
-from dispatch.service import Dispatcher, InProcessRunner, Settings
+from dispatch.service import PlanningService
+from dispatch.solver.runner import InProcessRunner
 from dispatch.stream import MemoryEtaStream, RedisEtaStream, StreamUnavailableError
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.factories import EPOCH, HOUR, MIN, job, problem, tech, visit_of
+from tests.support.factories import EPOCH, HOUR, MIN, job, problem, tech, visit_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,7 +36,7 @@ def all_events(stream, after="0"):
 
 @pytest.fixture
 def service():
-    return Dispatcher(runner=InProcessRunner(), settings=Settings(reopt_time_limit=0.3))
+    return PlanningService(runner=InProcessRunner(), settings=Settings(reopt_time_limit=0.3))
 
 
 def test_the_window_widens_with_how_far_ahead_the_arrival_is():
@@ -138,7 +140,7 @@ def test_a_cancelled_job_is_withdrawn_and_a_completed_one_is_not(service):
 
 def test_pure_events_against_what_was_announced():
     p = day()
-    service = Dispatcher(runner=InProcessRunner(), settings=Settings())
+    service = PlanningService(runner=InProcessRunner(), settings=Settings())
     plan = service.solve(p)
     events, told = eta_events(p, plan, now=0)
     again, same = eta_events(p, plan, now=0, announced=told)
@@ -158,7 +160,7 @@ class BrokenStream(MemoryEtaStream):
 
 def test_events_wait_in_an_outbox_while_the_stream_is_down():
     stream = BrokenStream()
-    service = Dispatcher(runner=InProcessRunner(), settings=Settings(), etas=stream)
+    service = PlanningService(runner=InProcessRunner(), settings=Settings(), etas=stream)
     plan = service.solve(day())  # the plan is stored; its events wait
     assert service.eta_outbox == len(plan.assigned_job_ids)
     service.flush_etas()  # still down: still held
@@ -172,7 +174,7 @@ def test_events_wait_in_an_outbox_while_the_stream_is_down():
 
 def test_the_redis_stream_carries_events_between_processes(redis_url):
     writer, reader = RedisEtaStream.from_url(redis_url), RedisEtaStream.from_url(redis_url)
-    service = Dispatcher(runner=InProcessRunner(), settings=Settings(), etas=writer)
+    service = PlanningService(runner=InProcessRunner(), settings=Settings(), etas=writer)
     mark = reader.last_id()
     plan = service.solve(day())
     got = reader.read(mark, block=1.0, count=1000)
@@ -192,7 +194,7 @@ def test_a_redis_stream_that_is_down_is_unavailable():
 
 
 def test_watch_etas_follows_a_plan_and_a_technician(stub):
-    from tests.console_requests import burst_pipe, small_day, to_proto  # noqa: PLC0415
+    from tests.support.console_requests import burst_pipe, small_day, to_proto  # noqa: PLC0415
 
     plan = stub.Solve(to_proto(small_day()), timeout=30).plan
     got: list[pb.EtaUpdate] = []

@@ -12,21 +12,21 @@ from collections import Counter
 import pytest
 from google.protobuf import json_format
 
+from dispatch.bootstrap import bootstrap
 from dispatch.cli import EXAMPLE_DAY
 from dispatch.examples.generate import generate
 from dispatch.server.convert import problem_from_proto
-from dispatch.service import bootstrap
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.factories import assert_feasible
+from tests.support.factories import assert_feasible
 
 
-def solve_request(day: dict, time_limit: str = "3s"):  # noqa: ANN201
+def solve_request(day: dict, time_limit: str = "3s"):
     day = {**day, "options": {**day["options"], "time_limit": time_limit}}
     request = json_format.ParseDict(day, pb.SolveRequest())
-    dispatcher = bootstrap(pool=False)
+    service = bootstrap(pool=False)
     problem, shape = problem_from_proto(request)
-    plan = dispatcher.solve(problem, shape)
-    checked, matrix = dispatcher.prepare(problem)
+    plan = service.solve(problem, shape)
+    checked, matrix = service.prepare(problem)
     assert_feasible(checked, matrix, plan)
     return checked, plan
 

@@ -27,16 +27,16 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from dispatch.config import Settings
 from dispatch.server.app import DispatchServer
-from dispatch.service import Settings
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
-from tests.console_requests import small_day, to_proto
-from tests.fake_google import KEY as GOOGLE_KEY
-from tests.fake_google import FakeGoogle
-from tests.fake_twilio import SID, TOKEN, FakeTwilio
-from tests.redis_server import RedisServer, free_port
-from tests.served import DispatchProcess
+from tests.support.console_requests import small_day, to_proto
+from tests.support.fake_google import KEY as GOOGLE_KEY
+from tests.support.fake_google import FakeGoogle
+from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
+from tests.support.redis_server import RedisServer, free_port
+from tests.support.served import DispatchProcess
 from tests.test_reopt_server import EMERGENCY, reopt_request
 
 DEADLINE = 8.0  # seconds each RPC is given below
@@ -47,7 +47,9 @@ MEANINGFUL = {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
 def stored():
     """A persistent redis-server of its own (it is frozen and killed here) and a server on it."""
     with RedisServer(persistent=True) as redis_server:
-        srv = DispatchServer(Settings(workers=1, redis_url=redis_server.url), host="127.0.0.1", port=0)
+        srv = DispatchServer(
+            Settings(worker_niceness=0, workers=1, redis_url=redis_server.url), host="127.0.0.1", port=0
+        )
         srv.start()
         try:
             yield srv, redis_server
@@ -118,7 +120,7 @@ def test_google_slow_or_over_its_quota_still_plans_within_the_deadline():
     from dispatch.matrix.google import GoogleSettings  # noqa: PLC0415
 
     google = GoogleSettings(api_key=GOOGLE_KEY, base_url=fake.base_url, retry_timeout=30.0, read_timeout=5.0)
-    srv = DispatchServer(Settings(workers=1, google=google), host="127.0.0.1", port=0)
+    srv = DispatchServer(Settings(worker_niceness=0, workers=1, google=google), host="127.0.0.1", port=0)
     srv.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from dispatch.bootstrap import bootstrap
+from dispatch.config import Settings
 from dispatch.domain import Location, UnassignedReason
 from dispatch.errors import ProblemError
 from dispatch.matrix.base import TravelReport
@@ -20,10 +22,9 @@ from dispatch.matrix.cached import CachedProvider
 from dispatch.matrix.google import MAX_ELEMENTS, MAX_SIDE, GoogleMaps, GoogleSettings, tiles
 from dispatch.matrix.great_circle import GreatCircleProvider
 from dispatch.server.convert import problem_from_proto
-from dispatch.service import Settings, bootstrap
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import google_day, to_proto
-from tests.fake_google import KEY, FakeGoogle
+from tests.support.console_requests import google_day, to_proto
+from tests.support.fake_google import KEY, FakeGoogle
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def google(fake):
     return GoogleSettings(api_key=KEY, base_url=fake.base_url, retry_timeout=1.0, connect_timeout=0.5, read_timeout=1.0)
 
 
-def dispatcher(google: GoogleSettings, redis_url: str | None = None):
+def google_service(google: GoogleSettings, redis_url: str | None = None):
     return bootstrap(Settings(google=google, redis_url=redis_url), pool=False)
 
 
@@ -91,7 +92,7 @@ def test_a_60_place_day_takes_the_minimum_requests_then_none_from_the_memory_cac
         names = ("provider_requests", "cache_hits", "cache_misses", "fallback_elements")
         return {n: REGISTRY.get_sample_value(f"dispatch_travel_{n}_total") or 0.0 for n in names}
 
-    service = dispatcher(google)
+    service = google_service(google)
     day = problem(google_day())
     before = scraped()
     first = service.solve(day)
@@ -112,9 +113,9 @@ def test_a_60_place_day_takes_the_minimum_requests_then_none_from_the_memory_cac
 
 def test_a_second_replica_on_the_same_redis_makes_no_requests(google, fake, redis_url):
     day = problem(google_day())
-    dispatcher(google, redis_url).solve(day)
+    google_service(google, redis_url).solve(day)
     assert fake.requests == 36
-    other = dispatcher(google, redis_url)  # a fresh process: empty memory, same Redis
+    other = google_service(google, redis_url)  # a fresh process: empty memory, same Redis
     plan = other.solve(day)
     assert fake.requests == 36 and plan.stats.travel_requests == 0
     assert len(plan.assigned_job_ids) > 40
@@ -147,7 +148,7 @@ def test_unreachable_and_unanswered_pairs_are_never_silent_zeros(google, fake):
 
 
 def test_a_job_google_finds_no_route_to_is_unassigned_unreachable(google, fake):
-    service = dispatcher(google)
+    service = google_service(google)
     day = google_day(jobs=10)
     stranded = day["jobs"][3]["location"]
     fake.islands.add((round(stranded["lat"], 5), round(stranded["lng"], 5)))
@@ -160,7 +161,7 @@ def test_a_job_google_finds_no_route_to_is_unassigned_unreachable(google, fake):
 @pytest.mark.parametrize("failure", ["500", "over_query_limit", "garbage", "empty", "list", "denied", "slow:3"])
 def test_google_failing_falls_back_to_great_circle_and_says_so(google, fake, failure, caplog):
     fake.always = failure
-    service = dispatcher(google)
+    service = google_service(google)
     began = time.monotonic()
     with caplog.at_level(logging.DEBUG):
         plan = service.solve(problem(google_day(jobs=16)))
@@ -186,7 +187,7 @@ def test_addresses_are_geocoded_once_and_unknown_ones_are_unassigned(google, fak
     day = google_day(jobs=6)
     day["jobs"][0]["location"] = {"address": "1600 Broadway, Denver"}
     day["jobs"][1]["location"] = {"address": "1 Nowhere Lane"}
-    service = dispatcher(google)
+    service = google_service(google)
     plan = service.solve(problem(day))
     reasons = {u.job_id: u for u in plan.unassigned}
     assert reasons["job-1"].reason is UnassignedReason.ADDRESS_NOT_FOUND and "Nowhere" in reasons["job-1"].detail
@@ -200,7 +201,7 @@ def test_a_technician_address_google_cannot_find_is_invalid_argument(google, fak
     day = google_day(jobs=4)
     day["technicians"][1]["start_location"] = {"address": "Atlantis"}
     with pytest.raises(ProblemError) as caught:
-        dispatcher(google).solve(problem(day))
+        google_service(google).solve(problem(day))
     assert [v.field for v in caught.value.violations] == ["technicians[1].start_location.address"]
 
 
@@ -208,7 +209,7 @@ def test_a_location_needs_coordinates_or_an_address(google):
     day = google_day(jobs=2)
     day["jobs"][0]["location"] = {}
     with pytest.raises(ProblemError) as caught:
-        dispatcher(google).solve(problem(day))
+        google_service(google).solve(problem(day))
     assert [v.field for v in caught.value.violations] == ["jobs[0].location.address"]
 
 
@@ -219,7 +220,7 @@ def test_traffic_times_each_leg_with_the_bucket_of_its_planned_departure(google,
     fake.rush_hours = range(17, 19)  # 17:00-19:00 UTC is slow (x1.5)
     day = google_day(jobs=20)
     day["options"]["traffic"] = True
-    service = dispatcher(google)
+    service = google_service(google)
     p = problem(day)
     plan = service.solve(p)
     assert not [w for w in plan.stats.warnings if w.startswith("checker")]
@@ -250,7 +251,7 @@ def test_traffic_times_each_leg_with_the_bucket_of_its_planned_departure(google,
 
 
 def _fake_seconds(a: Location, b: Location) -> int:
-    from tests.fake_google import _haversine  # noqa: PLC0415
+    from tests.support.fake_google import _haversine  # noqa: PLC0415
 
     pa = (round(a.lat, 5), round(a.lng, 5))
     pb = (round(b.lat, 5), round(b.lng, 5))
@@ -258,14 +259,14 @@ def _fake_seconds(a: Location, b: Location) -> int:
 
 
 def test_without_traffic_no_departure_time_is_sent(google, fake):
-    dispatcher(google).solve(problem(google_day(jobs=8)))
+    google_service(google).solve(problem(google_day(jobs=8)))
     assert fake.departures and all(d is None for d in fake.departures)
 
 
 def test_traffic_with_a_model_that_has_none_is_a_warning(google):
     day = google_day(jobs=4)
     day["options"].update(travel_model="GREAT_CIRCLE", traffic=True)
-    plan = dispatcher(google).solve(problem(day))
+    plan = google_service(google).solve(problem(day))
     assert any("traffic asked for" in w for w in plan.stats.warnings)
 
 
@@ -382,7 +383,7 @@ def test_solve_over_grpc_with_google_and_traffic(google, fake):
     from dispatch.server.app import DispatchServer  # noqa: PLC0415
     from dispatch.v1 import dispatch_pb2_grpc  # noqa: PLC0415
 
-    srv = DispatchServer(Settings(workers=1, google=google), host="127.0.0.1", port=0)
+    srv = DispatchServer(Settings(worker_niceness=0, workers=1, google=google), host="127.0.0.1", port=0)
     srv.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
@@ -435,7 +436,7 @@ def test_google_is_offered_only_with_a_key():
 def test_a_replan_of_a_google_day_asks_only_for_the_new_places(google, fake):
     from dispatch.domain import CancelJob, Job, NewJob, Priority, Replan  # noqa: PLC0415
 
-    service = dispatcher(google)
+    service = google_service(google)
     day = problem(google_day(jobs=20))
     first = service.solve(day)
     fake.reset()
@@ -475,13 +476,13 @@ def test_geocoding_google_cannot_answer_says_so(google, fake):
     fake.always = "500"
     day = google_day(jobs=4)
     day["jobs"][2]["location"] = {"address": "12 Main St"}
-    plan = dispatcher(google).solve(problem(day))
+    plan = google_service(google).solve(problem(day))
     lost = {u.job_id: u for u in plan.unassigned}
     assert lost["job-2"].reason is UnassignedReason.ADDRESS_NOT_FOUND
     assert "geocoding" in lost["job-2"].detail and "12 Main St" in lost["job-2"].detail
     day["technicians"][0]["start_location"] = {"address": "1 Depot Rd"}
     with pytest.raises(ProviderUnavailableError, match=r"technicians\[0\]\.start_location"):
-        dispatcher(google).solve(problem(day))
+        google_service(google).solve(problem(day))
 
 
 def test_a_day_with_an_address_google_cannot_find_can_still_be_replanned(google, fake):
@@ -489,7 +490,7 @@ def test_a_day_with_an_address_google_cannot_find_can_still_be_replanned(google,
 
     day = google_day(jobs=8)
     day["jobs"][1]["location"] = {"address": "1 Nowhere Lane"}
-    service = dispatcher(google)
+    service = google_service(google)
     p = problem(day)
     first = service.solve(p)
     assert {u.job_id: u.reason for u in first.unassigned}["job-1"] is UnassignedReason.ADDRESS_NOT_FOUND
@@ -504,7 +505,7 @@ def test_a_malformed_geocode_reply_is_google_unavailable_not_a_crash(google, fak
     fake.always = "empty"
     day = google_day(jobs=3)
     day["jobs"][0]["location"] = {"address": "3 Elm St"}
-    plan = dispatcher(google).solve(problem(day))
+    plan = google_service(google).solve(problem(day))
     lost = {u.job_id: u for u in plan.unassigned}
     assert lost["job-0"].reason is UnassignedReason.ADDRESS_NOT_FOUND and "geocoding failed" in lost["job-0"].detail
 
@@ -517,6 +518,6 @@ def test_a_slow_google_cannot_hold_a_solve_past_its_travel_deadline(google, fake
     day = google_day()  # 36 tiles on 4 request threads: 18 s if each waited its turn
     day["options"]["time_limit"] = "4s"
     began = time.monotonic()
-    plan = dispatcher(slow).solve(problem(day))
+    plan = google_service(slow).solve(problem(day))
     assert time.monotonic() - began < 9  # travel by 2 s (half the limit), then the search
     assert plan.stats.travel_estimated_pairs > 0 and len(plan.assigned_job_ids) > 30

@@ -9,6 +9,9 @@ import pytest
 from google.protobuf import json_format
 
 from benchmarks import instances as bi
+from dispatch.bootstrap import bootstrap
+from dispatch.check import check_plan
+from dispatch.server.convert import problem_from_proto
 from dispatch.v1 import dispatch_pb2
 
 full_sets = pytest.mark.skipif(not bi.full_sets(), reason=f"only the bundled instances ({bi.BUNDLED_DIR})")
@@ -47,7 +50,7 @@ def test_the_full_sets_are_listed_in_natural_order():
 @full_sets
 def test_the_bundled_instances_are_copies_of_the_full_sets():
     bundled = sorted(p for p in bi.BUNDLED_DIR.rglob("*") if p.is_file() and p.name != "README.md")
-    assert len(bundled) == 11
+    assert len(bundled) == 10
     for path in bundled:
         assert path.read_bytes() == (bi.benchmarks_dir() / path.relative_to(bi.BUNDLED_DIR)).read_bytes(), path
 
@@ -208,15 +211,12 @@ def test_cli_unknown_instance(capsys):
 
 def solve_checked(request: dict):
     """Solve in process; assert the request is valid and the checker finds nothing."""
-    from dispatch.check import check_plan
-    from dispatch.server.convert import problem_from_proto
-    from dispatch.service import bootstrap
 
-    dispatcher = bootstrap(pool=False)
+    service = bootstrap(pool=False)
     problem, shape = problem_from_proto(to_proto(request))
     assert shape == []
-    plan = dispatcher.solve(problem, shape)
-    checked, matrix = dispatcher.prepare(problem, [])
+    plan = service.solve(problem, shape)
+    checked, matrix = service.prepare(problem, [])
     assert check_plan(checked, matrix, plan) == []
     return plan
 

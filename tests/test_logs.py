@@ -12,8 +12,9 @@ import grpc
 import pytest
 
 from dispatch import cli, logs
+from dispatch.cli import parser as cli_parser
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import small_day, to_proto
+from tests.support.console_requests import small_day, to_proto
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_in_context_carries_the_request_id_into_a_thread():
 
 
 def test_log_level_and_format_before_or_after_the_command():
-    parser = cli._parser()
+    parser = cli_parser._parser()
     args = parser.parse_args(["--log-level", "debug", "serve"])
     assert args.log_level == "debug" and args.default_log_format == "json"
     args = parser.parse_args(["serve", "--log-level", "error", "--log-format", "text"])

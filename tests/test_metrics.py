@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dispatch.metrics import MetricsServer
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import burst_pipe, small_day, to_proto
+from tests.support.console_requests import burst_pipe, small_day, to_proto
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_the_pool_is_seen_busy_and_a_killed_worker_is_a_restart(stub, endpoint, 
 
     thread = threading.Thread(target=solve)
     thread.start()
-    pool = server.dispatcher.runner
+    pool = server.service.runner
     deadline = time.monotonic() + 10
     while not pool.busy_pids() and time.monotonic() < deadline:
         time.sleep(0.02)

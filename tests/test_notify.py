@@ -16,12 +16,13 @@ import redis
 from dispatch import cli
 from dispatch.domain import Priority
 from dispatch.eta import EtaEvent, EtaKind
+from dispatch.notify.claims import MemoryClaims, RedisClaims
 from dispatch.notify.health import IntegrationLog, RedisIntegrationLog
-from dispatch.notify.notifier import MemoryClaims, Notifier, RedisClaims, text_key
+from dispatch.notify.notifier import Notifier, text_key
 from dispatch.notify.sms import Sms, TwilioSettings, e164, mask
 from dispatch.notify.templates import DEFAULTS, Messages, TemplateError, segments
 from dispatch.stream import MemoryEtaStream, RedisEtaStream, encode
-from tests.fake_twilio import SID, TOKEN, FakeTwilio
+from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
 
 PHONE = "+13035550199"
 T0 = 1_772_470_800  # 2026-03-02T17:00:00Z, 10:00 in Denver
@@ -530,13 +531,13 @@ def test_an_emergency_called_in_over_grpc_is_texted_within_seconds(twilio, fake)
     import grpc  # noqa: PLC0415
     from google.protobuf import json_format  # noqa: PLC0415
 
+    from dispatch.config import Settings  # noqa: PLC0415
     from dispatch.server.app import DispatchServer  # noqa: PLC0415
-    from dispatch.service import Settings  # noqa: PLC0415
     from dispatch.v1 import dispatch_pb2 as pb  # noqa: PLC0415
     from dispatch.v1 import dispatch_pb2_grpc  # noqa: PLC0415
-    from tests.console_requests import burst_pipe, small_day, to_proto  # noqa: PLC0415
+    from tests.support.console_requests import burst_pipe, small_day, to_proto  # noqa: PLC0415
 
-    srv = DispatchServer(Settings(workers=1, twilio=twilio), host="127.0.0.1", port=0)
+    srv = DispatchServer(Settings(worker_niceness=0, workers=1, twilio=twilio), host="127.0.0.1", port=0)
     srv.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
@@ -569,7 +570,7 @@ def test_an_emergency_called_in_over_grpc_is_texted_within_seconds(twilio, fake)
         assert rows["twilio"][1:3] == ["healthy", "yes"] and int(rows["twilio"][3]) == len(fake.messages)
         assert rows["google"][1:3] == ["stale", "no"]
         for _ in range(11):  # as a Twilio outage would leave it
-            srv.dispatcher.integrations.record("twilio", ok=False, latency=0.01, error="HTTP 500")
+            srv.service.integrations.record("twilio", ok=False, latency=0.01, error="HTTP 500")
         with contextlib.redirect_stdout(io.StringIO()) as out:
             assert cli.main(["health", "--server", f"127.0.0.1:{srv.port}", "--json"]) == 1
         assert '"status": "degraded"' in out.getvalue()

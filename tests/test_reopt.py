@@ -1,6 +1,6 @@
 """Re-planning the live day, event by event (in process; the gRPC layer is in test_reopt_server).
 
-Every re-plan's open part goes through the independent checker inside ``Dispatcher`` (a
+Every re-plan's open part goes through the independent checker inside ``PlanningService`` (a
 violation would show as a ``checker`` warning); tests assert there are none.
 """
 
@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from dispatch.check import check_plan
+from dispatch.config import Settings
 from dispatch.domain import (
     CancelJob,
     Delay,
@@ -25,8 +26,9 @@ from dispatch.domain import (
     VisitStatus,
 )
 from dispatch.errors import PlanNotFoundError, ProblemError, VersionConflictError
-from dispatch.service import Dispatcher, InProcessRunner, Settings
-from tests.factories import EPOCH, HOUR, MIN, at, job, matrix_for, problem, route_of, tech, visit_of, who_serves
+from dispatch.service import PlanningService
+from dispatch.solver.runner import InProcessRunner
+from tests.support.factories import EPOCH, HOUR, MIN, at, job, matrix_for, problem, route_of, tech, visit_of, who_serves
 
 
 def three_technicians_day():
@@ -39,11 +41,11 @@ def three_technicians_day():
 
 
 @pytest.fixture
-def dispatcher():
-    return Dispatcher(runner=InProcessRunner(), settings=Settings(reopt_time_limit=0.5))
+def service():
+    return PlanningService(runner=InProcessRunner(), settings=Settings(reopt_time_limit=0.5))
 
 
-def replan(d: Dispatcher, plan_id: str, at_time: int, *events, expected: int | None = None, results=None):
+def replan(d: PlanningService, plan_id: str, at_time: int, *events, expected: int | None = None, results=None):
     out = d.reoptimize(
         Replan(plan_id=plan_id, time=EPOCH + at_time, events=tuple(events), expected_version=expected),
         on_result=None if results is None else results.append,
@@ -56,10 +58,10 @@ def statuses(plan, technician_id):
     return [(v.job_id, v.status) for v in route_of(plan, technician_id).visits]
 
 
-def test_nothing_happened_keeps_the_plan(dispatcher):
+def test_nothing_happened_keeps_the_plan(service):
     """No events, 10 minutes in: same assignments, same order, no broken promises."""
-    first = dispatcher.solve(three_technicians_day())
-    out = replan(dispatcher, first.plan_id, 10 * MIN)
+    first = service.solve(three_technicians_day())
+    out = replan(service, first.plan_id, 10 * MIN)
     assert out.plan.version == first.version + 1
     assert sorted(out.plan.assigned_job_ids) == sorted(first.assigned_job_ids)
     assert not out.diff.reassigned and not out.diff.newly_unassigned and not out.diff.broken_promises
@@ -67,12 +69,12 @@ def test_nothing_happened_keeps_the_plan(dispatcher):
         assert [v.job_id for v in route_of(out.plan, r.technician_id).visits] == [v.job_id for v in r.visits]
 
 
-def test_emergency_is_inserted_and_served_within_its_response_time_from_the_event(dispatcher):
+def test_emergency_is_inserted_and_served_within_its_response_time_from_the_event(service):
     """At 10:00 (t=2h) an emergency at 70 must be started within 45 min of the call."""
-    first = dispatcher.solve(three_technicians_day())
+    first = service.solve(three_technicians_day())
     emergency = job("e1", x=70, priority=Priority.EMERGENCY, respond_within=45 * MIN)
     results = []
-    out = replan(dispatcher, first.plan_id, 2 * HOUR, NewJob(job=emergency), results=results)
+    out = replan(service, first.plan_id, 2 * HOUR, NewJob(job=emergency), results=results)
     quick = results[0]
     assert not quick.final and results[-1].final
     for r in (quick, out):
@@ -81,7 +83,7 @@ def test_emergency_is_inserted_and_served_within_its_response_time_from_the_even
         assert [a.job_id for a in r.diff.newly_assigned] == ["e1"]
 
 
-def test_emergency_takes_the_place_of_low_priority_work_when_the_day_is_full(dispatcher):
+def test_emergency_takes_the_place_of_low_priority_work_when_the_day_is_full(service):
     """One technician, booked solid with LOW jobs; an emergency called in must still be served
     at once, and a LOW job is dropped (CAPACITY_EXHAUSTED) in its place."""
     p = problem(
@@ -89,36 +91,36 @@ def test_emergency_takes_the_place_of_low_priority_work_when_the_day_is_full(dis
         [job(f"l{k}", x=10, service=HOUR, priority=Priority.LOW) for k in range(4)],
         time_limit=1.0,
     )
-    first = dispatcher.solve(p)
+    first = service.solve(p)
     assert len(first.assigned_job_ids) == 3  # 10 min out, 3 one-hour jobs, 10 min back: no room for a 4th
     emergency = job("e", x=12, service=30 * MIN, priority=Priority.EMERGENCY, respond_within=HOUR)
     results = []
-    out = replan(dispatcher, first.plan_id, 30 * MIN, NewJob(job=emergency), results=results)
+    out = replan(service, first.plan_id, 30 * MIN, NewJob(job=emergency), results=results)
     for r in (results[0], out):
         assert who_serves(r.plan, "e") == "ann"
         dropped = [u for u in r.plan.unassigned if u.job_id.startswith("l")]
         assert dropped and all(u.reason is UnassignedReason.CAPACITY_EXHAUSTED for u in dropped)
 
 
-def test_cancelled_job_leaves_the_plan_and_later_visits_do_not_get_later(dispatcher):
-    first = dispatcher.solve(three_technicians_day())
+def test_cancelled_job_leaves_the_plan_and_later_visits_do_not_get_later(service):
+    first = service.solve(three_technicians_day())
     victim = route_of(first, "ann").visits[1].job_id
-    out = replan(dispatcher, first.plan_id, 5 * MIN, CancelJob(job_id=victim))
+    out = replan(service, first.plan_id, 5 * MIN, CancelJob(job_id=victim))
     assert victim not in out.plan.assigned_job_ids
     assert victim not in [u.job_id for u in out.plan.unassigned]
     for change in out.diff.eta_changes:
         assert change.new_start <= change.old_start + 30 * MIN  # within the promise, never pushed out
     with pytest.raises(ProblemError) as err:
-        replan(dispatcher, first.plan_id, 6 * MIN, CancelJob(job_id=victim))
+        replan(service, first.plan_id, 6 * MIN, CancelJob(job_id=victim))
     assert err.value.violations[0].field == "events[0].cancel_job.job_id"
 
 
-def test_progress_departed_arrived_completed_and_history_never_moves(dispatcher):
-    first = dispatcher.solve(three_technicians_day())
+def test_progress_departed_arrived_completed_and_history_never_moves(service):
+    first = service.solve(three_technicians_day())
     ann = [v.job_id for v in route_of(first, "ann").visits]
     a, b = ann[0], ann[1]
     out = replan(
-        dispatcher,
+        service,
         first.plan_id,
         40 * MIN,
         TechnicianProgress(technician_id="ann", kind=ProgressKind.DEPARTED, job_id=a, time=-35 * MIN),
@@ -128,7 +130,7 @@ def test_progress_departed_arrived_completed_and_history_never_moves(dispatcher)
     assert visit_of(out.plan, a).arrival == 12 * MIN
     # Completed 20 min late (at 0:55): history with that time; the next visit starts after it.
     out = replan(
-        dispatcher,
+        service,
         first.plan_id,
         HOUR,
         TechnicianProgress(technician_id="ann", kind=ProgressKind.COMPLETED, job_id=a, time=-5 * MIN),
@@ -140,7 +142,7 @@ def test_progress_departed_arrived_completed_and_history_never_moves(dispatcher)
     assert visit_of(out.plan, b).arrival >= HOUR
     # An emergency right next to Ann's next stop later on: history and the visit under way stay.
     later = replan(
-        dispatcher,
+        service,
         first.plan_id,
         HOUR + 5 * MIN,
         NewJob(job=job("e", x=16, priority=Priority.EMERGENCY, respond_within=HOUR)),
@@ -149,13 +151,13 @@ def test_progress_departed_arrived_completed_and_history_never_moves(dispatcher)
     assert statuses(later.plan, "ann")[1] == (b, VisitStatus.EN_ROUTE)
 
 
-def test_position_report_plans_a_free_technician_from_where_they_are(dispatcher):
+def test_position_report_plans_a_free_technician_from_where_they_are(service):
     """Cat (home 150, ends her day at the depot at 25) has no work; she reports being at 20.
     A new job at 22 goes to her, 2 min away, rather than to Ann, back home at 0 by then."""
     p = problem([tech("ann", home=0), tech("cat", home=150, end=25)], [job("j1", x=5)], time_limit=1.0)
-    first = dispatcher.solve(p)
+    first = service.solve(p)
     out = replan(
-        dispatcher,
+        service,
         first.plan_id,
         HOUR,
         TechnicianProgress(technician_id="cat", kind=ProgressKind.POSITION, location=at(20), time=0),
@@ -165,27 +167,27 @@ def test_position_report_plans_a_free_technician_from_where_they_are(dispatcher)
     assert visit_of(out.plan, "n").travel_duration == 2 * MIN
 
 
-def test_a_technician_done_for_the_day_goes_home_after_the_last_visit_not_after_now(dispatcher):
+def test_a_technician_done_for_the_day_goes_home_after_the_last_visit_not_after_now(service):
     """Ann (shift until 2 h) finishes her only job at 0:40 and has nothing more. Re-planned at
     1:50 (a job she cannot take comes in), her day still ends 5 min after 0:40, within her shift."""
     p = problem([tech("ann", home=0, shift=(0, 2 * HOUR))], [job("a", x=5, service=30 * MIN)], time_limit=0.5)
-    first = dispatcher.solve(p)
+    first = service.solve(p)
     start = visit_of(first, "a").start
     replan(
-        dispatcher,
+        service,
         first.plan_id,
         40 * MIN,
         TechnicianProgress(technician_id="ann", kind=ProgressKind.COMPLETED, job_id="a", time=0),
     )
-    out = replan(dispatcher, first.plan_id, 110 * MIN, NewJob(job=job("late", x=150, service=HOUR)))
+    out = replan(service, first.plan_id, 110 * MIN, NewJob(job=job("late", x=150, service=HOUR)))
     ann = route_of(out.plan, "ann")
     assert [v.job_id for v in ann.visits] == ["a"] and start < 40 * MIN
     assert ann.end == 40 * MIN + 5 * MIN
-    record = dispatcher.get_plan(first.plan_id)
+    record = service.get_plan(first.plan_id)
     assert not check_plan(record.problem, matrix_for(record.problem), out.plan)
 
 
-def test_delay_pushes_later_visits_and_a_missed_window_is_re_planned(dispatcher):
+def test_delay_pushes_later_visits_and_a_missed_window_is_re_planned(service):
     """Ann: job a (30 min) then job b whose window closes soon after; a runs 2 h over, so b moves
     to Bob (or is unassigned with a reason), never to a late start."""
     p = problem(
@@ -193,10 +195,10 @@ def test_delay_pushes_later_visits_and_a_missed_window_is_re_planned(dispatcher)
         [job("a", x=5), job("b", x=10, windows=((0, 2 * HOUR),))],
         time_limit=1.0,
     )
-    first = dispatcher.solve(p)
+    first = service.solve(p)
     assert who_serves(first, "a") == "ann"
     out = replan(
-        dispatcher,
+        service,
         first.plan_id,
         20 * MIN,
         TechnicianProgress(technician_id="ann", kind=ProgressKind.ARRIVED, job_id="a", time=-15 * MIN),
@@ -210,10 +212,10 @@ def test_delay_pushes_later_visits_and_a_missed_window_is_re_planned(dispatcher)
         assert [u.reason for u in out.plan.unassigned if u.job_id == "b"]
 
 
-def test_technician_unavailable_redistributes_every_remaining_job(dispatcher):
-    first = dispatcher.solve(three_technicians_day())
+def test_technician_unavailable_redistributes_every_remaining_job(service):
+    first = service.solve(three_technicians_day())
     bobs = [v.job_id for v in route_of(first, "bob").visits]
-    out = replan(dispatcher, first.plan_id, 45 * MIN, TechnicianUnavailable(technician_id="bob", start=0))
+    out = replan(service, first.plan_id, 45 * MIN, TechnicianUnavailable(technician_id="bob", start=0))
     bob_route = route_of(out.plan, "bob")
     kept = [v for v in (bob_route.visits if bob_route else ()) if v.status is not VisitStatus.COMPLETED]
     assert not kept  # nothing left with Bob but history
@@ -225,41 +227,37 @@ def test_technician_unavailable_redistributes_every_remaining_job(dispatcher):
     assert moved >= {j for j in bobs if not (bob_route and j in [v.job_id for v in bob_route.visits])}
 
 
-def test_technician_added_and_shift_extended_take_work_left_over(dispatcher):
+def test_technician_added_and_shift_extended_take_work_left_over(service):
     """Ann alone, shift 0-2h: four 40-min jobs nearby, so one is left over; Dan joins and takes it.
     Later Ann's shift is extended (same id) and nothing is left."""
     p = problem([tech("ann", home=0, shift=(0, 2 * HOUR))], [job(f"j{k}", x=2 + k, service=40 * MIN) for k in range(4)])
-    first = dispatcher.solve(p)
+    first = service.solve(p)
     assert len(first.unassigned) >= 1
-    out = replan(
-        dispatcher, first.plan_id, 10 * MIN, TechnicianAdded(technician=tech("dan", home=3, shift=(0, 9 * HOUR)))
-    )
+    out = replan(service, first.plan_id, 10 * MIN, TechnicianAdded(technician=tech("dan", home=3, shift=(0, 9 * HOUR))))
     assert not out.plan.unassigned and route_of(out.plan, "dan") is not None
-    again = dispatcher.solve(p)
-    out = replan(
-        dispatcher, again.plan_id, 10 * MIN, TechnicianAdded(technician=tech("ann", home=0, shift=(0, 5 * HOUR)))
-    )
+    again = service.solve(p)
+    out = replan(service, again.plan_id, 10 * MIN, TechnicianAdded(technician=tech("ann", home=0, shift=(0, 5 * HOUR))))
     assert not out.plan.unassigned
 
 
-def test_versions_are_optimistic(dispatcher):
-    first = dispatcher.solve(three_technicians_day())
-    out = replan(dispatcher, first.plan_id, MIN, expected=first.version)
+def test_versions_are_optimistic(service):
+    first = service.solve(three_technicians_day())
+    out = replan(service, first.plan_id, MIN, expected=first.version)
     with pytest.raises(VersionConflictError) as err:
-        replan(dispatcher, first.plan_id, 2 * MIN, expected=first.version)
+        replan(service, first.plan_id, 2 * MIN, expected=first.version)
     assert err.value.current == out.plan.version
     with pytest.raises(PlanNotFoundError):
-        replan(dispatcher, "no-such-plan", MIN)
+        replan(service, "no-such-plan", MIN)
 
 
-def test_concurrent_replans_of_one_version_exactly_one_wins(dispatcher):
-    first = dispatcher.solve(three_technicians_day())
+def test_concurrent_replans_of_one_version_exactly_one_wins(service):
+    first = service.solve(three_technicians_day())
     outcomes: list[object] = []
 
     def go(k: int) -> None:
         try:
             outcomes.append(
-                replan(dispatcher, first.plan_id, MIN, NewJob(job=job(f"n{k}", x=30 + k)), expected=first.version)
+                replan(service, first.plan_id, MIN, NewJob(job=job(f"n{k}", x=30 + k)), expected=first.version)
             )
         except VersionConflictError as exc:
             outcomes.append(exc)
@@ -271,15 +269,15 @@ def test_concurrent_replans_of_one_version_exactly_one_wins(dispatcher):
         t.join()
     wins = [o for o in outcomes if not isinstance(o, VersionConflictError)]
     assert len(wins) == 1 and len(outcomes) == 4
-    stored = dispatcher.get_plan(first.plan_id)
+    stored = service.get_plan(first.plan_id)
     assert sum(1 for j in stored.problem.jobs if j.id.startswith("n")) == 1
 
 
-def test_bad_events_name_their_fields(dispatcher):
-    first = dispatcher.solve(three_technicians_day())
+def test_bad_events_name_their_fields(service):
+    first = service.solve(three_technicians_day())
     with pytest.raises(ProblemError) as err:
         replan(
-            dispatcher,
+            service,
             first.plan_id,
             MIN,
             NewJob(job=job("j5", x=3)),  # duplicate id
@@ -295,15 +293,15 @@ def test_bad_events_name_their_fields(dispatcher):
         "events[3].progress.time",
     } <= fields
     # Nothing was applied.
-    assert dispatcher.get_plan(first.plan_id).version == first.version
+    assert service.get_plan(first.plan_id).version == first.version
 
 
-def test_whole_day_plan_stays_feasible_when_the_plan_is_followed(dispatcher):
+def test_whole_day_plan_stays_feasible_when_the_plan_is_followed(service):
     """Re-plan every 30 min with a new job each time and no reports: the day's full plan
     (history included) always keeps every rule of the day as finally known."""
-    first = dispatcher.solve(three_technicians_day())
+    first = service.solve(three_technicians_day())
     for k in range(8):
-        out = replan(dispatcher, first.plan_id, (k + 1) * 30 * MIN, NewJob(job=job(f"n{k}", x=(37 * k) % 190 + 5)))
-        record = dispatcher.get_plan(first.plan_id)
+        out = replan(service, first.plan_id, (k + 1) * 30 * MIN, NewJob(job=job(f"n{k}", x=(37 * k) % 190 + 5)))
+        record = service.get_plan(first.plan_id)
         violations = check_plan(record.problem, matrix_for(record.problem), out.plan)
         assert not violations, violations

@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from dispatch.cli import main
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import small_day, to_proto
+from tests.support.console_requests import small_day, to_proto
 from tests.test_server import field_violations
 
 NOW = "2026-03-02T17:00:00Z"  # 10:00 in Denver, two hours into the day

@@ -14,9 +14,9 @@ import grpc
 import pytest
 
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import small_day, to_proto
-from tests.redis_server import free_port
-from tests.served import DispatchProcess
+from tests.support.console_requests import small_day, to_proto
+from tests.support.redis_server import free_port
+from tests.support.served import DispatchProcess
 from tests.test_reopt_server import EMERGENCY, reopt_request
 
 
@@ -51,7 +51,7 @@ def test_solve_on_one_replica_reoptimize_on_the_other(replicas):
     assert again.version == response.plan.version
 
 
-def follow(stream, into: list) -> None:  # noqa: ANN001
+def follow(stream, into: list) -> None:
     """Collect a WatchEtas stream's updates until it is cancelled."""
     try:
         into.extend(stream)
@@ -73,7 +73,7 @@ def test_a_watcher_on_one_replica_follows_etas_of_plans_made_and_replanned_on_th
     rosas = {v.job_id for r in plan.routes if r.technician_id == rosa for v in r.visits}
     assert rosas
 
-    def wait_for(test) -> None:  # noqa: ANN001
+    def wait_for(test) -> None:
         deadline = time.monotonic() + 15
         while not test() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -105,7 +105,7 @@ def test_concurrent_reoptimize_on_both_replicas_exactly_one_wins(replicas):
     outcomes: list[object] = []
     barrier = threading.Barrier(4)
 
-    def call(stub) -> None:  # noqa: ANN001
+    def call(stub) -> None:
         barrier.wait()
         try:
             stub.Reoptimize(reopt_request(plan, [{"cancel_job": {"job_id": "job-3"}}]), timeout=30)

@@ -6,7 +6,7 @@ import random
 
 from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import horizon
-from tests.factories import HOUR, MIN, job, matrix_for, problem, tech
+from tests.support.factories import HOUR, MIN, job, matrix_for, problem, tech
 
 
 def random_day(rng: random.Random):

@@ -9,6 +9,7 @@ import random
 import pytest
 from google.protobuf import json_format
 
+from dispatch.bootstrap import bootstrap
 from dispatch.check import check_plan, route_fits
 from dispatch.domain import (
     Commitment,
@@ -24,14 +25,13 @@ from dispatch.domain import (
 from dispatch.examples.generate import generate
 from dispatch.matrix import DayMatrix
 from dispatch.server.convert import problem_from_proto
-from dispatch.service import bootstrap
 from dispatch.solver import solve
 from dispatch.solver.lns import components, zones
 from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import horizon, screen
 from dispatch.solver.search import model_refuses
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.factories import (
+from tests.support.factories import (
     HOUR,
     MIN,
     assert_feasible,
@@ -48,7 +48,7 @@ from tests.factories import (
 LUNCH = ((3 * HOUR, 5 * HOUR, 30 * MIN),)
 
 
-def generated(technicians: int, jobs: int, seed: int = 1, **kwargs) -> tuple[Problem, DayMatrix]:  # noqa: ANN003
+def generated(technicians: int, jobs: int, seed: int = 1, **kwargs) -> tuple[Problem, DayMatrix]:
     """A generated metro day (lunch breaks, trades, parts, windows, emergencies) and its matrix."""
     request = json_format.ParseDict(
         generate(technicians=technicians, jobs=jobs, seed=seed, **kwargs), pb.SolveRequest()

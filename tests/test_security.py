@@ -15,19 +15,19 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dispatch import cli
+from dispatch.config import Settings, Tls
 from dispatch.errors import ConfigError
 from dispatch.server.app import DispatchServer
 from dispatch.server.client import channel as connect
-from dispatch.service import Settings, Tls
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 from dispatch.validate import DEFAULT_LIMITS
-from tests.console_requests import burst_pipe, small_day, to_proto
-from tests.fake_google import KEY as GOOGLE_KEY
-from tests.fake_google import FakeGoogle
-from tests.fake_twilio import SID, TOKEN, FakeTwilio
-from tests.pki import make_pki
-from tests.served import DispatchProcess
+from tests.support.console_requests import burst_pipe, small_day, to_proto
+from tests.support.fake_google import KEY as GOOGLE_KEY
+from tests.support.fake_google import FakeGoogle
+from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
+from tests.support.pki import make_pki
+from tests.support.served import DispatchProcess
 from tests.test_server import field_violations
 
 TOKEN_A = "console-token-0123456789abcdef"
@@ -39,14 +39,16 @@ SERVICE = pb.DESCRIPTOR.services_by_name["Dispatch"]
 def guarded():
     """A server asking for a bearer token (two accepted: one being rotated in), with small limits."""
     limits = dataclasses.replace(DEFAULT_LIMITS, max_jobs=12, max_time_limit=5.0)
-    settings = Settings(workers=1, auth_tokens=(TOKEN_A, TOKEN_B), limits=limits, max_request_bytes=200_000)
+    settings = Settings(
+        worker_niceness=0, workers=1, auth_tokens=(TOKEN_A, TOKEN_B), limits=limits, max_request_bytes=200_000
+    )
     srv = DispatchServer(settings, host="127.0.0.1", port=0)
     srv.start()
     yield srv
     srv.stop(grace=1)
 
 
-def call(ch: grpc.Channel, method, request, metadata=(), timeout: float = 30.0):  # noqa: ANN001, ANN201
+def call(ch: grpc.Channel, method, request, metadata=(), timeout: float = 30.0):
     """Any method of the Dispatch service, by its descriptor, unary or server-streaming."""
     path = f"/{SERVICE.full_name}/{method.name}"
     reply_type = getattr(pb, method.output_type.name)
@@ -115,6 +117,7 @@ def pki(tmp_path_factory):
 
 def tls_settings(pki, *, mutual: bool) -> Settings:
     return Settings(
+        worker_niceness=0,
         workers=1,
         tls=Tls(
             cert_chain=pki.server_cert.read_bytes(),
@@ -263,3 +266,10 @@ def test_secrets_from_files_never_reach_the_log_or_an_answer(tmp_path):
 
 def test_a_server_without_auth_settings_asks_for_nothing(stub):
     assert stub.Solve(to_proto(small_day(jobs=2)), timeout=30).plan.version >= 1
+
+
+def test_worker_niceness_is_read_between_0_and_19():
+    assert Settings.from_env({"DISPATCH_WORKER_NICENESS": "0"}).worker_niceness == 0
+    assert Settings.from_env({}).worker_niceness == 19
+    with pytest.raises(ConfigError, match="DISPATCH_WORKER_NICENESS='20': must be at most 19"):
+        Settings.from_env({"DISPATCH_WORKER_NICENESS": "20"})

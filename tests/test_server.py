@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.console_requests import small_day, to_proto
+from tests.support.console_requests import small_day, to_proto
 
 
 def field_violations(err: grpc.RpcError) -> dict[str, str]:
@@ -116,7 +116,7 @@ def test_a_full_server_answers_resource_exhausted_before_the_deadline_never_a_ti
     """Both workers busy (6 s searches) and the queue filled: one more request is refused at once; a
     request that may wait is refused when no worker is free while a search still fits its deadline,
     and one that gets a worker late searches what is left and answers in time."""
-    pool = server.dispatcher.runner
+    pool = server.service.runner
     results: dict[str, object] = {}
 
     def solve(name: str, time_limit: str, timeout: float) -> None:
@@ -156,7 +156,7 @@ def test_a_full_server_answers_resource_exhausted_before_the_deadline_never_a_ti
 
 
 def test_killed_worker_fails_that_call_cleanly_and_the_next_succeeds(server, stub):
-    pool = server.dispatcher.runner
+    pool = server.service.runner
     day = small_day(jobs=8, time_limit="20s")
     outcome: dict[str, object] = {}
 

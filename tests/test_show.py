@@ -13,14 +13,16 @@ from google.protobuf import json_format
 from matplotlib import image
 
 from dispatch.cli import EXAMPLE_DAY, main
+from dispatch.config import Settings
 from dispatch.server.convert import plan_to_proto, problem_from_proto
-from dispatch.service import Dispatcher, InProcessRunner, Settings
+from dispatch.service import PlanningService
 from dispatch.show.progress import ProgressBar
 from dispatch.show.view import day_view, load_plan
+from dispatch.solver.runner import InProcessRunner
 from dispatch.v1 import dispatch_pb2 as pb
 
 
-def write(path: Path, message) -> Path:  # noqa: ANN001
+def write(path: Path, message) -> Path:
     path.write_text(json_format.MessageToJson(message, preserving_proto_field_name=True))
     return path
 
@@ -32,7 +34,7 @@ def example(tmp_path_factory):
     request.options.time_limit.FromSeconds(1)
     request.plan_id = "show-test"
     problem, shape = problem_from_proto(request)
-    d = Dispatcher(runner=InProcessRunner(), settings=Settings(reopt_time_limit=0.5))
+    d = PlanningService(runner=InProcessRunner(), settings=Settings(reopt_time_limit=0.5))
     first = plan_to_proto(d.solve(problem, shape))
     where = next(j.location for j in request.jobs if j.id == first.routes[0].visits[-1].job_id)
     event = pb.ReoptimizeRequest(plan_id="show-test", expected_version=first.version)
@@ -121,7 +123,7 @@ def test_without_the_request_the_timeline_is_still_drawn(example):
 
 def test_an_emergency_from_an_event_is_placed_marked_and_timed_from_the_event(example, tmp_path):
     request, _, second, _, events = example
-    from dispatch.cli import _add_events, _read_events  # noqa: PLC0415
+    from dispatch.cli.commands import _add_events, _read_events  # noqa: PLC0415
 
     day = pb.SolveRequest()
     day.CopyFrom(request)

@@ -8,9 +8,10 @@ import pytest
 from google.protobuf import json_format
 
 from benchmarks.instances import find_instance, read_vrptw, vrptw_request
+from benchmarks.side_by_side import main, plan_from_sequences
+from dispatch.bootstrap import bootstrap
 from dispatch.check import check_plan
 from dispatch.server.convert import problem_from_proto
-from dispatch.service import bootstrap
 from dispatch.v1 import dispatch_pb2 as pb
 
 
@@ -18,15 +19,14 @@ from dispatch.v1 import dispatch_pb2 as pb
 def c101():
     """Solomon C101 at 1 s: our plan, and the problem and matrix it was checked against."""
     request = vrptw_request(read_vrptw(find_instance("C101").path), time_limit=1.0)
-    dispatcher = bootstrap(pool=False)
+    service = bootstrap(pool=False)
     problem, shape = problem_from_proto(json_format.ParseDict(request, pb.SolveRequest()))
-    plan = dispatcher.solve(problem, shape)
-    problem, matrix = dispatcher.prepare(problem)
+    plan = service.solve(problem, shape)
+    problem, matrix = service.prepare(problem)
     return problem, matrix, plan
 
 
 def test_rebuilt_sequences_of_a_feasible_plan_are_feasible_with_the_same_cost(c101):
-    from benchmarks.side_by_side import plan_from_sequences
 
     problem, matrix, plan = c101
     rebuilt = plan_from_sequences(problem, matrix, [[v.job_id for v in r.visits] for r in plan.routes])
@@ -36,7 +36,6 @@ def test_rebuilt_sequences_of_a_feasible_plan_are_feasible_with_the_same_cost(c1
 
 
 def test_a_swap_that_breaks_windows_and_a_lost_job_are_caught(c101):
-    from benchmarks.side_by_side import plan_from_sequences
 
     problem, matrix, plan = c101
     sequences = [[v.job_id for v in r.visits] for r in plan.routes]
@@ -50,8 +49,6 @@ def test_a_swap_that_breaks_windows_and_a_lost_job_are_caught(c101):
 
 
 def test_the_runner_compares_the_three_solvers_on_one_instance(tmp_path):
-    pytest.importorskip("vroom")
-    from benchmarks.side_by_side import main
 
     out = tmp_path / "smoke"
     assert main(["--instances", "C101", "--time-limit", "1", "--jobs", "2", "--out", str(out)]) == 0

@@ -6,7 +6,7 @@ import random
 
 from dispatch.domain import Priority, UnassignedReason
 from dispatch.solver.objective import priority_penalties
-from tests.factories import (
+from tests.support.factories import (
     HOUR,
     MIN,
     job,

@@ -21,8 +21,8 @@ from dispatch.domain import DayState, Plan, Problem
 from dispatch.errors import PlanNotFoundError, StoreUnavailableError, VersionConflictError
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
 from dispatch.store.redis import RedisPlanStore
-from tests.factories import job, problem, tech
-from tests.redis_server import RedisServer, free_port
+from tests.support.factories import job, problem, tech
+from tests.support.redis_server import RedisServer, free_port
 
 
 def record(plan_id: str = "day", *, now: int = 0) -> StoredPlan:

@@ -9,7 +9,7 @@ from dispatch.domain import UnassignedReason
 from dispatch.matrix import ExplicitProvider, day_matrix
 from dispatch.solver import solve
 from dispatch.solver.retime import label, retime
-from tests.factories import EPOCH, HOUR, MIN, job, problem, tech
+from tests.support.factories import EPOCH, HOUR, MIN, job, problem, tech
 
 
 class RushRoad(ExplicitProvider):
@@ -70,12 +70,14 @@ def test_without_traffic_the_matrix_is_static_and_retime_changes_nothing():
 def test_validate_times_a_traffic_plan_with_its_own_departures():
     from dataclasses import replace  # noqa: PLC0415
 
+    from dispatch.config import Settings  # noqa: PLC0415
     from dispatch.domain import SolveOptions, TravelModel  # noqa: PLC0415
-    from dispatch.service import Dispatcher, InProcessRunner, Settings  # noqa: PLC0415
+    from dispatch.service import PlanningService  # noqa: PLC0415
+    from dispatch.solver.runner import InProcessRunner  # noqa: PLC0415
 
     p = day()
     p = replace(p, options=SolveOptions(time_limit=1, travel_model=TravelModel.EXPLICIT, traffic=True))
-    service = Dispatcher(runner=InProcessRunner(), settings=Settings())
+    service = PlanningService(runner=InProcessRunner(), settings=Settings())
     service.provider = lambda problem: RushRoad(problem.travel_matrix)  # type: ignore[method-assign]
     plan = service.solve(p)
     assert set(plan.assigned_job_ids) == {"a"} and not plan.stats.warnings

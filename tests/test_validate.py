@@ -10,10 +10,10 @@ import pytest
 from dispatch.domain import ExplicitMatrix, Location, TimeWindow, TravelModel
 from dispatch.errors import ProblemError
 from dispatch.validate import validate
-from tests.factories import HOUR, job, problem, tech
+from tests.support.factories import HOUR, job, problem, tech
 
 
-def violations(p) -> dict[str, str]:  # noqa: ANN001
+def violations(p) -> dict[str, str]:
     with pytest.raises(ProblemError) as caught:
         validate(p)
     return {v.field: v.description for v in caught.value.violations}

@@ -11,10 +11,10 @@ from dispatch.solver import search
 from dispatch.solver.model import build
 from dispatch.solver.screen import screen
 from dispatch.solver.warm_start import Routes, arrival_window, exact, pyvrp_routes
-from tests.factories import HOUR, MIN, assert_feasible, job, matrix_for, problem, tech, visit_of, who_serves
+from tests.support.factories import HOUR, MIN, assert_feasible, job, matrix_for, problem, tech, visit_of, who_serves
 
 
-def run_search(p):  # noqa: ANN001, ANN201
+def run_search(p):
     """Search as ``solve`` does; return the checked plan and which search made it."""
     m = matrix_for(p)
     began = time.monotonic()

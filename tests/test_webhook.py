@@ -13,12 +13,13 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from dispatch.eta import EtaEvent, EtaKind
-from dispatch.notify.notifier import MemoryClaims, Notifier, RedisClaims
+from dispatch.notify.claims import MemoryClaims, RedisClaims
+from dispatch.notify.notifier import Notifier
 from dispatch.notify.sms import Sms, TwilioSettings
 from dispatch.notify.webhook import EMPTY_TWIML, INBOUND_PATH, MAX_BODY, STATUS_PATH, WebhookServer
 from dispatch.server.convert import problem_from_proto
 from dispatch.stream import MemoryEtaStream
-from tests.fake_twilio import SID, TOKEN, FakeTwilio
+from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
 
 #: What Twilio is configured to call: a proxy in front of the server, so not the URL requests use.
 PUBLIC = "https://dispatch.example.com/twilio"
@@ -229,10 +230,10 @@ def test_phone_numbers_never_reach_the_log(webhook, caplog):
 
 
 def test_dispatch_serve_runs_the_webhook_and_twilio_status_callbacks_reach_it():
+    from dispatch.config import Settings  # noqa: PLC0415
     from dispatch.server.app import DispatchServer  # noqa: PLC0415
-    from dispatch.service import Settings  # noqa: PLC0415
-    from tests.console_requests import small_day, to_proto  # noqa: PLC0415
-    from tests.redis_server import free_port  # noqa: PLC0415
+    from tests.support.console_requests import small_day, to_proto  # noqa: PLC0415
+    from tests.support.redis_server import free_port  # noqa: PLC0415
 
     fake = FakeTwilio(callbacks=True)
     port = free_port()
@@ -245,10 +246,10 @@ def test_dispatch_serve_runs_the_webhook_and_twilio_status_callbacks_reach_it():
         webhook_url=f"http://127.0.0.1:{port}/twilio",
         webhook_port=port,
     )
-    srv = DispatchServer(Settings(workers=1, twilio=twilio), host="127.0.0.1", port=0)
+    srv = DispatchServer(Settings(worker_niceness=0, workers=1, twilio=twilio), host="127.0.0.1", port=0)
     srv.start()
     try:
-        srv.dispatcher.solve(*problem_from_proto(to_proto(small_day())))
+        srv.service.solve(*problem_from_proto(to_proto(small_day())))
         assert srv.notifier is not None and srv.notifier.webhook is not None
         notifier = srv.notifier.notifier
         deadline = time.monotonic() + 15

@@ -1,8 +1,7 @@
 """dispatch: route optimisation and dispatch for home-services crews.
 
-Layers (see ``../shared/DESIGN.md``): ``domain`` -> ``validate`` -> ``matrix`` ->
-``solver`` (OR-Tools, in worker processes) -> ``check`` (independent) ->
-``service`` -> ``server`` (gRPC) and ``cli``.
+The layers, and the job of each package, are in the README's "Architecture" section (checked by
+``lint-imports``).
 """
 
 __version__ = "0.1.0"

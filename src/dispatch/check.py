@@ -38,6 +38,7 @@ Rules (``code``: meaning):
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
@@ -52,6 +53,7 @@ from dispatch.domain import (
     Technician,
     TimeWindow,
     UnassignedReason,
+    with_warnings,
 )
 from dispatch.matrix import DayMatrix
 
@@ -64,6 +66,27 @@ class PlanViolation:
     message: str
     technician_id: str = ""
     job_id: str = ""
+
+
+log = logging.getLogger("dispatch")
+
+
+def checked(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, bool]:
+    """Run the checker on a plan just made; anything it finds is a solver bug, logged as an error
+    and reported in the plan's warnings rather than hidden. Returns the plan and whether it passed."""
+    violations = check_plan(problem, matrix, plan)
+    if not violations:
+        return plan, True
+    for v in violations:
+        log.error(
+            "checker: plan %s: %s %s (technician %r, job %r)",
+            plan.plan_id,
+            v.code,
+            v.message,
+            v.technician_id,
+            v.job_id,
+        )
+    return with_warnings(plan, *(f"checker {v.code}: {v.message}" for v in violations)), False
 
 
 def check_plan(problem: Problem, matrix: DayMatrix, plan: Plan) -> list[PlanViolation]:

@@ -52,7 +52,7 @@ _ZLIB_LEVEL = 1
 def to_json(obj: Any) -> Any:
     """The JSON value (dicts, lists, str, int, float, bool, None) for a domain object."""
     try:
-        return _encoder(type(obj))(obj)
+        return _encoder(type(obj))(obj)  # type: ignore[arg-type]  # a class is hashable; typeshed says not
     except _Refused as refused:
         raise TypeError(str(refused)) from None
 
@@ -64,7 +64,7 @@ def from_json(cls: type[T], data: Any) -> T:
     added); unknown fields and values of the wrong shape raise ``ValueError`` with their path.
     """
     try:
-        return typing.cast(T, _decoder(cls)(data))
+        return typing.cast(T, _decoder(cls)(data))  # type: ignore[arg-type]  # as above
     except _Refused as refused:
         raise ValueError(str(refused)) from None
 
@@ -179,7 +179,7 @@ def _encoder(tp: Any) -> Codec:
     container = _container_encoder(tp, origin)
 
     def encode(value: Any) -> Any:
-        own = _kind_encoder(type(value))
+        own = _kind_encoder(type(value))  # type: ignore[arg-type]  # a class is hashable
         if own is not None:
             return own(value)
         if container is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,9 +28,9 @@ def evolve(obj: _T, **changes: Any) -> _T:
     whose ``__init__`` does more than store its fields goes through ``replace``.
     """
     cls = type(obj)
-    if not init_only_stores_fields(cls):
+    if not init_only_stores_fields(cls):  # type: ignore[arg-type]  # a class is hashable; typeshed says not
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
-    unknown = changes.keys() - _field_names(cls)
+    unknown = changes.keys() - _field_names(cls)  # type: ignore[arg-type]  # as above
     if unknown:
         raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
     new = object.__new__(cls)
@@ -53,8 +54,8 @@ def init_only_stores_fields(cls: type) -> bool:
         and all(f.init for f in dataclasses.fields(cls))
         and not hasattr(cls, "__post_init__")
         and not hasattr(cls, "__slots__")
-        and cls.__new__ is object.__new__
-        and (params.frozen or cls.__setattr__ is object.__setattr__)
+        and cls.__new__ is object.__new__  # type: ignore[comparison-overlap]
+        and (params.frozen or cls.__setattr__ is object.__setattr__)  # type: ignore[comparison-overlap]
     )
 
 
@@ -303,6 +304,25 @@ class Plan:
     @property
     def assigned_job_ids(self) -> list[str]:
         return [v.job_id for r in self.routes for v in r.visits]
+
+
+def with_routes(plan: Plan, routes: Iterable[Route], **changes: Any) -> Plan:
+    """``plan`` with ``routes`` (and ``changes``): its travel totals are those of the routes (the
+    one place plan totals are computed)."""
+    routes = tuple(routes)
+    stats = dataclasses.replace(
+        changes.pop("stats", plan.stats),
+        total_travel_duration=sum(r.travel_duration for r in routes),
+        total_distance=sum(r.distance for r in routes),
+    )
+    return dataclasses.replace(plan, routes=routes, stats=stats, **changes)
+
+
+def with_warnings(plan: Plan, *warnings: str) -> Plan:
+    """``plan`` with ``warnings`` added to its stats' (the same plan when there are none)."""
+    if not warnings:
+        return plan
+    return dataclasses.replace(plan, stats=dataclasses.replace(plan.stats, warnings=(*plan.stats.warnings, *warnings)))
 
 
 # ---------------------------------------------------------------------------- the live day

@@ -1,4 +1,4 @@
-"""ETAs for customers, and the events that tell them (``../shared/DESIGN.md``, layer 6).
+"""ETAs for customers, and the events that tell them.
 
 A visit's ETA is its planned arrival on site. The customer is given a window around it that
 widens with how far ahead the arrival is: half-width ``10 min + 15 %`` of the time from now to
@@ -92,19 +92,19 @@ def eta_events(
     after: list[Announced] = []
     routed = {v.job_id for r in plan.routes for v in r.visits}
     for job_id in sorted(set(told) - routed):
-        before = told[job_id]
+        withdrawn = told[job_id]
         gone = jobs.get(job_id)
-        tech = techs.get(before.technician_id)
+        tech = techs.get(withdrawn.technician_id)
         events.append(
             EtaEvent(
                 plan_id=plan.plan_id,
                 version=plan.version,
                 kind=EtaKind.WITHDRAWN,
                 job_id=job_id,
-                technician_id=before.technician_id,
-                eta=epoch + before.eta,
-                window_start=epoch + before.eta,
-                window_end=epoch + before.eta,
+                technician_id=withdrawn.technician_id,
+                eta=epoch + withdrawn.eta,
+                window_start=epoch + withdrawn.eta,
+                window_end=epoch + withdrawn.eta,
                 at=epoch + now,
                 priority=gone.priority if gone else Priority.NORMAL,
                 service_type=gone.service_type if gone else "",
@@ -127,7 +127,7 @@ def eta_events(
             elif abs(visit.arrival - before.eta) >= threshold or before.technician_id != tech.id:
                 kinds.append(EtaKind.MOVED)
             if job.id in leaving:  # the en-route text carries the ETA: no separate move to tell
-                kinds = [k for k in kinds if k is not EtaKind.MOVED] + [EtaKind.DEPARTED]
+                kinds = [*(k for k in kinds if k is not EtaKind.MOVED), EtaKind.DEPARTED]
             half = window_half_width(visit.arrival - now)
             for kind in kinds:
                 events.append(
@@ -150,5 +150,8 @@ def eta_events(
                         technician_phone=tech.phone,
                     )
                 )
-            after.append(Announced(job_id=job.id, technician_id=tech.id, eta=visit.arrival) if kinds else before)  # type: ignore[arg-type]
+            if kinds or before is None:
+                after.append(Announced(job_id=job.id, technician_id=tech.id, eta=visit.arrival))
+            else:
+                after.append(before)
     return events, tuple(after)

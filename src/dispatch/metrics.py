@@ -83,17 +83,17 @@ def timed(histogram: Histogram) -> Callable[[F], F]:
 
 
 class _Watched:
-    """Reads the state of what this process registered (dispatchers) at scrape time."""
+    """Reads the state of what this process registered (planning services) at scrape time."""
 
     def __init__(self) -> None:
-        self.dispatchers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.services: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def describe(self) -> list[Metric]:
         return []  # families come and go with what is watched: no fixed description
 
     def collect(self) -> Iterator[Metric]:
-        dispatchers = list(self.dispatchers)
-        pools = [d.runner for d in dispatchers if hasattr(d.runner, "size")]
+        services = list(self.services)
+        pools = [d.runner for d in services if hasattr(d.runner, "size")]
         gauges = {
             "dispatch_solver_workers": ("Solver worker processes", lambda p: p.size),
             "dispatch_solver_workers_busy": ("Solver workers solving now", lambda p: p.busy),
@@ -114,26 +114,26 @@ class _Watched:
             restarts.add_metric([reason], n)
         yield restarts
         outbox = GaugeMetricFamily("dispatch_eta_outbox", "ETA events held while the stream is down")
-        outbox.add_metric([], sum(d.eta_outbox for d in dispatchers))
+        outbox.add_metric([], sum(d.eta_outbox for d in services))
         yield outbox
         travel: dict[str, int] = {}
-        for d in dispatchers:
+        for d in services:
             if d.google is not None:
                 for name, n in d.google.counters.snapshot().items():
                     travel[name] = travel.get(name, 0) + n
         for name, n in sorted(travel.items()):
-            family = CounterMetricFamily(f"dispatch_travel_{name}", f"GOOGLE travel model: {name.replace('_', ' ')}")
-            family.add_metric([], n)
-            yield family
+            counter = CounterMetricFamily(f"dispatch_travel_{name}", f"GOOGLE travel model: {name.replace('_', ' ')}")
+            counter.add_metric([], n)
+            yield counter
 
 
 _WATCHED = _Watched()
-REGISTRY.register(_WATCHED)  # type: ignore[arg-type]
+REGISTRY.register(_WATCHED)
 
 
-def watch(dispatcher: object) -> None:
-    """Report ``dispatcher``'s pool, outbox and travel counters while it lives."""
-    _WATCHED.dispatchers.add(dispatcher)
+def watch(service: object) -> None:
+    """Report ``service``'s pool, outbox and travel counters while it lives."""
+    _WATCHED.services.add(service)
 
 
 def scrape() -> bytes:
@@ -153,7 +153,7 @@ class MetricsServer:
 
     def __init__(self, port: int, *, host: str = "", ready: Callable[[], bool] = lambda: True) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._answer(200, scrape(), CONTENT_TYPE_LATEST)
@@ -172,7 +172,7 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 log.debug("metrics endpoint: " + format, *args)
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)

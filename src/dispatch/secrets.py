@@ -56,13 +56,16 @@ def read_file(env: Mapping[str, str], name: str) -> bytes | None:
         raise ConfigError(f"{name}: cannot read {path!r} ({exc.strerror or type(exc).__name__})") from None
 
 
-def read_number(env: Mapping[str, str], name: str, kind: type, *, low: float = 0.0, above: bool = False) -> Any:
+def read_number(
+    env: Mapping[str, str], name: str, kind: type, *, low: float = 0.0, above: bool = False, high: float | None = None
+) -> Any:
     """The ``kind`` (``int`` or ``float``) the variable ``name`` holds, ``None`` when unset or empty.
 
     Raises
     ------
     ConfigError
-        Not a number of that kind, or below ``low`` (at or below it when ``above``; NaN too).
+        Not a number of that kind, or below ``low`` (at or below it when ``above``; NaN too), or
+        above ``high``.
     """
     raw = env.get(name, "")
     if not raw:
@@ -77,4 +80,6 @@ def read_number(env: Mapping[str, str], name: str, kind: type, *, low: float = 0
         )
     if not value >= low:
         raise ConfigError(f"{name}={raw!r}: must be at least {low:g}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name}={raw!r}: must be at most {high:g}")
     return value

@@ -185,7 +185,7 @@ class RedisEtaStream:
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 1.0, connect_timeout: float = 0.5) -> RedisEtaStream:
-        from dispatch.store.redis import fail_fast_client  # noqa: PLC0415
+        from dispatch.redis_client import fail_fast_client  # noqa: PLC0415
 
         return cls(fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.domain import Location, Problem, TimeWindow, TravelModel
+from dispatch.domain import Job, Location, Problem, Technician, TimeWindow, TravelModel
 from dispatch.errors import FieldViolation, ProblemError
 
 DAY = 86_400
@@ -175,7 +175,7 @@ class _Checker:
             if qty < 0 or (positive and qty == 0):
                 self.bad(f"{path}[{name[:40]!r}]", "must be positive" if positive else "must not be negative")
 
-    def technician(self, path: str, tech) -> None:  # type: ignore[no-untyped-def]
+    def technician(self, path: str, tech: Technician) -> None:
         self.text(tech.id, f"{path}.id", self.limits.max_id_length)
         self.text(tech.name, f"{path}.name", self.limits.max_text_length, required=False)
         self.text(tech.phone, f"{path}.phone", 64, required=False)
@@ -196,7 +196,7 @@ class _Checker:
         self.names(tech.tools, f"{path}.tools")
         self.quantities(tech.parts, f"{path}.parts", positive=False)
 
-    def job(self, path: str, job, tech_ids: set[str]) -> None:  # type: ignore[no-untyped-def]
+    def job(self, path: str, job: Job, tech_ids: set[str]) -> None:
         self.text(job.id, f"{path}.id", self.limits.max_id_length)
         self.location(job.location, f"{path}.location")
         self.duration(job.service_duration, f"{path}.service_duration")

@@ -1,4 +1,4 @@
-"""Travel matrices: one interface, several providers (see ``../shared/DESIGN.md``, layer 3)."""
+"""Travel matrices: one interface, several providers."""
 
 from dispatch.matrix.base import DayMatrix, MatrixProvider, day_matrix, problem_points
 from dispatch.matrix.explicit import ExplicitProvider

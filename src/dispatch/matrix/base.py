@@ -60,6 +60,11 @@ class MatrixProvider(Protocol):
         ...
 
 
+def job_point(problem: Problem, job: int) -> int:
+    """The point of ``problem``'s job ``job`` (index) in the canonical order (``DayMatrix.job_point``)."""
+    return 2 * len(problem.technicians) + job
+
+
 def problem_points(problem: Problem) -> list[Location]:
     """The day's points in the canonical order (see the module docstring)."""
     points: list[Location] = []
@@ -241,11 +246,11 @@ def day_matrix(
     if not use_traffic:
         return base
     labels = tuple(_label(problem.epoch + s) for s in starts)
-    stack = Traffic(
+    buckets = Traffic(
         tuple(starts), labels, stack_d, stack_m, np.zeros(n, dtype=np.int64), estimated if estimated.any() else None
     )
-    rows = np.array([stack.bucket(t) for t in expected_departures(problem)], dtype=np.int64)
-    return _assemble(base, stack, rows)
+    rows = np.array([buckets.bucket(t) for t in expected_departures(problem)], dtype=np.int64)
+    return _assemble(base, buckets, rows)
 
 
 def expected_departures(problem: Problem) -> list[int]:

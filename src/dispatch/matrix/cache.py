@@ -20,6 +20,7 @@ answers "nothing cached" at once and drops writes; then one call probes Redis ag
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import struct
@@ -33,7 +34,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 import redis
 
-from dispatch.store.redis import fail_fast_client
+from dispatch.redis_client import fail_fast_client
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,8 @@ class TravelCache:
         if n == 0 or m == 0:
             return durations, distances, found
         keys = [self.row_key(space, o) for o in origins]
-        blobs = self._guarded("read", lambda: self.rows.get_rows(keys), [None] * n)
+        nothing: list[bytes | None] = [None] * n
+        blobs = self._guarded("read", lambda: self.rows.get_rows(keys), nothing)
         wanted = np.array([place_code(d) for d in destinations], dtype=np.int64)
         sizes = np.array([len(b) // _ENTRY.itemsize if b else 0 for b in blobs], dtype=np.int64)
         if not sizes.any():
@@ -330,7 +332,7 @@ class TravelCache:
         stale = sizes - np.bincount(row[live], minlength=n) + np.bincount(row[keep], minlength=n)
         stale -= np.bincount(row[chosen], minlength=n)
         for i in np.flatnonzero(stale > (1 - COMPACT_BELOW) * sizes).tolist():
-            self._compact(keys[i], int(sizes[i]) * _ENTRY.itemsize, blobs[i])
+            self._compact(keys[i], int(sizes[i]) * _ENTRY.itemsize, blobs[i] or b"")
         return durations, distances, found
 
     def _compact(self, key: str, length: int, blob: bytes) -> None:
@@ -363,7 +365,7 @@ class TravelCache:
             entries["distance"] = np.clip(distances[i, cols], 0, NO_ROUTE - 1)
             entries["expires"] = expires
             rows[self.row_key(space, origins[i])] = entries.tobytes()
-        if rows and not self._guarded("write", lambda: (self.rows.append_rows(rows, ttl), True)[1], False):
+        if rows and not self._guarded("write", functools.partial(_appended, self.rows, rows, ttl), False):
             self.counters.add(cache_writes_dropped=int(keep.sum()))
 
     def get_place(self, address: str) -> tuple[bool, tuple[float, float] | None]:
@@ -379,3 +381,9 @@ class TravelCache:
     def put_place(self, address: str, point: tuple[float, float] | None, ttl: int) -> None:
         raw = b"" if point is None else struct.pack("<dd", *point)
         self._guarded("write", lambda: self.rows.set_value(f"dispatch:geo:{address_key(address)}", raw, ttl), None)
+
+
+def _appended(store: RowStore, rows: dict[str, bytes], ttl: int) -> bool:
+    """Append ``rows`` to ``store``; True once done (``TravelCache._guarded`` answers False for a failure)."""
+    store.append_rows(rows, ttl)
+    return True

@@ -19,30 +19,17 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
+from dispatch.config import CachePolicy
 from dispatch.domain import Location
 from dispatch.matrix.base import UNREACHABLE, MatrixProvider, TravelReport
 from dispatch.matrix.cache import NO_ROUTE, Counters, TravelCache, place_key
 from dispatch.matrix.google import Fetched, GoogleMaps, GoogleUnavailable
 
 WEEK = 7 * 86_400
-
-
-@dataclass(frozen=True)
-class CachePolicy:
-    #: Static times change when roads do.
-    static_ttl: int = 30 * 86_400
-    #: Traffic predictions are refreshed this often.
-    traffic_ttl: int = 3_600
-    #: Width of a traffic bucket, seconds (a divisor of a day).
-    traffic_bucket: int = 3_600
-    #: Geocodes (found), and addresses Google did not find (they may be fixed upstream).
-    place_ttl: int = 30 * 86_400
-    place_missing_ttl: int = 86_400
 
 
 class CachedProvider:
@@ -249,7 +236,7 @@ def _rectangles(missing: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     if not missing.any():
         return []
     every = np.arange(missing.shape[1])
-    whole = missing.all(axis=1)
+    whole = np.asarray(missing.all(axis=1), dtype=bool)
     out = []
     if whole.any():
         out.append((np.flatnonzero(whole), every))

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,7 +28,7 @@ import googlemaps
 import numpy as np
 import requests
 
-from dispatch.secrets import read_number, read_secret
+from dispatch.config import GoogleSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,53 +56,11 @@ MAX_SIDE = 25
 MAX_ELEMENTS = 100
 #: Element statuses that mean "no route between these two places" (an answer, not a failure).
 NO_ROUTE = frozenset({"ZERO_RESULTS", "NOT_FOUND", "MAX_ROUTE_LENGTH_EXCEEDED"})
-DEFAULT_BASE_URL = "https://maps.googleapis.com"
 OVER_BUDGET = "the elements-per-minute budget has no room before the deadline"
 PAST_DEADLINE = "the deadline passed before the request could be sent"
 NOT_SENT = frozenset({OVER_BUDGET, PAST_DEADLINE})
 
 Point = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class GoogleSettings:
-    """How to reach Google. The key is a secret: it is never logged or put in an error."""
-
-    api_key: str = field(repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    connect_timeout: float = 2.0
-    read_timeout: float = 5.0
-    #: The client's retries (5xx, OVER_QUERY_LIMIT) stop after this long, or at the RPC deadline.
-    retry_timeout: float = 8.0
-    #: Shared by every request of this process (Google's default quota is 60,000 / min).
-    elements_per_minute: int = 60_000
-    #: Requests in flight at once for one matrix.
-    concurrency: int = 4
-    mode: str = "driving"
-    traffic_model: str = "best_guess"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> GoogleSettings | None:
-        """From ``GOOGLE_MAPS_API_KEY`` (or the file ``GOOGLE_MAPS_API_KEY_FILE`` names) and
-        ``DISPATCH_GOOGLE_*``; ``None`` without a key."""
-        env = os.environ if environ is None else environ
-        key = read_secret(env, "GOOGLE_MAPS_API_KEY")
-        if not key:
-            return None
-        numbers = {
-            "connect_timeout": ("DISPATCH_GOOGLE_CONNECT_TIMEOUT", float),
-            "read_timeout": ("DISPATCH_GOOGLE_READ_TIMEOUT", float),
-            "retry_timeout": ("DISPATCH_GOOGLE_RETRY_TIMEOUT", float),
-            "elements_per_minute": ("DISPATCH_GOOGLE_ELEMENTS_PER_MINUTE", int),
-            "concurrency": ("DISPATCH_GOOGLE_CONCURRENCY", int),
-        }
-        values: dict[str, object] = {}
-        for name, (var, kind) in numbers.items():
-            value = read_number(env, var, kind, low=-math.inf)
-            if value is not None:
-                values[name] = value
-        base = env.get("DISPATCH_GOOGLE_MAPS_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL
-        return cls(api_key=key, base_url=base, **values)  # type: ignore[arg-type]
 
 
 class ElementLimiter:
@@ -139,7 +96,7 @@ class ElementLimiter:
 def _strips(n: int, m: int) -> tuple[int, tuple[int, ...]]:
     """Fewest requests for ``n`` origins x ``m`` destinations when the origins are cut into strips
     (each strip then cut into as few column blocks as its height allows): ``(count, heights)``."""
-    best = [(0, ())] + [(math.inf, ())] * n
+    best: list[tuple[float, tuple[int, ...]]] = [(0, ())] + [(math.inf, ())] * n
     for k in range(1, n + 1):
         for h in range(1, min(MAX_SIDE, k) + 1):
             width = min(MAX_SIDE, MAX_ELEMENTS // h)
@@ -211,7 +168,7 @@ class _BoundedClient(googlemaps.Client):
         super().__init__(connect_timeout=connect_timeout, read_timeout=read_timeout, **kwargs)
         self.until, self.connect_timeout, self.read_timeout = until, connect_timeout, read_timeout
 
-    def _request(  # noqa: PLR0913 (the client's own signature: it calls itself positionally to retry)
+    def _request(
         self,
         url: str,
         params: Any,
@@ -398,7 +355,7 @@ class GoogleMaps:
         if self.on_call is not None:
             try:
                 self.on_call(ok, seconds, error)
-            except Exception:  # noqa: BLE001 (bookkeeping never fails a solve)
+            except Exception:
                 log.exception("google: recording a call failed")
 
     def _geocode(self, address: str, deadline: float | None) -> Point | None:

@@ -1,2 +1,2 @@
-"""Customer notifications (``../shared/DESIGN.md``, layer 6): templates, the Twilio layer, the
+"""Customer notifications: templates, the Twilio layer, the
 notifier that turns ETA events into texts, and the integration log."""

@@ -131,7 +131,7 @@ class RedisIntegrationLog(IntegrationLog):
     PREFIX = "dispatch:integrations"
 
     def __init__(self, client: redis.Redis, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.client = client
 
     def record(self, integration: str, *, ok: bool, latency: float, error: object = "") -> None:

@@ -35,6 +35,7 @@ embedded default. Every attempt is recorded in the integration log (``dispatch.n
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import queue
 import threading
@@ -43,13 +44,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import redis
 
 from dispatch import metrics
 from dispatch.eta import DEFAULT_THRESHOLD, EtaEvent, EtaKind
+from dispatch.notify.claims import Claims, MemoryClaims
 from dispatch.notify.health import IntegrationLog
 from dispatch.notify.sms import INVALID_NUMBER, UNSUBSCRIBED, Outcome, Sms, mask
 from dispatch.notify.templates import Messages, segments
@@ -66,7 +67,6 @@ MESSAGE_OF = {
 GROUP = "notifier"
 #: ETAs within one bucket share a dedupe key.
 ETA_BUCKET = 600
-CLAIM_TTL = 7 * 86_400
 #: A ``sending`` claim younger than this may belong to a sender still at work (its retries renew
 #: it; the longest wait between them is 30 s): only an older one is settled by asking Twilio.
 LEASE = 45.0
@@ -83,18 +83,6 @@ DUE_EVERY = 1.0
 STALE_AFTER = 60.0
 #: An event left for later (Twilio still failing, or its outcome unknown) is tried again after this.
 RETRY_AFTER = 5.0
-OPTED_OUT = "dispatch:sms:opted_out"
-#: Appointment confirmations waiting for their time: the events by (plan, job), and when each is due.
-SCHEDULED = "dispatch:sms:scheduled"
-DUE = "dispatch:sms:due"
-_UNSCHEDULE = """
-local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held and (ARGV[2] == '' or held == ARGV[2]) then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-end
-return 0
-"""
 #: A moved ETA is texted once it has held this long (the latest move, if it still differs from
 #: what the customer was told by the threshold).
 SETTLE = 30.0
@@ -103,19 +91,6 @@ MOVE = "move:"
 TOLD = "dispatch:sms:told:"
 #: Events published longer ago than this are not texted (a notifier back after a long outage).
 MAX_AGE = 6 * 3_600.0
-_TAKE_OVER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
-end
-return 0
-"""
-_ADVANCE = """
-local seen = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) < seen then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
-"""
 #: Events that say what the customer's visit is (not that something happened): an older version
 #: than one already handled for the job is out of date and dropped.
 STATEFUL = frozenset({EtaKind.PLANNED, EtaKind.MOVED, EtaKind.WITHDRAWN})
@@ -146,165 +121,6 @@ def phone_key(phone: str) -> str:
     its country code 1 ("(303) 555-0199", "+1 303 555 0199" and "+13035550199" are one number)."""
     digits = "".join(ch for ch in phone if ch.isdigit())
     return "1" + digits if len(digits) == 10 else digits
-
-
-class Claims(Protocol):
-    """Dedupe keys and opt-outs: in memory, or in Redis (shared by notifier processes)."""
-
-    def claim(self, key: str, value: str) -> str | None:
-        """Set ``key`` to ``value`` if absent: ``None``; else the value it holds."""
-        ...
-
-    def set(self, key: str, value: str) -> None: ...
-
-    def get(self, key: str) -> str | None: ...
-
-    def take_over(self, key: str, held: str, value: str) -> bool:
-        """Set ``key`` to ``value`` if it still holds ``held``: whether it did (one taker wins)."""
-        ...
-
-    def advance(self, slot: str, version: int) -> bool:
-        """Record ``version`` as the latest handled for ``slot``; ``False`` if a later one was."""
-        ...
-
-    def opted_out(self, phone: str) -> bool: ...
-
-    def opt_out(self, phone: str) -> None: ...
-
-    def opt_in(self, phone: str) -> None: ...
-
-    def schedule(self, slot: str, due: float, payload: bytes) -> None:
-        """Keep ``payload`` (an encoded event) for ``slot`` until ``due`` (Unix time), replacing any."""
-        ...
-
-    def scheduled(self, slot: str) -> bytes | None: ...
-
-    def due(self, now: float, count: int) -> list[tuple[str, bytes]]:
-        """Up to ``count`` scheduled ``(slot, payload)`` whose time has come, earliest first."""
-        ...
-
-    def unschedule(self, slot: str, payload: bytes | None = None) -> None:
-        """Drop ``slot`` (only if it still holds ``payload``, when given)."""
-        ...
-
-
-class MemoryClaims:
-    def __init__(self) -> None:
-        self._keys: dict[str, str] = {}
-        self._out: set[str] = set()
-        self._later: dict[str, tuple[float, bytes]] = {}
-        self._versions: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def claim(self, key: str, value: str) -> str | None:
-        with self._lock:
-            held = self._keys.get(key)
-            if held is None:
-                self._keys[key] = value
-            return held
-
-    def set(self, key: str, value: str) -> None:
-        with self._lock:
-            self._keys[key] = value
-
-    def get(self, key: str) -> str | None:
-        return self._keys.get(key)
-
-    def take_over(self, key: str, held: str, value: str) -> bool:
-        with self._lock:
-            if self._keys.get(key) != held:
-                return False
-            self._keys[key] = value
-            return True
-
-    def advance(self, slot: str, version: int) -> bool:
-        with self._lock:
-            if version < self._versions.get(slot, -1):
-                return False
-            self._versions[slot] = version
-            return True
-
-    def opted_out(self, phone: str) -> bool:
-        return phone in self._out
-
-    def opt_out(self, phone: str) -> None:
-        with self._lock:
-            self._out.add(phone)
-
-    def opt_in(self, phone: str) -> None:
-        with self._lock:
-            self._out.discard(phone)
-
-    def schedule(self, slot: str, due: float, payload: bytes) -> None:
-        with self._lock:
-            self._later[slot] = (due, payload)
-
-    def scheduled(self, slot: str) -> bytes | None:
-        held = self._later.get(slot)
-        return held[1] if held else None
-
-    def due(self, now: float, count: int) -> list[tuple[str, bytes]]:
-        with self._lock:
-            ready = sorted((due, slot, payload) for slot, (due, payload) in self._later.items() if due <= now)
-        return [(slot, payload) for _, slot, payload in ready[:count]]
-
-    def unschedule(self, slot: str, payload: bytes | None = None) -> None:
-        with self._lock:
-            held = self._later.get(slot)
-            if held is not None and (payload is None or held[1] == payload):
-                del self._later[slot]
-
-
-class RedisClaims:
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
-
-    def claim(self, key: str, value: str) -> str | None:
-        if self.client.set(key, value, nx=True, ex=CLAIM_TTL):
-            return None
-        held = self.client.get(key)
-        return held.decode() if held is not None else self.claim(key, value)
-
-    def set(self, key: str, value: str) -> None:
-        self.client.set(key, value, ex=CLAIM_TTL)
-
-    def get(self, key: str) -> str | None:
-        held = self.client.get(key)
-        return held.decode() if held is not None else None
-
-    def take_over(self, key: str, held: str, value: str) -> bool:
-        return bool(self.client.eval(_TAKE_OVER, 1, key, held, value, CLAIM_TTL))
-
-    def advance(self, slot: str, version: int) -> bool:
-        return bool(self.client.eval(_ADVANCE, 1, f"dispatch:sms:version:{slot}", version, CLAIM_TTL))
-
-    def opted_out(self, phone: str) -> bool:
-        return bool(self.client.sismember(OPTED_OUT, phone))
-
-    def opt_out(self, phone: str) -> None:
-        self.client.sadd(OPTED_OUT, phone)
-
-    def opt_in(self, phone: str) -> None:
-        self.client.srem(OPTED_OUT, phone)
-
-    def schedule(self, slot: str, due: float, payload: bytes) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(SCHEDULED, slot, payload)
-        pipe.zadd(DUE, {slot: due})
-        pipe.execute()
-
-    def scheduled(self, slot: str) -> bytes | None:
-        return self.client.hget(SCHEDULED, slot)
-
-    def due(self, now: float, count: int) -> list[tuple[str, bytes]]:
-        slots = self.client.zrangebyscore(DUE, "-inf", now, start=0, num=count)
-        if not slots:
-            return []
-        payloads = self.client.hmget(SCHEDULED, slots)
-        return [(slot.decode(), payload) for slot, payload in zip(slots, payloads, strict=True) if payload]
-
-    def unschedule(self, slot: str, payload: bytes | None = None) -> None:
-        self.client.eval(_UNSCHEDULE, 2, SCHEDULED, DUE, slot, payload if payload is not None else b"")
 
 
 class Notifier:
@@ -395,7 +211,7 @@ class Notifier:
                     log.warning("notifier: %s; retrying in 1 s", exc)
                     stop.wait(1.0)
                     continue
-                except Exception:  # noqa: BLE001 (the loop must outlive any one bad turn)
+                except Exception:
                     log.exception("notifier: unexpected error; going on in 1 s")
                     stop.wait(1.0)
                     continue
@@ -404,7 +220,7 @@ class Notifier:
                     key = (event.plan_id, event.job_id)
                     task = pool.submit(self._in_turn, tails.get(key), event)
                     in_flight[event_id] = tails[key] = task
-                    task.add_done_callback(lambda f, i=event_id: finished.put((i, _outcome(f))))
+                    task.add_done_callback(functools.partial(_report, finished, event_id))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self._finish(finished, in_flight, not_before, tails)
@@ -747,7 +563,12 @@ def _code(outcome: Outcome) -> str:
     return outcome.detail.split(":", 1)[0].lower().replace(" ", "_")
 
 
-def _outcome(task: Future) -> str:
+def _report(finished: queue.SimpleQueue[tuple[str, str]], event_id: str, task: Future[str]) -> None:
+    """Put a finished text's outcome on ``finished`` (a done callback)."""
+    finished.put((event_id, _outcome(task)))
+
+
+def _outcome(task: Future[str]) -> str:
     if task.cancelled():
         return "retry"
     error = task.exception()

@@ -15,24 +15,21 @@ Phone numbers never reach a log line: ``mask`` them.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
+from dispatch.config import TwilioSettings
 from dispatch.logs import mask
-from dispatch.secrets import read_number, read_secret
 
-DEFAULT_BASE_URL = "https://api.twilio.com"
 #: Twilio error codes that no retry can fix.
 PERMANENT_CODES = frozenset({21211, 21214, 21217, 21407, 21408, 21610, 21612, 21614, 30003, 30005, 30006})
 #: The recipient replied STOP (or is otherwise unsubscribed).
@@ -58,48 +55,6 @@ for _name in ("twilio.http_client", "urllib3.connectionpool"):
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
-@dataclass(frozen=True)
-class TwilioSettings:
-    account_sid: str
-    auth_token: str = field(repr=False)
-    from_number: str = ""
-    messaging_service_sid: str = ""
-    base_url: str = DEFAULT_BASE_URL
-    timeout: float = 5.0
-    #: The public base URL of our webhook (``DISPATCH_TWILIO_WEBHOOK_URL``), if any: delivery
-    #: statuses are posted to it plus ``/status``, replies (the number's incoming-message webhook,
-    #: set in Twilio's console) to it plus ``/inbound``.
-    webhook_url: str = ""
-    #: The port the webhook listens on (``DISPATCH_WEBHOOK_PORT``).
-    webhook_port: int = 8080
-
-    @property
-    def status_callback(self) -> str:
-        return f"{self.webhook_url}/status" if self.webhook_url else ""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TwilioSettings | None:
-        env = os.environ if environ is None else environ
-        sid, token = env.get("TWILIO_ACCOUNT_SID", ""), read_secret(env, "TWILIO_AUTH_TOKEN")
-        sender, service = env.get("TWILIO_FROM_NUMBER", ""), env.get("TWILIO_MESSAGING_SERVICE_SID", "")
-        if not (sid and token and (sender or service)):
-            return None
-        return cls(
-            account_sid=sid,
-            auth_token=token,
-            from_number=sender,
-            messaging_service_sid=service,
-            base_url=(env.get("DISPATCH_TWILIO_BASE_URL", "").rstrip("/") or DEFAULT_BASE_URL),
-            timeout=_or(read_number(env, "DISPATCH_TWILIO_TIMEOUT", float, above=True), 5.0),
-            webhook_url=env.get("DISPATCH_TWILIO_WEBHOOK_URL", "").rstrip("/"),
-            webhook_port=_or(read_number(env, "DISPATCH_WEBHOOK_PORT", int, above=True), 8080),
-        )
-
-
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value
-
-
 class BaseUrlHttpClient(TwilioHttpClient):
     """Sends what the client addresses to ``https://api.twilio.com`` to ``base_url`` instead."""
 
@@ -108,8 +63,16 @@ class BaseUrlHttpClient(TwilioHttpClient):
         self.base = urlsplit(base_url)
 
     def request(
-        self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
-    ):  # noqa: ANN001, ANN201, PLR0913
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
         parts = urlsplit(url)
         if self.base.netloc and self.base.netloc != parts.netloc:
             url = urlunsplit(

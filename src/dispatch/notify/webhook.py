@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.webhook = webhook
         super().__init__(*args)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         parts = urlsplit(self.path)
         route = self.webhook.routes.get(parts.path)
         if route is None:
@@ -163,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(404, "not found")
         self._answer(405, "use POST", allow="POST")
 
-    do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_allowed
+    do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_allowed  # noqa: N815 (http.server's names)
 
     def _answer(
         self, code: int, body: str = "", content_type: str = "text/plain; charset=utf-8", allow: str = ""

@@ -1,6 +1,6 @@
 """The live day: apply events to a stored plan and re-plan what is left, fast then better.
 
-``dispatch.service.Dispatcher.reoptimize`` drives it: ``apply_events`` -> ``situation``
+``replan.reoptimize`` drives it: ``apply_events`` -> ``situation``
 (history, visits under way, the re-plan problem) -> ``QuickPlanner`` (the first answer)
 -> the solver, started from that answer -> ``Situation.assemble`` -> ``diff``.
 """

@@ -43,13 +43,11 @@ from dispatch.domain import (
     VisitFact,
     VisitStatus,
     evolve,
+    with_routes,
 )
 from dispatch.matrix import GreatCircleProvider, MatrixProvider
 from dispatch.matrix.base import UNREACHABLE
 from dispatch.reopt.events import shift_job, shift_technician, shift_window
-
-#: The estimate for a leg the provider has no route for (see ``Legs.estimated``).
-GREAT_CIRCLE = GreatCircleProvider()
 
 
 def _placed(p: Location) -> bool:
@@ -59,8 +57,18 @@ def _placed(p: Location) -> bool:
 class Legs:
     """Travel between two places through the day's provider, each pair asked once."""
 
-    def __init__(self, provider: MatrixProvider, departure: int | None, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        provider: MatrixProvider,
+        departure: int | None,
+        deadline: float | None = None,
+        *,
+        estimate: MatrixProvider | None = None,
+    ) -> None:
         self.provider = provider
+        #: The estimate for a leg the provider has no route for (see ``estimated``): the service's
+        #: great-circle model (its ``DISPATCH_GC_*`` settings), else the default one.
+        self.estimate = estimate or GreatCircleProvider()
         self.departure = departure
         self.deadline = deadline
         self._known: dict[tuple[Location, Location], tuple[int, int]] = {}
@@ -100,7 +108,7 @@ class Legs:
             durations, distances = durations.copy(), distances.copy()
             for i, k in cut.tolist():
                 a, b = origins[i], destinations[k]
-                d, m = GREAT_CIRCLE.matrix([a], [b]) if _placed(a) and _placed(b) else (np.zeros((1, 1)),) * 2
+                d, m = self.estimate.matrix([a], [b]) if _placed(a) and _placed(b) else (np.zeros((1, 1)),) * 2
                 durations[i, k], distances[i, k] = int(d[0, 0]), int(m[0, 0])
                 self.estimated.append((a, b))
         return durations, distances
@@ -191,18 +199,8 @@ class Situation:
                     return_distance=back_m,
                 )
             )
-        return Plan(
-            plan_id=self.problem.plan_id,
-            epoch=self.problem.epoch,
-            version=self.plan.version,
-            routes=tuple(routes),
-            unassigned=part.unassigned,
-            stats=dataclasses.replace(
-                part.stats,
-                total_travel_duration=sum(r.travel_duration for r in routes),
-                total_distance=sum(r.distance for r in routes),
-            ),
-        )
+        blank = Plan(plan_id=self.problem.plan_id, epoch=self.problem.epoch, version=self.plan.version)
+        return with_routes(blank, routes, unassigned=part.unassigned, stats=part.stats)
 
     def state_after(self, plan: Plan, previous: DayState, *, promise_slack: int) -> DayState:
         """The day's facts once ``plan`` (from ``assemble``) is the current plan.
@@ -264,10 +262,13 @@ def situation(
     provider: MatrixProvider,
     options: SolveOptions,
     deadline: float | None = None,
+    estimate: MatrixProvider | None = None,
 ) -> Situation:
     """The day at ``now`` (plan seconds) after its events: history, visits under way, and the
-    re-plan problem for the rest."""
-    legs = Legs(provider, departure=None, deadline=deadline)  # re-plans use static times (traffic: Solve only)
+    re-plan problem for the rest. ``estimate`` times a leg ``provider`` has no route for."""
+    legs = Legs(
+        provider, departure=None, deadline=deadline, estimate=estimate
+    )  # re-plans use static times (traffic: Solve only)
     jobs = {j.id: j for j in problem.jobs}
     legs.learn(problem, plan)
     facts = {f.job_id: f for f in state.facts if f.job_id in jobs}

@@ -15,7 +15,9 @@ the independent checker before anyone sees it; the search then improves on it.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Collection, Sequence
 
 from dispatch.domain import Plan, Problem
 from dispatch.matrix import DayMatrix
@@ -44,7 +46,7 @@ class QuickPlanner:
         eligible = self.insertion.eligible
         routes: dict[int, list[int]] = {v: [] for v in range(len(self.problem.technicians))}
         for v, route in previous.items():
-            routes[v] = self.timer.fit(v, route, lambda j, v=v: v in eligible[j])
+            routes[v] = self.timer.fit(v, route, functools.partial(_eligible, eligible, v))
         placed = {j for r in routes.values() for j in r}
         tried = self.insertion.fill(
             routes, [j for j in range(len(self.problem.jobs)) if eligible[j] and j not in placed]
@@ -61,3 +63,7 @@ class QuickPlanner:
             solve_time=time.monotonic() - began,
         )
         return plan, {v: r for v, r in routes.items() if r}
+
+
+def _eligible(eligible: Sequence[Collection[int]], v: int, j: int) -> bool:
+    return v in eligible[j]

@@ -15,10 +15,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from dispatch.bootstrap import NotifierRun, bootstrap, start_notifier
+from dispatch.config import Settings
 from dispatch.metrics import MetricsServer, metrics_endpoint
 from dispatch.server.interceptor import Interceptor
 from dispatch.server.servicer import DispatchServicer
-from dispatch.service import Dispatcher, NotifierRun, Settings, bootstrap, start_notifier
+from dispatch.service import PlanningService
 from dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 
 log = logging.getLogger("dispatch")
@@ -51,7 +53,7 @@ class DispatchServer:
         self.host = host
         self.requested_port = port
         self.health = health.HealthServicer(experimental_non_blocking=True)
-        self.dispatcher: Dispatcher | None = None
+        self.service: PlanningService | None = None
         self.server: grpc.Server | None = None
         self.port = 0
         self._stopped = threading.Event()
@@ -65,7 +67,7 @@ class DispatchServer:
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # The pool (forkserver and workers) starts before any gRPC thread exists.
-        self.dispatcher = bootstrap(self.settings)
+        self.service = bootstrap(self.settings)
         threads = self.settings.workers + self.settings.max_waiting + 6 + MAX_WATCHERS  # a thread per ETA watcher
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch-rpc"),
@@ -78,7 +80,7 @@ class DispatchServer:
             ],
         )
         dispatch_pb2_grpc.add_DispatchServicer_to_server(
-            DispatchServicer(self.dispatcher, max_watchers=MAX_WATCHERS), self.server
+            DispatchServicer(self.service, max_watchers=MAX_WATCHERS), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -113,9 +115,9 @@ class DispatchServer:
             self.notifier = start_notifier(
                 # one name per replica: containers all run as PID 1, their host names differ
                 self.settings,
-                self.dispatcher.etas,
+                self.service.etas,
                 self.settings.notifier_consumer or f"serve-{socket.gethostname()}-{os.getpid()}",
-                self.dispatcher.integrations,
+                self.service.integrations,
             )
         threading.Thread(target=self._flush_etas, name="eta-outbox", daemon=True).start()
         for name in ("", SERVICE_NAME):
@@ -134,10 +136,10 @@ class DispatchServer:
 
     def _flush_etas(self) -> None:
         while not self._stopped.wait(1.0):
-            if self.dispatcher is not None:
+            if self.service is not None:
                 try:
-                    self.dispatcher.flush_etas()
-                except Exception:  # noqa: BLE001 (a background chore: never let it die)
+                    self.service.flush_etas()
+                except Exception:
                     log.exception("flushing the ETA outbox failed")
 
     def stop(self, grace: float = 10.0) -> None:
@@ -151,8 +153,8 @@ class DispatchServer:
             self.server.stop(grace).wait()
         if self.notifier is not None:
             self.notifier.stop()
-        if self.dispatcher is not None:
-            close = getattr(self.dispatcher.runner, "close", None)
+        if self.service is not None:
+            close = getattr(self.service.runner, "close", None)
             if close is not None:
                 close()
         if self.metrics is not None:

@@ -1,4 +1,4 @@
-"""The ``dispatch.v1.Dispatch`` servicer: convert, delegate to the ``Dispatcher``, convert."""
+"""The ``dispatch.v1.Dispatch`` servicer: convert, delegate to the ``PlanningService``, convert."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import grpc
 
 from dispatch import logs
 from dispatch.errors import FieldViolation, OverloadedError, ProblemError
+from dispatch.reopt.replan import ReplanResult
 from dispatch.server.convert import (
     diff_to_proto,
     duration,
@@ -21,7 +22,7 @@ from dispatch.server.convert import (
     replan_from_proto,
 )
 from dispatch.server.errors import grpc_errors
-from dispatch.service import Dispatcher, ReplanResult
+from dispatch.service import PlanningService
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 
@@ -32,8 +33,8 @@ def _deadline(context: grpc.ServicerContext) -> float | None:
 
 
 class DispatchServicer(pb_grpc.DispatchServicer):
-    def __init__(self, dispatcher: Dispatcher, *, max_watchers: int = 32) -> None:
-        self.dispatcher = dispatcher
+    def __init__(self, service: PlanningService, *, max_watchers: int = 32) -> None:
+        self.service = service
         #: Each WatchEtas holds an RPC thread while it lasts: the server adds this many threads.
         self.max_watchers = max_watchers
         self._watchers = 0
@@ -41,16 +42,16 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 
     @grpc_errors
     def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
-        self.dispatcher.admit()
+        self.service.admit()
         problem, shape = problem_from_proto(request)
-        plan = self.dispatcher.solve(
+        plan = self.service.solve(
             problem, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
         )
         return pb.SolveResponse(plan=plan_to_proto(plan))
 
     @grpc_errors
     def SolveStream(self, request: pb.SolveRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
-        self.dispatcher.admit()
+        self.service.admit()
         problem, shape = problem_from_proto(request)
         updates: queue.Queue[object] = queue.Queue()
         done = object()
@@ -65,7 +66,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 
         def run() -> None:
             try:
-                result["plan"] = self.dispatcher.solve(
+                result["plan"] = self.service.solve(
                     problem,
                     shape,
                     deadline=_deadline(context),
@@ -89,7 +90,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         problem, shape = problem_from_proto(request.request)
         plan, plan_shape = plan_from_proto(request.plan, problem.epoch)
         try:
-            violations = self.dispatcher.check(problem, plan, shape + plan_shape, deadline=_deadline(context))
+            violations = self.service.check(problem, plan, shape + plan_shape, deadline=_deadline(context))
         except ProblemError as exc:  # name request fields by their path in ValidateRequest
             raise ProblemError(
                 [
@@ -109,20 +110,20 @@ class DispatchServicer(pb_grpc.DispatchServicer):
     def GetPlan(self, request: pb.GetPlanRequest, context: grpc.ServicerContext) -> pb.GetPlanResponse:  # noqa: N802
         if not request.plan_id:
             raise ProblemError([FieldViolation("plan_id", "required")])
-        return pb.GetPlanResponse(plan=plan_to_proto(self.dispatcher.get_plan(request.plan_id).plan))
+        return pb.GetPlanResponse(plan=plan_to_proto(self.service.get_plan(request.plan_id).plan))
 
     @grpc_errors
     def WatchEtas(self, request: pb.WatchEtasRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
         if not request.plan_id and not request.technician_id:
             raise ProblemError([FieldViolation("plan_id", "plan_id or technician_id is required")])
         if request.plan_id:
-            self.dispatcher.get_plan(request.plan_id)  # NOT_FOUND for a plan never solved here
+            self.service.get_plan(request.plan_id)  # NOT_FOUND for a plan never solved here
         with self._watch_lock:
             if self._watchers >= self.max_watchers:
                 raise OverloadedError(f"{self.max_watchers} ETA watchers already: try again later")
             self._watchers += 1
         try:
-            stream = self.dispatcher.etas
+            stream = self.service.etas
             after = stream.last_id()
             while context.is_active():
                 for event_id, event in stream.read(after, block=0.5):
@@ -141,13 +142,13 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         self, request: pb.GetIntegrationHealthRequest, context: grpc.ServicerContext
     ) -> pb.GetIntegrationHealthResponse:
         return pb.GetIntegrationHealthResponse(
-            integrations=[health_to_proto(h, configured) for h, configured in self.dispatcher.health()]
+            integrations=[health_to_proto(h, configured) for h, configured in self.service.health()]
         )
 
     @grpc_errors
     def Reoptimize(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext) -> pb.ReoptimizeResponse:  # noqa: N802
         replan, shape = replan_from_proto(request)
-        result = self.dispatcher.reoptimize(
+        result = self.service.reoptimize(
             replan, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
         )
         return _response(result)
@@ -161,7 +162,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 
         def run() -> None:
             try:
-                self.dispatcher.reoptimize(
+                self.service.reoptimize(
                     replan,
                     shape,
                     deadline=_deadline(context),

@@ -46,13 +46,11 @@ def _map(view: DayView, ax) -> None:  # noqa: ANN001
         chain = [p for p in (lane.home, *(s.point for s in lane.stops), lane.end) if p]
         if len(chain) > 1:
             ax.plot([p[1] for p in chain], [p[0] for p in chain], "-", color=lane.colour, lw=1.4, alpha=0.85)
-        stops = [s for s in lane.stops if s.point]
-        _mark(ax, [s.point for s in stops], s=70, c=lane.colour, ec="white", lw=0.6, zorder=3)
+        stops = [(s.number, s.point) for s in lane.stops if s.point]
+        _mark(ax, [point for _, point in stops], s=70, c=lane.colour, ec="white", lw=0.6, zorder=3)
         if numbered:
-            for s in stops:
-                ax.annotate(
-                    str(s.number), (s.point[1], s.point[0]), ha="center", va="center", fontsize=6, color="w", zorder=4
-                )  # type: ignore[index]
+            for number, (lat, lon) in stops:
+                ax.annotate(str(number), (lon, lat), ha="center", va="center", fontsize=6, color="w", zorder=4)
     homes = [lane for lane in view.lanes if lane.home]
     _mark(ax, [h.home for h in homes], s=60, marker="s", c=[h.colour for h in homes], ec="#222", zorder=3)
     every = [s for lane in view.lanes for s in lane.stops if s.point]
@@ -116,4 +114,4 @@ def _mark(ax, points: list, **style: object) -> None:  # noqa: ANN001
     """One scatter of (lat, lon) points on the map, in front of the routes unless told otherwise."""
     if points:
         style.setdefault("zorder", 4)
-        ax.scatter([p[1] for p in points], [p[0] for p in points], **style)  # type: ignore[arg-type]
+        ax.scatter([p[1] for p in points], [p[0] for p in points], **style)

@@ -14,7 +14,9 @@ from typing import TextIO
 
 
 class ProgressBar:
-    def __init__(self, limit: float, *, stream: TextIO | None = None, enabled: bool | None = None, width: int = 30):
+    def __init__(
+        self, limit: float, *, stream: TextIO | None = None, enabled: bool | None = None, width: int = 30
+    ) -> None:
         self.limit = max(limit, 1e-3)
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled

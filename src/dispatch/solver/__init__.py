@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from dispatch.domain import Plan, PlanStats, Problem
 from dispatch.matrix import DayMatrix
-from dispatch.solver.screen import screen
+from dispatch.solver.screen import Screening, screen
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def solve(
     )
 
 
-def _no_search(problem: Problem, screening, began: float) -> Plan:  # type: ignore[no-untyped-def]
+def _no_search(problem: Problem, screening: Screening, began: float) -> Plan:
     return Plan(
         plan_id=problem.plan_id,
         epoch=problem.epoch,

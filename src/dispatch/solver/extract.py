@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from dispatch.domain import Plan, PlanStats, Problem, Unassigned
+from dispatch.domain import Plan, PlanStats, Problem, Unassigned, with_routes
 from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import Screening, capacity_exhausted, time_limit_reached
 
@@ -31,18 +31,9 @@ def routes_plan(
             out.append(timer.route(v, route))
     served = {j for r in routes.values() for j in r}
     unassigned = [_left_out(problem, screening, j, tried) for j in range(len(problem.jobs)) if j not in served]
-    return Plan(
-        plan_id=problem.plan_id,
-        epoch=problem.epoch,
-        routes=tuple(out),
-        unassigned=tuple(unassigned),
-        stats=PlanStats(
-            total_travel_duration=sum(r.travel_duration for r in out),
-            total_distance=sum(r.distance for r in out),
-            objective=objective,
-            solver_status=status,
-            solve_time=solve_time,
-        ),
+    stats = PlanStats(objective=objective, solver_status=status, solve_time=solve_time)
+    return with_routes(
+        Plan(plan_id=problem.plan_id, epoch=problem.epoch), out, unassigned=tuple(unassigned), stats=stats
     )
 
 

@@ -123,7 +123,9 @@ class Insertion:
             out.append((m.duration(a, point) + m.duration(point, b) - base, pos))
         return out
 
-    def _best_insertion(self, j: int, routes: Routes, costs: dict[int, int]) -> tuple[int, list[int], int, None] | None:
+    def _best_insertion(
+        self, j: int, routes: Routes, costs: dict[int, int]
+    ) -> tuple[int, list[int], int, int | None] | None:
         """Cheapest feasible (technician, position) for job ``j``: candidates in order of their
         added travel, a lower bound of their added cost, so the search stops early."""
         candidates = []

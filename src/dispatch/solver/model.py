@@ -44,7 +44,7 @@ class Model:
 
     def job_index(self, job: int) -> int:
         """Routing index of a job in the model."""
-        return self.manager.NodeToIndex(self.node_of_job[job])
+        return int(self.manager.NodeToIndex(self.node_of_job[job]))
 
     @property
     def node_of_job(self) -> dict[int, int]:
@@ -84,7 +84,7 @@ def _travel_matrix(model: Model) -> np.ndarray:
     no route (``UNREACHABLE``) becomes one second past the horizon: never driven, and it does not
     inflate the drop penalties, which scale with the longest arc."""
     idx = np.asarray(model.points, dtype=np.int64)
-    travel = np.minimum(model.matrix.durations[np.ix_(idx, idx)], model.screening.horizon + 1)
+    travel: np.ndarray = np.minimum(model.matrix.durations[np.ix_(idx, idx)], model.screening.horizon + 1)
     for v in range(len(model.problem.technicians)):
         travel[2 * v, 2 * v + 1] = 0  # unused route: the technician does not drive
     return travel

@@ -18,11 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import Any
 
 from dispatch import logs
 from dispatch.domain import Plan, Problem
 from dispatch.errors import DeadlineError, DispatchError, OverloadedError, WorkerCrashedError
 from dispatch.matrix import DayMatrix
+from dispatch.solver.runner import SearchCall
 
 log = logging.getLogger("dispatch")
 
@@ -49,7 +51,7 @@ class _Worker:
         return self.process.pid
 
 
-def _worker_main(conn: Connection, log_config: tuple[str, str] | None = None) -> None:
+def _worker_main(conn: Connection, log_config: tuple[str, str] | None = None, niceness: int = WORKER_NICENESS) -> None:
     """Child process: solve requests from ``conn`` until it closes, logging as the parent does."""
     if log_config is not None:
         logs.configure(*log_config)
@@ -58,8 +60,13 @@ def _worker_main(conn: Connection, log_config: tuple[str, str] | None = None) ->
     # Searches yield the CPU to the server process, so health checks and request parsing stay
     # fast while every core is solving (p99 health 9.5 ms at nice 0 vs the 10 ms budget on 2 cores,
     # with two solves alone; under 50 clients see WORKER_NICENESS).
-    os.nice(WORKER_NICENESS)
-    from dispatch.solver import solve  # noqa: PLC0415 (import in the child)
+    os.nice(niceness)
+    # The searches' libraries (OR-Tools, VROOM, PyVRP: ~1 s on an idle core, several at nice 19 on a
+    # busy machine) load before the worker says it is ready, not inside the first request's budget.
+    from dispatch.solver import (  # noqa: PLC0415 (the searches load in the child only)
+        search,  # noqa: F401
+        solve,
+    )
 
     conn.send(("ready", os.getpid()))
     while True:
@@ -76,11 +83,20 @@ def _worker_main(conn: Connection, log_config: tuple[str, str] | None = None) ->
             plan = solve(problem, matrix, time_limit=time_limit, on_progress=report if progress else None, start=start)
         except DispatchError as exc:
             conn.send(("error", type(exc).__name__, str(exc)))
-        except Exception as exc:  # noqa: BLE001 (reported to the caller, worker stays usable)
+        except Exception as exc:
             log.exception("solver failed")
             conn.send(("error", "RuntimeError", f"{type(exc).__name__}: {exc}"))
         else:
             conn.send(("plan", plan))
+
+
+def _last_word(conn: Connection) -> tuple[Any, ...] | None:
+    """The worker's answer (a plan or an error) if it is waiting in ``conn``, progress skipped."""
+    while conn.poll(0):
+        reply: tuple[Any, ...] = conn.recv()
+        if reply[0] != "progress":
+            return reply
+    return None
 
 
 class SolverPool:
@@ -92,12 +108,15 @@ class SolverPool:
         Number of solver processes (one per core is the rule).
     max_waiting
         Requests that may wait for a free worker; beyond that ``OverloadedError``.
+    niceness
+        The workers' CPU niceness (``WORKER_NICENESS`` unless set).
     """
 
-    def __init__(self, workers: int = 2, *, max_waiting: int = 8) -> None:
+    def __init__(self, workers: int = 2, *, max_waiting: int = 8, niceness: int = WORKER_NICENESS) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.size = workers
+        self.niceness = niceness
         self.max_waiting = max_waiting
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["dispatch.solver.search", "dispatch.solver.pool"])
@@ -125,7 +144,7 @@ class SolverPool:
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
-            target=_worker_main, args=(child, logs.configured()), daemon=True, name="dispatch-solver"
+            target=_worker_main, args=(child, logs.configured(), self.niceness), daemon=True, name="dispatch-solver"
         )
         process.start()
         child.close()
@@ -152,7 +171,7 @@ class SolverPool:
             try:
                 fresh = self._spawn()
                 self._await_ready(fresh, 120.0)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("could not start a replacement solver worker")
                 return
             self._idle.put(fresh)
@@ -192,19 +211,7 @@ class SolverPool:
 
     # ------------------------------------------------------------------ solving
 
-    def solve(
-        self,
-        problem: Problem,
-        matrix: DayMatrix,
-        *,
-        time_limit: float,
-        deadline: float | None = None,
-        on_progress: Callable[[object], None] | None = None,
-        on_worker: Callable[[int | None], None] | None = None,
-        cancelled: Callable[[], bool] | None = None,
-        start: dict[int, list[int]] | None = None,
-        reserve: float = 0.0,
-    ) -> Plan:
+    def solve(self, call: SearchCall) -> Plan:
         """Solve in a worker; raise ``DeadlineError``, ``WorkerCrashedError`` or ``OverloadedError``.
 
         ``deadline`` (``time.monotonic()`` seconds) is when the caller stops listening, and the
@@ -214,18 +221,16 @@ class SolverPool:
         is left after the wait, and the worker is killed at ``deadline``, or at ``time_limit + GRACE``
         if that is sooner.
         """
-        search_by = None if deadline is None else deadline - reserve
+        deadline, time_limit = call.deadline, call.time_limit
+        search_by = None if deadline is None else deadline - call.reserve
         worker = self._acquire(None if search_by is None else search_by - MIN_SEARCH)
         if search_by is not None:
             time_limit = min(time_limit, max(search_by - time.monotonic(), 0.05))
         with self._lock:
             self._busy[worker.number] = worker.pid
         try:
-            if on_worker is not None:
-                on_worker(worker.pid)
-            return self._run(
-                worker, (problem, matrix, time_limit, on_progress is not None, start), deadline, on_progress, cancelled
-            )
+            message = (call.problem, call.matrix, time_limit, call.on_progress is not None, call.start)
+            return self._run(worker, message, deadline, call.on_progress, call.cancelled)
         finally:
             with self._lock:
                 self._busy.pop(worker.number, None)
@@ -277,22 +282,28 @@ class SolverPool:
             while True:
                 left = kill_at - time.monotonic()
                 if left <= 0:
-                    self._replace(worker, "deadline")
-                    raise DeadlineError(f"solve did not finish within {time_limit:.1f} s (+{GRACE:g} s grace)")
-                if cancelled is not None and cancelled():
-                    self._replace(worker, "cancelled")
-                    raise DeadlineError("the caller went away; the solve was stopped")
-                if not worker.conn.poll(min(left, 0.1)):
-                    continue
-                message = worker.conn.recv()
-                if message[0] == "progress":
+                    # The plan may be waiting already: this thread can wake late (a long garbage
+                    # collection in the server, a callback streaming progress to a slow client).
+                    reply = _last_word(worker.conn)
+                    if reply is None:
+                        self._replace(worker, "deadline")
+                        raise DeadlineError(f"solve did not finish within {time_limit:.1f} s (+{GRACE:g} s grace)")
+                else:
+                    if cancelled is not None and cancelled():
+                        self._replace(worker, "cancelled")
+                        raise DeadlineError("the caller went away; the solve was stopped")
+                    if not worker.conn.poll(min(left, 0.1)):
+                        continue
+                    reply = worker.conn.recv()
+                if reply[0] == "progress":
                     if on_progress is not None:
-                        on_progress(message[1])
+                        on_progress(reply[1])
                     continue
                 self._idle.put(worker)
-                if message[0] == "plan":
-                    return message[1]
-                _, kind, text = message
+                if reply[0] == "plan":
+                    plan: Plan = reply[1]
+                    return plan
+                _, kind, text = reply
                 raise _error(kind, text)
         except (EOFError, OSError, BrokenPipeError):
             code = worker.process.exitcode

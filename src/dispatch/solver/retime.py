@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from dispatch.domain import Plan, Problem, Route, Unassigned, UnassignedReason
+from dispatch.domain import Plan, Problem, Route, Unassigned, UnassignedReason, with_routes
 from dispatch.matrix import DayMatrix
 from dispatch.matrix.base import UNREACHABLE
 from dispatch.solver.schedule import RouteTimer
@@ -70,12 +70,7 @@ def retime(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, DayMa
                     )
             if kept:
                 routes.append(timer.route(v, kept))
-        stats = dataclasses.replace(
-            plan.stats,
-            total_travel_duration=sum(r.travel_duration for r in routes),
-            total_distance=sum(r.distance for r in routes),
-        )
-        plan = dataclasses.replace(plan, routes=tuple(routes), unassigned=(*plan.unassigned, *dropped), stats=stats)
+        plan = with_routes(plan, routes, unassigned=(*plan.unassigned, *dropped))
     return plan, matrix
 
 

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from google.protobuf.duration_pb2 import Duration
@@ -125,7 +126,7 @@ def run(
     left = [j for j in range(len(problem.jobs)) if screening.eligible[j] and j not in served]
     tried = insertion.fill(routes, left, deadline=deadline - (check_time if check else 0.0))
     timings = {v: timer.timing(v, r) for v, r in routes.items() if r}
-    cost = sum(objective.route_cost(v, r, timings[v]) for v, r in routes.items() if r)  # type: ignore[arg-type]
+    cost = sum(objective.route_cost(v, r, t) for v, r in routes.items() if r and (t := timings[v]) is not None)
     if on_progress is not None:
         on_progress(score.value(routes, cost))  # the finished plan
     warnings: list[str] = []
@@ -255,7 +256,7 @@ def _refused(
     model = build(problem, matrix, screening)
     # The limit bounds reading the routes in too.
     model.routing.CloseModelWithParameters(search_parameters(MODEL_CHECK_LIMIT))
-    fixed: dict[int, list[tuple[object, int]]] = {}
+    fixed: dict[int, list[tuple[Any, int]]] = {}  # OR-Tools expressions (no stubs), and their time
     for v, route in routes.items():
         tech = problem.technicians[v]
         intervals = sorted(

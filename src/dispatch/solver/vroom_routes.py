@@ -18,7 +18,7 @@ Only this module imports VROOM.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -45,7 +45,7 @@ def vroom_routes(
     exploration: int = MAX_EXPLORATION,
     timeout: float | None = None,
     within: dict[int, tuple[int, int]] | None = None,
-    allowed: dict[int, Sequence[int]] | None = None,
+    allowed: Mapping[int, Sequence[int]] | None = None,
     noise: tuple[float, int] | None = None,
 ) -> dict[int, list[int]] | None:
     """Solve the part of the day made of ``technicians`` and ``jobs`` (indices) with VROOM.

@@ -21,11 +21,13 @@ Only this module imports PyVRP.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyvrp
@@ -133,7 +135,9 @@ def pyvrp_routes(
     for route in result.best.routes():
         v = free[route.vehicle_type()].pop(0)
         # Keep the visits the technician can make in order, with the breaks still to take.
-        clients = timer.fit(v, [jobs[a.idx] for a in route if a.is_client()], lambda j, v=v: v in screening.eligible[j])
+        clients = timer.fit(
+            v, [jobs[a.idx] for a in route if a.is_client()], functools.partial(_eligible, screening, v)
+        )
         if clients:
             by_technician[v] = clients
     return Routes(by_technician=by_technician)
@@ -173,7 +177,7 @@ def _vehicle_groups(problem: Problem, screening: Screening, jobs: list[int]) -> 
     for j in jobs:
         for v in screening.eligible[j]:
             allowed[v].add(j)
-    members: dict[tuple, list[int]] = defaultdict(list)
+    members: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for v, tech in enumerate(problem.technicians):
         key = (tech.start_location, tech.end_location, working_hours(tech), tech.parts, frozenset(allowed[v]))
         members[key].append(v)
@@ -254,7 +258,12 @@ def _problem_data(
         clients=clients,
         depots=depots,
         vehicle_types=vehicle_types,
-        distance_matrices=distance_matrices,
-        duration_matrices=[durations] * len(profiles),
+        distance_matrices=distance_matrices,  # type: ignore[arg-type]  # pyvrp's stubs: ndarray[int, ...]
+        duration_matrices=[durations] * len(profiles),  # type: ignore[list-item]
     )
     return data, forbidden
+
+
+def _eligible(screening: Screening, v: int, j: int) -> bool:
+    """Whether technician ``v`` may serve job ``j``."""
+    return v in screening.eligible[j]

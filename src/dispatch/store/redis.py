@@ -1,4 +1,4 @@
-"""Plans in Redis, shared by every server process: the only module that imports ``redis``.
+"""Plans in Redis, shared by every server process (the client: ``dispatch.redis_client``).
 
 Each plan is a hash ``dispatch:plan:{plan_id}`` with ``version`` (the authoritative version,
 an integer), ``record`` (the ``StoredPlan`` as ``dispatch.codec`` bytes: zlib-compressed JSON,
@@ -27,11 +27,10 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from dispatch import codec
 from dispatch.errors import StoreUnavailableError
+from dispatch.redis_client import fail_fast_client
 from dispatch.store import StoredPlan, next_version
 
 log = logging.getLogger("dispatch")
@@ -76,19 +75,6 @@ return {v[1], v[2] or '', 'record', record}
 
 #: Decoded records kept per store (the plans this process re-plans most).
 RECENT_RECORDS = 64
-
-
-def fail_fast_client(url: str, *, socket_timeout: float, connect_timeout: float) -> redis.Redis:
-    """A client for ``url`` that waits at most ``connect_timeout`` to connect and ``socket_timeout``
-    for each reply, and retries once, only after a connection error (redis-py 8's defaults block
-    4.5 s on a refused port and about a minute on a silent one)."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.exceptions.ConnectionError,)),
-        decode_responses=False,
-    )
 
 
 class RedisPlanStore:

@@ -42,7 +42,7 @@ class FakeGoogle:
             def log_message(self, *args: object) -> None:  # quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake.handle(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -54,10 +54,10 @@ class FakeTwilio:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 fake.create(self)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake.list(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -24,6 +24,7 @@ from dispatch.domain import (
     TravelModel,
 )
 from dispatch.matrix import DayMatrix, ExplicitProvider, day_matrix
+from dispatch.solver import solve
 
 MIN = 60
 HOUR = 3600
@@ -115,7 +116,6 @@ def matrix_for(p: Problem) -> DayMatrix:
 
 def solve_checked(p: Problem) -> Plan:
     """Solve in process and assert the independent checker finds nothing wrong."""
-    from dispatch.solver import solve
 
     m = matrix_for(p)
     plan = solve(p, m)
@@ -128,11 +128,11 @@ def assert_feasible(p: Problem, m: DayMatrix, plan: Plan) -> None:
     assert not violations, "\n".join(f"{v.code}: {v.message}" for v in violations)
 
 
-def route_of(plan: Plan, technician_id: str):  # noqa: ANN201
+def route_of(plan: Plan, technician_id: str):
     return next((r for r in plan.routes if r.technician_id == technician_id), None)
 
 
-def visit_of(plan: Plan, job_id: str):  # noqa: ANN201
+def visit_of(plan: Plan, job_id: str):
     return next((v for r in plan.routes for v in r.visits if v.job_id == job_id), None)
 
 
@@ -140,5 +140,5 @@ def who_serves(plan: Plan, job_id: str) -> str | None:
     return next((r.technician_id for r in plan.routes for v in r.visits if v.job_id == job_id), None)
 
 
-def reason_of(plan: Plan, job_id: str):  # noqa: ANN201
+def reason_of(plan: Plan, job_id: str):
     return next((u.reason for u in plan.unassigned if u.job_id == job_id), None)

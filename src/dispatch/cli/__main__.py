@@ -1,0 +1,5 @@
+import sys
+
+from dispatch.cli.parser import main
+
+sys.exit(main())

@@ -1,0 +1,360 @@
+"""The commands: ``serve``, ``notifier``, ``health``, ``solve``, ``reoptimize``, ``validate``,
+``show``, ``demo`` (each ``(args) -> exit code``; errors they let through: ``exits.exit_for``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from dispatch.errors import ProblemError
+from dispatch.v1 import dispatch_pb2 as pb
+
+if TYPE_CHECKING:
+    from dispatch.config import Settings
+    from dispatch.show.progress import ProgressBar
+
+from dispatch.cli.exits import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, CliError
+from dispatch.cli.output import print_diff, print_summary
+from dispatch.cli.remote import call
+
+M = TypeVar("M", bound=Message)
+
+EXAMPLE_DAY = Path(__file__).resolve().parent.parent / "examples" / "metro_day.json"
+EXAMPLE_TZ = "America/Denver"
+#: The Prometheus port of ``serve`` and ``notifier`` when neither DISPATCH_METRICS_PORT nor --metrics-port says.
+METRICS_PORT = 9100
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    """The settings of the environment, with the command line's on top; the metrics port is
+    9100 unless the environment or the command line says otherwise (and only a port asked for
+    must be free)."""
+    from dispatch.config import Settings  # noqa: PLC0415
+
+    asked = args.metrics_port is not None or bool(os.environ.get("DISPATCH_METRICS_PORT"))
+    settings = Settings.from_env(metrics_port=args.metrics_port, **overrides)
+    if not asked:
+        settings = dataclasses.replace(settings, metrics_port=METRICS_PORT, metrics_required=False)
+    elif args.metrics_port == 0:
+        settings = dataclasses.replace(settings, metrics_port=None)
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dispatch.server.app import serve  # noqa: PLC0415
+
+    settings = _settings(args, workers=args.workers, max_waiting=args.max_waiting)
+    try:
+        serve(settings, host=args.host, port=args.port)
+    except RuntimeError as exc:  # a port that cannot be bound, workers that cannot start
+        raise CliError(EXIT_FAILURE, [f"dispatch serve: {exc}"]) from None
+    return EXIT_OK
+
+
+def _notifier(args: argparse.Namespace) -> int:
+    """Run the notifier until SIGTERM or SIGINT; a restart resumes what it had not finished."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from dispatch.bootstrap import start_notifier  # noqa: PLC0415
+    from dispatch.metrics import metrics_endpoint  # noqa: PLC0415
+    from dispatch.notify.templates import TemplateError  # noqa: PLC0415
+    from dispatch.stream import RedisEtaStream  # noqa: PLC0415
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise CliError(EXIT_INVALID, ["dispatch notifier reads the ETA stream in Redis: set DISPATCH_REDIS_URL"])
+    consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    try:
+        run = start_notifier(settings, RedisEtaStream.from_url(settings.redis_url), consumer)
+    except TemplateError as exc:
+        raise CliError(EXIT_INVALID, [str(exc)]) from None
+    except OSError as exc:
+        raise CliError(EXIT_FAILURE, [f"DISPATCH_WEBHOOK_PORT: {exc}"]) from None
+    try:
+        endpoint = metrics_endpoint(settings.metrics_port, required=settings.metrics_required)
+    except RuntimeError as exc:
+        run.stop()
+        raise CliError(EXIT_FAILURE, [str(exc)]) from None
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    mode = "Twilio" if settings.twilio else "the log (no Twilio credentials)"
+    hook = f", Twilio webhook on port {run.webhook.port}" if run.webhook is not None else ""  # type: ignore[attr-defined]
+    print(f"notifier {consumer}: texts to {mode}{hook}", flush=True)
+    while run.thread.is_alive() and not stopping.wait(0.5):
+        pass
+    run.stop()
+    if endpoint is not None:
+        endpoint.close()
+    return EXIT_OK
+
+
+def _health(args: argparse.Namespace) -> int:
+    response = call(args.server, "GetIntegrationHealth", pb.GetIntegrationHealthRequest(), timeout=10)
+    reports = list(response.integrations)  # type: ignore[attr-defined]
+    if args.json:
+        print(_to_json(response), end="")
+    else:
+        print(
+            f"{'integration':<12} {'status':<9} {'configured':<10} {'calls':>7} {'errors':>6} {'success':>7} "
+            f"{'latency':>8}  last activity (UTC)   last error"
+        )
+        for h in reports:
+            last = h.last_activity.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if h.HasField("last_activity") else "-"
+            latency = f"{h.mean_latency.ToMilliseconds()} ms" if h.attempts else "-"
+            rate = f"{h.success_rate:.1%}" if h.attempts else "-"
+            print(
+                f"{h.integration:<12} {h.status:<9} {'yes' if h.configured else 'no':<10} {h.attempts:>7} "
+                f"{h.errors:>6} {rate:>7} {latency:>8}  {last:<20}  {h.last_error or '-'}"
+            )
+            for note in h.notes:
+                print(f"{'':<12} note: {note}")
+        window = reports[0].window.seconds if reports else 0
+        print(f"(over the last {window / 3600:g} h)")
+    return EXIT_FAILURE if any(h.status == "degraded" for h in reports) else EXIT_OK
+
+
+def _solve(args: argparse.Namespace) -> int:
+    request = _read(args.problem, pb.SolveRequest())
+    if args.time_limit is not None:
+        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    _solve_request(request, args)
+    return EXIT_OK
+
+
+def _solve_request(request: pb.SolveRequest, args: argparse.Namespace) -> pb.SolveResponse:
+    from dispatch.show.progress import ProgressBar  # noqa: PLC0415
+
+    limit = request.options.time_limit.ToTimedelta().total_seconds() if request.options.HasField("time_limit") else 10
+    with ProgressBar(limit, enabled=args.progress) as bar:
+        if args.server:
+            response = _remote_solve(request, args.server, bar if bar.enabled else None)
+        else:
+            response = _local_solve(request, bar if bar.enabled else None)
+    print_summary(request, response.plan, ZoneInfo(args.tz), sys.stdout)
+    if args.out:
+        args.out.write_text(_to_json(response))
+        print(f"\nplan written to {args.out}")
+    return response
+
+
+def _reoptimize(args: argparse.Namespace) -> int:
+    request = _read_events(args.events)
+    request.plan_id = args.plan_id
+    if args.time:
+        try:
+            request.time.FromJsonString(args.time)
+        except ValueError as exc:
+            raise CliError(EXIT_INVALID, [f"--time: not an RFC 3339 time ({exc})"]) from None
+    if args.time_limit is not None:
+        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    if args.expected_version is not None:
+        request.expected_version = args.expected_version
+    else:
+        current = call(args.server, "GetPlan", pb.GetPlanRequest(plan_id=args.plan_id), timeout=30)
+        request.expected_version = current.plan.version  # type: ignore[attr-defined]
+    limit = args.time_limit if args.time_limit is not None else 2.0
+    response = call(args.server, "Reoptimize", request, timeout=limit + 30)
+    print_diff(response, ZoneInfo(args.tz), sys.stdout)  # type: ignore[arg-type]
+    if args.out:
+        args.out.write_text(_to_json(response))
+        print(f"\nplan written to {args.out}")
+    return EXIT_OK
+
+
+def _read_events(path: Path) -> pb.ReoptimizeRequest:
+    """A file holding the events array (or ``{"events": [...], "time": RFC 3339}``) as a ``ReoptimizeRequest``."""
+    raw = _load_json(path)
+    if isinstance(raw, list):
+        raw = {"events": raw}
+    if not isinstance(raw, dict) or set(raw) - {"events", "time"}:
+        raise CliError(EXIT_INVALID, [f'{path}: expected an array of events or {{"events": [...], "time": ...}}'])
+    return _parse(raw, pb.ReoptimizeRequest(), path)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    print(f"Example day: {EXAMPLE_DAY.name} (great-circle travel, no keys, no Redis)\n")
+    request = _read(EXAMPLE_DAY, pb.SolveRequest())
+    if args.time_limit is not None:
+        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    solve_args = argparse.Namespace(server=None, progress=args.progress, tz=EXAMPLE_TZ, out=args.out)
+    response = _solve_request(request, solve_args)
+    html, png = args.show_dir / "plan.html", args.show_dir / "plan.png"
+    _draw(response.plan, request, ZoneInfo(EXAMPLE_TZ), html=html, png=png)
+    print(f"\nmap and timeline: {html.resolve()}\n                  {png.resolve()}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from dispatch.show import load_plan, load_request  # noqa: PLC0415
+
+    if not args.html and not args.png:
+        raise CliError(EXIT_INVALID, ["show: give --html FILE and/or --png FILE"])
+    if args.plan and args.after:
+        raise CliError(EXIT_INVALID, ["show: give the plan either as PLAN or as --after, not both"])
+    after = args.plan or args.after
+    if after is None:
+        raise CliError(EXIT_INVALID, ["show: which plan? give PLAN (or --before and --after)"])
+    try:
+        tz = ZoneInfo(args.tz)
+    except (KeyError, ValueError):
+        raise CliError(EXIT_INVALID, [f"--tz: unknown time zone {args.tz!r}"]) from None
+    loaded: list[Any] = []
+    for path, load in ((after, load_plan), (args.before, load_plan), (args.request, load_request)):
+        if path is None:
+            loaded.append(None)
+            continue
+        try:
+            loaded.append(load(path))
+        except OSError as exc:
+            raise CliError(EXIT_INVALID, [f"{path}: {exc.strerror}"]) from None
+        except (ValueError, json_format.ParseError) as exc:  # JSONDecodeError is a ValueError
+            raise CliError(EXIT_INVALID, [f"{path}: {exc}"]) from None
+    plan, before, request = loaded
+    if args.events:
+        if request is None:
+            raise CliError(EXIT_INVALID, ["show: --events adds to the day of --request; give --request too"])
+        for path in args.events:
+            _add_events(request, _read_events(path))
+    for path in _draw(plan, request, tz, html=args.html, png=args.png, before=before):
+        print(path)
+    return EXIT_OK
+
+
+def _add_events(request: pb.SolveRequest, events: pb.ReoptimizeRequest) -> None:
+    """The jobs and technicians that ``events`` brought into the day, added to ``request``."""
+    for event in events.events:
+        if event.HasField("new_job"):
+            job = request.jobs.add()
+            job.CopyFrom(event.new_job)
+            # An event's respond_within counts from the event, the request's from its start;
+            # with no time in the file the deadline is unknown here, and not drawn.
+            if job.HasField("respond_within") and events.HasField("time"):
+                since_start = events.time.seconds - request.start_time.seconds
+                job.respond_within.FromSeconds(job.respond_within.seconds + since_start)
+            else:
+                job.ClearField("respond_within")
+        elif event.HasField("technician_added"):  # new, or the same technician with a longer shift
+            added = event.technician_added
+            known = next((t for t in request.technicians if t.id == added.id), None)
+            (known or request.technicians.add()).CopyFrom(added)
+
+
+def _draw(
+    plan: pb.Plan,
+    request: pb.SolveRequest | None,
+    tz: ZoneInfo,
+    *,
+    html: Path | None,
+    png: Path | None,
+    before: pb.Plan | None = None,
+) -> list[Path]:
+    from dispatch.show import day_view  # noqa: PLC0415
+    from dispatch.show import html as html_page  # noqa: PLC0415
+
+    view = day_view(plan, request, tz=tz, before=before)
+    written = []
+    if html:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(html_page.render(view), encoding="utf-8")
+        written.append(html)
+    if png:
+        from dispatch.show import png as png_image  # noqa: PLC0415 (matplotlib only when asked)
+
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png_image.render(view, png)
+        written.append(png)
+    return written
+
+
+def _validate(args: argparse.Namespace) -> int:
+    request = _read(args.problem, pb.SolveRequest())
+    raw = json.loads(args.plan.read_text())
+    plan = pb.Plan()
+    _parse(raw.get("plan", raw), plan, args.plan)
+    if args.server:
+        response: Any = call(args.server, "Validate", pb.ValidateRequest(request=request, plan=plan), timeout=60)
+        violations = [(v.code, v.message, v.technician_id, v.job_id) for v in response.violations]
+    else:
+        from dispatch.bootstrap import bootstrap  # noqa: PLC0415
+        from dispatch.server.convert import plan_from_proto, problem_from_proto  # noqa: PLC0415
+
+        problem, shape = problem_from_proto(request)
+        domain_plan, plan_shape = plan_from_proto(plan, problem.epoch)
+        try:
+            found = bootstrap(pool=False).check(problem, domain_plan, shape + plan_shape)
+        except ProblemError as exc:
+            raise CliError(EXIT_INVALID, ["invalid input:", *(f"  {v}" for v in exc.violations)]) from None
+        violations = [(v.code, v.message, v.technician_id, v.job_id) for v in found]
+    if not violations:
+        print("feasible: every constraint holds")
+        return EXIT_OK
+    for code, message, tech, job in violations:
+        who = " ".join(x for x in (tech and f"technician {tech}", job and f"job {job}") if x)
+        print(f"{code}: {message}" + (f" ({who})" if who else ""))
+    return EXIT_INVALID
+
+
+def _load_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise CliError(EXIT_INVALID, [f"{path}: {exc.strerror}"]) from None
+    except json.JSONDecodeError as exc:
+        raise CliError(EXIT_INVALID, [f"{path}: not JSON ({exc})"]) from None
+
+
+def _read(path: Path, message: M) -> M:
+    return _parse(_load_json(path), message, path)
+
+
+def _parse(raw: object, message: M, path: Path) -> M:
+    try:
+        json_format.ParseDict(raw, message)
+    except json_format.ParseError as exc:
+        raise CliError(EXIT_INVALID, [f"{path}: {exc}"]) from None
+    return message
+
+
+def _to_json(message: object) -> str:
+    return json_format.MessageToJson(message, preserving_proto_field_name=True, indent=2) + "\n"
+
+
+def _local_solve(request: pb.SolveRequest, bar: ProgressBar | None = None) -> pb.SolveResponse:
+    from dispatch.bootstrap import bootstrap  # noqa: PLC0415
+    from dispatch.server.convert import plan_to_proto, problem_from_proto  # noqa: PLC0415
+
+    problem, shape = problem_from_proto(request)
+    progress = None if bar is None else (lambda p: bar.update(p.objective))
+    plan = bootstrap(pool=False).solve(problem, shape, on_progress=progress)  # errors: exits.exit_for
+    return pb.SolveResponse(plan=plan_to_proto(plan))
+
+
+def _remote_solve(request: pb.SolveRequest, server: str, bar: ProgressBar | None = None) -> pb.SolveResponse:
+    limit = request.options.time_limit.ToTimedelta().total_seconds() if request.options.HasField("time_limit") else 10
+    if bar is None:
+        return call(server, "Solve", request, timeout=limit + 30)  # type: ignore[return-value]
+    plans: list[pb.Plan] = []
+
+    def each(update: pb.SolveUpdate) -> None:
+        if update.HasField("progress"):
+            bar.update(update.progress.objective)
+        elif update.HasField("plan"):
+            plans.append(update.plan)
+
+    call(server, "SolveStream", request, timeout=limit + 30, each=each)
+    if not plans:
+        raise CliError(EXIT_FAILURE, ["the server's solve stream ended without a plan"])
+    return pb.SolveResponse(plan=plans[-1])

@@ -1,0 +1,74 @@
+"""What the command prints: a plan's summary and a re-plan's changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from dispatch.v1 import dispatch_pb2 as pb
+
+
+def print_diff(response: pb.ReoptimizeResponse, tz: ZoneInfo, out: TextIO) -> None:
+    def clock(ts: object) -> str:
+        return datetime.fromtimestamp(ts.seconds, UTC).astimezone(tz).strftime("%H:%M")  # type: ignore[attr-defined]
+
+    plan, d = response.plan, response.diff
+    s = plan.stats
+    print(
+        f"Plan {plan.plan_id} v{d.from_version} -> v{plan.version}: {s.jobs_assigned} assigned, "
+        f"{s.jobs_unassigned} unassigned, status {s.solver_status}",
+        file=out,
+    )
+    for a in d.newly_assigned:
+        print(f"  assigned   {a.job_id} to {a.technician_id} at {clock(a.start)}", file=out)
+    for r in d.reassigned:
+        print(f"  reassigned {r.job_id}: {r.from_technician_id} -> {r.to_technician_id}", file=out)
+    for u in d.newly_unassigned:
+        print(f"  unassigned {u.job_id}: {pb.UnassignedReason.Name(u.reason)} — {u.detail}", file=out)
+    for c in d.eta_changes:
+        shift = int(c.change.seconds) // 60
+        print(f"  eta        {c.job_id}: {clock(c.old_start)} -> {clock(c.new_start)} ({shift:+d} min)", file=out)
+    if d.broken_promises:
+        print(f"  promised windows broken: {', '.join(d.broken_promises)}", file=out)
+    for warning in s.warnings:
+        print(f"warning: {warning}", file=out)
+
+
+def print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: TextIO) -> None:
+    def clock(ts: object) -> str:
+        return datetime.fromtimestamp(ts.seconds, UTC).astimezone(tz).strftime("%H:%M")  # type: ignore[attr-defined]
+
+    def minutes(d: object) -> str:
+        total = int(d.seconds) // 60  # type: ignore[attr-defined]
+        return f"{total // 60}h{total % 60:02d}"
+
+    names = {t.id: t.name or t.id for t in request.technicians}
+    jobs = {j.id: j for j in request.jobs}
+    day = datetime.fromtimestamp(plan.start_time.seconds, UTC).astimezone(tz).strftime("%a %d %b %Y")
+    print(f"Plan {plan.plan_id} v{plan.version} for {day} ({tz.key}), status {plan.stats.solver_status}", file=out)
+    print(f"{'technician':<22} {'jobs':>4} {'leaves':>6} {'back':>6} {'drive':>6}  route", file=out)
+    for r in plan.routes:
+        stops = " > ".join(
+            ("!" if jobs[v.job_id].priority == pb.EMERGENCY else "") + f"{v.job_id}@{clock(v.start)}" for v in r.visits
+        )
+        print(
+            f"{names.get(r.technician_id, r.technician_id)[:22]:<22} {len(r.visits):>4} {clock(r.start):>6} "
+            f"{clock(r.end):>6} {minutes(r.travel_duration):>6}  {stops}",
+            file=out,
+        )
+    idle = [names[t.id] for t in request.technicians if t.id not in {r.technician_id for r in plan.routes}]
+    if idle:
+        print(f"idle: {', '.join(idle)}", file=out)
+    s = plan.stats
+    print(
+        f"\n{s.jobs_assigned} jobs assigned, {s.jobs_unassigned} unassigned; total drive {minutes(s.total_travel_duration)}, "
+        f"{s.total_distance_meters / 1000:.1f} km; solved in {s.solve_time.ToTimedelta().total_seconds():.1f} s",
+        file=out,
+    )
+    if plan.unassigned:
+        print("unassigned:", file=out)
+        for u in plan.unassigned:
+            print(f"  {u.job_id}: {pb.UnassignedReason.Name(u.reason)} — {u.detail}", file=out)
+    for warning in s.warnings:
+        print(f"warning: {warning}", file=out)

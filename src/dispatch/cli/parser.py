@@ -1,0 +1,180 @@
+"""The ``dispatch`` command line: the parser and ``main`` (exit codes: ``dispatch.cli.exits``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dispatch import logs
+from dispatch.cli.commands import (
+    METRICS_PORT,
+    _demo,
+    _health,
+    _notifier,
+    _reoptimize,
+    _serve,
+    _show,
+    _solve,
+    _validate,
+)
+from dispatch.cli.exits import EXIT_INVALID, EXIT_OK, HANDLED, exit_for
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    fmt = args.log_format or os.environ.get("DISPATCH_LOG_FORMAT") or args.default_log_format
+    level = args.log_level or os.environ.get("DISPATCH_LOG_LEVEL", "").lower() or args.default_log_level
+    for name, value, allowed in (("DISPATCH_LOG_FORMAT", fmt, LOG_FORMATS), ("DISPATCH_LOG_LEVEL", level, LOG_LEVELS)):
+        if value not in allowed:
+            print(f"{name}={value!r}: one of {', '.join(allowed)}", file=sys.stderr)
+            return EXIT_INVALID
+    logs.configure(level, fmt)
+    try:
+        return int(args.run(args) or EXIT_OK)
+    except HANDLED as exc:
+        code, lines = exit_for(exc)
+        for line in lines:
+            print(line, file=sys.stderr)
+        return code
+
+
+def _logging_options(parser: argparse.ArgumentParser, *, default: object = None) -> None:
+    """``--log-level`` and ``--log-format``, before or after the command name."""
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, default=default, help="default: info for serve and notifier, else warning"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=default,
+        help="JSON lines (default for serve and notifier) or text (default for the others); DISPATCH_LOG_FORMAT",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dispatch", description="Route optimisation for field-service crews.")
+    _logging_options(parser)
+    parser.set_defaults(default_log_level="warning", default_log_format="text")
+    common = argparse.ArgumentParser(add_help=False)
+    _logging_options(common, default=argparse.SUPPRESS)  # after the command: wins over one before it
+    sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_with(common))
+
+    serve = sub.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--host", default="[::]")
+    serve.add_argument("--port", type=int, default=50051)
+    serve.add_argument("--workers", type=int, default=None, help="solver processes (default 2, DISPATCH_WORKERS)")
+    serve.add_argument(
+        "--max-waiting", type=int, default=None, help="requests queued for a worker before RESOURCE_EXHAUSTED"
+    )
+    _metrics_option(serve)
+    serve.set_defaults(run=_serve, default_log_level="info", default_log_format="json")
+
+    notifier = sub.add_parser(
+        "notifier", help="text customers from the ETA stream in Redis (DISPATCH_REDIS_URL), as its own process"
+    )
+    notifier.add_argument("--consumer", default=None, help="this process's name in the consumer group")
+    _metrics_option(notifier)
+    notifier.set_defaults(run=_notifier, default_log_level="info", default_log_format="json")
+
+    health = sub.add_parser(
+        "health", help="the integrations' health (Google, Twilio) as a server reports it; exit 1 if one is degraded"
+    )
+    health.add_argument(
+        "--server",
+        default=os.environ.get("DISPATCH_SERVER", "localhost:50051"),
+        help="host:port of a dispatch server (default $DISPATCH_SERVER or localhost:50051)",
+    )
+    health.add_argument("--json", action="store_true", help="print the GetIntegrationHealthResponse as JSON")
+    health.set_defaults(run=_health)
+
+    solve = sub.add_parser("solve", help="plan a day from a SolveRequest JSON file")
+    solve.add_argument("problem", type=Path, help="SolveRequest in the protobuf JSON mapping")
+    solve.add_argument("--server", help="host:port of a dispatch server (default: solve in this process)")
+    solve.add_argument("--out", type=Path, help="write the SolveResponse JSON here")
+    solve.add_argument("--time-limit", type=float, help="seconds of search (overrides the file's options.time_limit)")
+    solve.add_argument("--tz", default="UTC", help="time zone for the printed summary (e.g. America/Denver)")
+    solve.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar with the best cost so far on stderr (default: when stderr is a terminal)",
+    )
+    solve.set_defaults(run=_solve)
+
+    reopt = sub.add_parser("reoptimize", help="send the day's events for a stored plan to a server and re-plan")
+    reopt.add_argument("plan_id")
+    reopt.add_argument(
+        "events", type=Path, help='JSON: the events array, or {"events": [...], "time": RFC 3339} (protobuf JSON)'
+    )
+    reopt.add_argument(
+        "--server",
+        default=os.environ.get("DISPATCH_SERVER", "localhost:50051"),
+        help="host:port of the dispatch server holding the plan (default $DISPATCH_SERVER or localhost:50051)",
+    )
+    reopt.add_argument("--time", help="now, RFC 3339 (default: the server's clock)")
+    reopt.add_argument(
+        "--expected-version", type=int, help="the plan version the events apply to (default: the current one)"
+    )
+    reopt.add_argument("--time-limit", type=float, help="seconds to improve on the quick answer (server default 2)")
+    reopt.add_argument("--out", type=Path, help="write the ReoptimizeResponse JSON here")
+    reopt.add_argument("--tz", default="UTC", help="time zone for the printed summary")
+    reopt.set_defaults(run=_reoptimize)
+
+    validate = sub.add_parser("validate", help="check a plan (SolveResponse or Plan JSON) against a request")
+    validate.add_argument("problem", type=Path)
+    validate.add_argument("plan", type=Path)
+    validate.add_argument("--server", help="host:port of a dispatch server (default: check in this process)")
+    validate.set_defaults(run=_validate)
+
+    show = sub.add_parser("show", help="draw a plan: route map and timeline as HTML and/or PNG")
+    show.add_argument("plan", type=Path, nargs="?", help="plan JSON (a Plan or a Solve/GetPlan/Reoptimize response)")
+    show.add_argument("--request", type=Path, help="the SolveRequest JSON: places, windows, names, priorities")
+    show.add_argument(
+        "--events",
+        type=Path,
+        action="append",
+        default=[],
+        help="events file(s) sent since: their new jobs and technicians",
+    )
+    show.add_argument("--before", type=Path, help="an earlier version of the plan: what moved is highlighted")
+    show.add_argument("--after", type=Path, help="the later version (instead of PLAN)")
+    show.add_argument("--html", type=Path, help="write a self-contained HTML page here")
+    show.add_argument("--png", type=Path, help="write a PNG image here")
+    show.add_argument("--tz", default="UTC", help="time zone of the clock times (e.g. America/Denver)")
+    show.set_defaults(run=_show)
+
+    demo = sub.add_parser("demo", help="plan the bundled example day on embedded defaults")
+    demo.add_argument("--time-limit", type=float, default=None)
+    demo.add_argument("--out", type=Path)
+    demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="as for solve")
+    demo.add_argument(
+        "--show-dir", type=Path, default=Path("dispatch-demo"), help="where the map/timeline HTML and PNG go"
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _metrics_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help=f"Prometheus /metrics, /healthz, /readyz (default {METRICS_PORT}, DISPATCH_METRICS_PORT; 0: none)",
+    )
+
+
+def _with(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    """A parser class whose every instance (each command) also takes ``common``'s options."""
+
+    class Command(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("parents", [common])
+            super().__init__(*args, **kwargs)
+
+    return Command
