@@ -25,6 +25,11 @@ from dispatch.solver.screen import Screening
 
 Routes = dict[int, list[int]]
 
+#: A pool of at most this many (job x technician) pairs is tried whole, deadline or not: it takes
+#: milliseconds, and a job of a small day left "not tried" because a busy machine made the search
+#: run a few milliseconds over would be a plan worse than it needs to be.
+ALWAYS_TRIED = 500
+
 
 class Insertion:
     """Insertions into routes of ``problem`` (job indices per technician index)."""
@@ -48,10 +53,13 @@ class Insertion:
 
     def fill(self, routes: Routes, pool: Iterable[int], *, deadline: float | None = None) -> set[int]:
         """Place the jobs of ``pool`` into ``routes`` (changed in place) until ``deadline``
-        (``time.monotonic()``); return the jobs left over that were tried against the routes as
-        they stand at the end (the rest of the pool was not reached in time)."""
+        (``time.monotonic()``; a small pool, ``ALWAYS_TRIED``, is placed whole); return the jobs
+        left over that were tried against the routes as they stand at the end (the rest of the
+        pool was not reached in time)."""
         costs = {v: self.cost(v, r) or 0 for v, r in routes.items()}
         pending = sorted(set(pool), key=self._urgency)
+        if len(pending) * max(len(routes), 1) <= ALWAYS_TRIED:
+            deadline = None
         tried: set[int] = set()  # failed since the routes last changed
         changed = True
         while changed and pending:
