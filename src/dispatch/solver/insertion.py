@@ -51,14 +51,17 @@ class Insertion:
         timing = self.timer.timing(v, route)
         return None if timing is None else self.objective.route_cost(v, route, timing)
 
-    def fill(self, routes: Routes, pool: Iterable[int], *, deadline: float | None = None) -> set[int]:
+    def fill(
+        self, routes: Routes, pool: Iterable[int], *, deadline: float | None = None, whole_if_small: bool = False
+    ) -> set[int]:
         """Place the jobs of ``pool`` into ``routes`` (changed in place) until ``deadline``
-        (``time.monotonic()``; a small pool, ``ALWAYS_TRIED``, is placed whole); return the jobs
+        (``time.monotonic()``; with ``whole_if_small``, the search's last pass, a small pool,
+        ``ALWAYS_TRIED``, is placed whole; never the quick re-plan's); return the jobs
         left over that were tried against the routes as they stand at the end (the rest of the
         pool was not reached in time)."""
         costs = {v: self.cost(v, r) or 0 for v, r in routes.items()}
         pending = sorted(set(pool), key=self._urgency)
-        if len(pending) * max(len(routes), 1) <= ALWAYS_TRIED:
+        if whole_if_small and len(pending) * max(len(routes), 1) <= ALWAYS_TRIED:
             deadline = None
         tried: set[int] = set()  # failed since the routes last changed
         changed = True

@@ -124,7 +124,7 @@ def run(
     insertion = Insertion(problem, matrix, screening, objective, timer)
     served = {j for r in routes.values() for j in r}
     left = [j for j in range(len(problem.jobs)) if screening.eligible[j] and j not in served]
-    tried = insertion.fill(routes, left, deadline=deadline - (check_time if check else 0.0))
+    tried = insertion.fill(routes, left, deadline=deadline - (check_time if check else 0.0), whole_if_small=True)
     timings = {v: timer.timing(v, r) for v, r in routes.items() if r}
     cost = sum(objective.route_cost(v, r, t) for v, r in routes.items() if r and (t := timings[v]) is not None)
     if on_progress is not None:
