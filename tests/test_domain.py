@@ -6,9 +6,11 @@ import dataclasses
 
 import pytest
 
-from dispatch.domain import Location, TimeWindow, Visit, VisitStatus, evolve
+from dispatch import codec
+from dispatch.domain import Location, Problem, TimeWindow, Visit, VisitStatus, evolve
 from dispatch.matrix.great_circle import GreatCircleProvider
 from dispatch.reopt.day import Legs
+from tests.support.factories import job, problem, tech
 
 
 def test_evolve_is_replace():
@@ -22,6 +24,16 @@ def test_evolve_is_replace():
     with pytest.raises(TypeError, match="no field"):
         evolve(visit, begin=3)
     assert evolve(TimeWindow(start=1, end=2), end=5) == TimeWindow(start=1, end=5)
+
+
+def test_a_problems_id_maps_are_its_own_after_evolve_and_codec():
+    day = problem([tech("a"), tech("b")], [job("x", x=1), job("y", x=2)])
+    assert day.technician_index == {"a": 0, "b": 1} and day.job_index == {"x": 0, "y": 1}
+    fewer = evolve(day, jobs=day.jobs[1:], technicians=day.technicians[::-1])  # built from a day with its maps
+    assert fewer.job_index == {"y": 0} and fewer.technician_index == {"b": 0, "a": 1}
+    assert fewer == dataclasses.replace(day, jobs=day.jobs[1:], technicians=day.technicians[::-1])
+    again = codec.loads(Problem, codec.dumps(day))
+    assert codec.dumps(again) == codec.dumps(day) and again.job_index == day.job_index
 
 
 class CountingProvider(GreatCircleProvider):

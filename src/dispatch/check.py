@@ -108,9 +108,10 @@ class _Checker:
         self.problem = problem
         self.matrix = matrix
         self.plan = plan
-        self.tech_index = {t.id: v for v, t in enumerate(problem.technicians)}
-        self.job_index = {j.id: k for k, j in enumerate(problem.jobs)}
+        self.tech_index = problem.technician_index
+        self.job_index = problem.job_index
         self.found: list[PlanViolation] = []
+        self.orders: list[tuple[int, list[int], int]] = []
 
     def add(self, code: str, message: str, *, technician_id: str = "", job_id: str = "") -> None:
         self.found.append(PlanViolation(code=code, message=message, technician_id=technician_id, job_id=job_id))
@@ -142,8 +143,9 @@ class _Checker:
                 self.add("UNKNOWN_JOB", "job is not in the request", job_id=job_id)
             elif count > 1:
                 self.add("DUPLICATE_JOB", f"job appears {count} times in the plan", job_id=job_id)
+        present = set(listed)
         for job in self.problem.jobs:
-            if job.id not in listed:
+            if job.id not in present:
                 self.add("MISSING_JOB", "job is neither in a route nor unassigned", job_id=job.id)
 
     # ------------------------------------------------------------------ routes
@@ -287,6 +289,7 @@ class _Checker:
     # ------------------------------------------------------------------ unassigned
 
     def check_unassigned(self) -> None:
+        self.orders = self._orders()
         for u in self.plan.unassigned:
             k = self.job_index.get(u.job_id)
             if k is None:
@@ -356,31 +359,40 @@ class _Checker:
 
     def check_inversion(self, job: Job, k: int) -> None:
         """Flag the first route where unassigned ``job`` could replace a lower-priority visit in place."""
-        for route in self.plan.routes:
-            v = self.tech_index.get(route.technician_id)
-            if v is None:
+        for v, order, lowest in self.orders:
+            if lowest >= job.priority:
                 continue
             tech = self.problem.technicians[v]
             if not (job.required_skills <= tech.skills and job.required_tools <= tech.tools):
                 continue
             if job.pinned_technician_id and job.pinned_technician_id != tech.id:
                 continue
-            order = [self.job_index.get(visit.job_id) for visit in route.visits]
-            if None in order:
-                continue
             for pos, other in enumerate(order):
-                if self.problem.jobs[other].priority >= job.priority:  # type: ignore[index]
+                if self.problem.jobs[other].priority >= job.priority:
                     continue
                 swapped = [*order[:pos], k, *order[pos + 1 :]]
-                if route_fits(self.problem, self.matrix, v, swapped):  # type: ignore[arg-type]
+                if route_fits(self.problem, self.matrix, v, swapped):
                     self.add(
                         "PRIORITY_INVERSION",
-                        f"left unassigned, but could take the place of {self.problem.jobs[other].priority.name} "  # type: ignore[index]
-                        f"visit {self.problem.jobs[other].id!r}",  # type: ignore[index]
+                        f"left unassigned, but could take the place of {self.problem.jobs[other].priority.name} "
+                        f"visit {self.problem.jobs[other].id!r}",
                         technician_id=tech.id,
                         job_id=job.id,
                     )
                     return
+
+    def _orders(self) -> list[tuple[int, list[int], int]]:
+        """Each route of a known technician whose jobs are all known: the technician's index, the
+        job indices in order, and the lowest priority among them (the routes ``check_inversion`` reads)."""
+        out: list[tuple[int, list[int], int]] = []
+        for route in self.plan.routes:
+            v = self.tech_index.get(route.technician_id)
+            order = [self.job_index.get(visit.job_id) for visit in route.visits]
+            if v is None or not order or None in order:
+                continue
+            known = [k for k in order if k is not None]
+            out.append((v, known, min(self.problem.jobs[k].priority for k in known)))
+        return out
 
     def _parts_of(self, job_id: str) -> tuple[tuple[str, int], ...]:
         k = self.job_index.get(job_id)

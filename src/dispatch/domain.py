@@ -37,7 +37,15 @@ def evolve(obj: _T, **changes: Any) -> _T:
     state = new.__dict__
     state.update(obj.__dict__)
     state.update(changes)
+    for name in _cached(cls):  # type: ignore[arg-type]  # as above
+        state.pop(name, None)  # worked out from the old fields (Problem.job_index)
     return new
+
+
+@functools.cache
+def _cached(cls: type) -> tuple[str, ...]:
+    """The names of ``cls``'s cached properties: kept in an instance's ``__dict__``, not fields."""
+    return tuple(name for name, value in vars(cls).items() if isinstance(value, functools.cached_property))
 
 
 @functools.cache
@@ -214,6 +222,16 @@ class Problem:
     travel_matrix: ExplicitMatrix | None = None
     #: Re-plans only: what customers were told by earlier versions of the plan (soft).
     commitments: tuple[Commitment, ...] = ()
+
+    @functools.cached_property
+    def technician_index(self) -> dict[str, int]:
+        """Technician id -> index (the solver's vehicle number), built once per problem."""
+        return {t.id: v for v, t in enumerate(self.technicians)}
+
+    @functools.cached_property
+    def job_index(self) -> dict[str, int]:
+        """Job id -> index (the solver's job number), built once per problem."""
+        return {j.id: k for k, j in enumerate(self.jobs)}
 
     def technician(self, technician_id: str) -> Technician:
         for tech in self.technicians:

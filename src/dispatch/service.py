@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 
 from dispatch import metrics
+from dispatch.budget import Budget
 from dispatch.check import PlanViolation, check_plan, checked
 from dispatch.config import Settings
 from dispatch.domain import Plan, Problem, Replan, TravelModel
@@ -129,21 +129,17 @@ class PlanningService:
         The time limit covers the whole call: validation and the travel matrix come out of it
         (but the search keeps at least a tenth of it). Counted in ``dispatch_solve_duration_seconds``.
         """
-        began = time.monotonic()
-        problem, matrix = self.prepare(problem, shape, deadline=self._travel_deadline(began, problem, deadline))
-        limit = problem.options.time_limit
-        budget = max(limit - (time.monotonic() - began), 0.1 * limit)
-        if deadline is not None:
-            budget = min(budget, deadline - time.monotonic() - self.settings.deadline_margin)
-            if budget <= 0:
-                raise DeadlineError("the request's deadline leaves no time to solve")
+        budget = Budget.start(problem.options.time_limit, deadline, self.settings.deadline_margin)
+        problem, matrix = self.prepare(problem, shape, deadline=self._travel_deadline(budget))
+        seconds = budget.seconds_left(floor=0.1 * problem.options.time_limit)
+        if seconds <= 0:
+            raise DeadlineError("the request's deadline leaves no time to solve")
         plan = self.runner.solve(
             SearchCall(
                 problem=problem,
                 matrix=matrix.for_solver(),
-                time_limit=budget,
-                deadline=deadline,
-                reserve=self.settings.deadline_margin,
+                time_limit=seconds,
+                budget=budget,
                 on_progress=on_progress,
                 cancelled=cancelled,
             )
@@ -195,14 +191,11 @@ class PlanningService:
         if self._outbox:
             self.publish([], 0)
 
-    def _travel_deadline(self, began: float, problem: Problem, deadline: float | None) -> float:
+    def _travel_deadline(self, budget: Budget) -> float:
         """When the travel matrix must be ready: half the time limit (at least 2 s, at most the
-        provider's retry time), and a second before the RPC deadline's margin."""
+        provider's retry time), and a second before the answer is due."""
         retry = self.settings.google.retry_timeout if self.settings.google else 10.0
-        by = began + min(retry, max(2.0, 0.5 * problem.options.time_limit))
-        if deadline is not None:
-            by = min(by, deadline - self.settings.deadline_margin - 1.0)
-        return by
+        return budget.by(min(retry, max(2.0, 0.5 * budget.limit)), before_answer=1.0)
 
     def check(
         self,
@@ -214,7 +207,7 @@ class PlanningService:
     ) -> list[PlanViolation]:
         """Every constraint ``plan`` violates for ``problem`` (empty: feasible). With traffic, each
         leg is timed with the bucket of the plan's own departure from its origin."""
-        by = None if deadline is None else deadline - self.settings.deadline_margin
+        by = Budget.start(0.0, deadline, self.settings.deadline_margin).answer_by()
         problem, matrix = self.prepare(problem, shape, deadline=by)
         return check_plan(problem, matrix.departing(departures(problem, matrix, plan)), plan)
 

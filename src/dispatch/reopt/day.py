@@ -378,8 +378,8 @@ def situation(
 
     busy = {v.job_id for d in days for v in d.fixed}
     replan = _replan_problem(problem, state, days, busy, now, options)
-    q_jobs = {j.id: k for k, j in enumerate(replan.jobs)}
-    q_techs = {t.id: v for v, t in enumerate(replan.technicians)}
+    q_jobs = replan.job_index
+    q_techs = replan.technician_index
     previous: dict[int, list[int]] = {}
     for tech_id, v in q_techs.items():
         route = routes.get(tech_id)

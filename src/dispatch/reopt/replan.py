@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dispatch import metrics
+from dispatch.budget import Budget
 from dispatch.check import checked
 from dispatch.config import Settings
 from dispatch.domain import (
@@ -131,7 +132,8 @@ def reoptimize(
         violations=shape,
         positions=replan.positions or None,
     )
-    travel_by = None if deadline is None else deadline - host.settings.deadline_margin
+    budget = Budget(began, options.time_limit, deadline, host.settings.deadline_margin)
+    travel_by = budget.answer_by()
     day, unplaced = place(day, host.google, deadline=travel_by)
     known = {j.id for j in problem.jobs}
     bad = [
@@ -174,20 +176,17 @@ def reoptimize(
         if on_result is not None:
             on_result(dataclasses.replace(current, final=False))
     # The time limit covers the whole call: keep back what checking, storing and answering take.
-    budget = options.time_limit - (time.monotonic() - began) - min(REPLAN_FINISH, 0.1 * options.time_limit)
-    if deadline is not None:
-        budget = min(budget, deadline - time.monotonic() - host.settings.deadline_margin)
+    seconds = budget.seconds_left(keep=min(REPLAN_FINISH, 0.1 * options.time_limit))
     better = None
     try:
-        if budget <= 0:
+        if seconds <= 0:
             raise DeadlineError("no time left to improve on the quick answer")
         better = host.runner.solve(
             SearchCall(
                 problem=part,
                 matrix=matrix,
-                time_limit=budget,
-                deadline=deadline,
-                reserve=host.settings.deadline_margin,
+                time_limit=seconds,
+                budget=budget,
                 start=start if sound else None,
                 cancelled=cancelled,
             )

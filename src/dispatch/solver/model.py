@@ -181,8 +181,7 @@ def add_stability(model: Model) -> None:
     if not problem.commitments:
         return
     options = problem.options
-    tech_index = {t.id: v for v, t in enumerate(problem.technicians)}
-    job_index = {job.id: j for j, job in enumerate(problem.jobs)}
+    tech_index, job_index = problem.technician_index, problem.job_index
     node_of_job = model.node_of_job
     m = len(problem.technicians)
     moved = [[0] * len(model.points) for _ in range(m)]

@@ -41,8 +41,7 @@ class Objective:
 
     @classmethod
     def of(cls, problem: Problem, screening: Screening) -> Objective:
-        techs = {t.id: v for v, t in enumerate(problem.technicians)}
-        jobs = {j.id: k for k, j in enumerate(problem.jobs)}
+        techs, jobs = problem.technician_index, problem.job_index
         owner, window = {}, {}
         for c in problem.commitments:
             j = jobs.get(c.job_id)
@@ -100,8 +99,7 @@ class Objective:
 
     def plan_cost(self, problem: Problem, plan: Plan) -> int:
         """Travel plus the visits' costs of a plan of ``problem`` (built from any source)."""
-        index = {j.id: k for k, j in enumerate(problem.jobs)}
-        techs = {t.id: v for v, t in enumerate(problem.technicians)}
+        index, techs = problem.job_index, problem.technician_index
         cost = plan.stats.total_travel_duration
         for route in plan.routes:
             for visit in route.visits:

@@ -223,15 +223,16 @@ class SolverPool:
     def solve(self, call: SearchCall) -> Plan:
         """Solve in a worker; raise ``DeadlineError``, ``WorkerCrashedError`` or ``OverloadedError``.
 
-        ``deadline`` (``time.monotonic()`` seconds) is when the caller stops listening, and the
-        caller needs ``reserve`` seconds after the search: a request waits for a worker only while
-        a search of ``MIN_SEARCH`` would still fit (then ``OverloadedError``: the client can try
-        again, or another replica, before its deadline — not a timeout), the search is cut to what
-        is left after the wait, and the worker is killed at ``deadline``, or ``grace`` seconds plus
-        ``GRACE_SHARE`` of ``time_limit`` after ``time_limit`` if that is sooner.
+        The search must be over when the answer is due (``call.budget.answer_by()``): a request
+        waits for a worker only while a search of ``MIN_SEARCH`` would still fit (then
+        ``OverloadedError``: the client can try again, or another replica, before its deadline —
+        not a timeout), the search is cut to what is left after the wait, and the worker is killed
+        at the caller's deadline, or ``grace`` seconds plus ``GRACE_SHARE`` of ``time_limit`` after
+        ``time_limit`` if that is sooner.
         """
-        deadline, time_limit = call.deadline, call.time_limit
-        search_by = None if deadline is None else deadline - call.reserve
+        time_limit = call.time_limit
+        deadline = None if call.budget is None else call.budget.deadline
+        search_by = None if call.budget is None else call.budget.answer_by()
         worker = self._acquire(None if search_by is None else search_by - MIN_SEARCH)
         if search_by is not None:
             time_limit = min(time_limit, max(search_by - time.monotonic(), 0.05))

@@ -24,8 +24,7 @@ ROUNDS = 4
 def departures(problem: Problem, matrix: DayMatrix, plan: Plan) -> dict[int, int]:
     """Point -> plan second it is left, for every point the plan drives from (ids the problem does
     not know are skipped: a plan sent to ``Validate`` may name them, the checker reports them)."""
-    tech = {t.id: v for v, t in enumerate(problem.technicians)}
-    job = {j.id: k for k, j in enumerate(problem.jobs)}
+    tech, job = problem.technician_index, problem.job_index
     out: dict[int, int] = {}
     for route in plan.routes:
         if route.technician_id in tech:
@@ -40,8 +39,7 @@ def retime(problem: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, DayMa
     """``plan`` timed with the traffic of its own departures, and the matrix that times it exactly."""
     if matrix.traffic is None:
         return plan, matrix
-    tech = {t.id: v for v, t in enumerate(problem.technicians)}
-    job = {j.id: k for k, j in enumerate(problem.jobs)}
+    tech, job = problem.technician_index, problem.job_index
     end = horizon(problem)
     for _ in range(ROUNDS):
         moved = matrix.departing(departures(problem, matrix, plan))
@@ -94,8 +92,7 @@ def _same_legs(matrix: DayMatrix, v: int, order: list[int], route: Route) -> boo
 
 def label(problem: Problem, matrix: DayMatrix, plan: Plan) -> Plan:
     """Each leg's travel source, and the matrix's own figures and warnings, on ``plan``."""
-    tech = {t.id: v for v, t in enumerate(problem.technicians)}
-    job = {j.id: k for k, j in enumerate(problem.jobs)}
+    tech, job = problem.technician_index, problem.job_index
     routes = []
     for route in plan.routes:
         v = tech[route.technician_id]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from dispatch.budget import Budget
 from dispatch.domain import Plan, Problem
 from dispatch.matrix import DayMatrix
 
@@ -15,14 +16,14 @@ from dispatch.matrix import DayMatrix
 @dataclass(frozen=True, kw_only=True)
 class SearchCall:
     """One search: of ``problem`` on ``matrix`` (the solver's, without traffic buckets), for at
-    most ``time_limit`` seconds, ending ``reserve`` seconds before ``deadline``
-    (``time.monotonic()``; None: none) at the latest, for the caller to finish in."""
+    most ``time_limit`` seconds, and over by the time the answer to the call it serves is due
+    (``budget.answer_by()``: its caller's deadline less the margin for the answer)."""
 
     problem: Problem
     matrix: DayMatrix
     time_limit: float
-    deadline: float | None = None
-    reserve: float = 0.0
+    #: The budget of the call the search serves (None: no deadline but ``time_limit``).
+    budget: Budget | None = None
     #: Routes to start from (job indices per technician index), e.g. a re-plan's quick answer.
     start: dict[int, list[int]] | None = None
     #: Called with each better solution (``dispatch.solver.Progress``).

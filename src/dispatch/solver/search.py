@@ -288,11 +288,18 @@ def _refused(
     ]
     if model.routing.ReadAssignmentFromRoutes(indices, True) is not None:
         return refused
-    for v in [v for v, route in enumerate(indices) if route][: max(checks - len(refused), 0)]:
+    return sorted(refused + _refused_alone(model.routing, indices, max(checks - len(refused), 0)))
+
+
+def _refused_alone(routing: pywrapcp.RoutingModel, indices: list[list[int]], limit: int) -> list[int]:
+    """The technicians, among the first ``limit`` with a route in ``indices`` (node indices per
+    vehicle), whose route the closed model refuses when it is read in alone."""
+    refused = []
+    for v in [v for v, route in enumerate(indices) if route][:limit]:
         alone = [route if k == v else [] for k, route in enumerate(indices)]
-        if model.routing.ReadAssignmentFromRoutes(alone, True) is None:
+        if routing.ReadAssignmentFromRoutes(alone, True) is None:
             refused.append(v)
-    return sorted(refused)
+    return refused
 
 
 def _holding(screening: Screening, jobs: list[int]) -> Screening:
@@ -310,11 +317,9 @@ def _load(model: Model, routes: Routes) -> pywrapcp.Assignment | None:
     initial = routing.ReadAssignmentFromRoutes(indices, True)
     if initial is not None:
         return initial
-    for v in [v for v, route in enumerate(indices) if route][:MAX_ROUTE_CHECKS]:
-        alone = [route if k == v else [] for k, route in enumerate(indices)]
-        if routing.ReadAssignmentFromRoutes(alone, True) is None:
-            log.info("warm start: technician %d's route refused; left to OR-Tools", v)
-            indices[v] = []
+    for v in _refused_alone(routing, indices, MAX_ROUTE_CHECKS):
+        log.info("warm start: technician %d's route refused; left to OR-Tools", v)
+        indices[v] = []
     return routing.ReadAssignmentFromRoutes(indices, True)
 
 
@@ -323,7 +328,7 @@ class _Score:
     OR-Tools would report it: for progress reports and the plan's stats."""
 
     def __init__(self, problem: Problem, matrix: DayMatrix, screening: Screening, objective: Objective) -> None:
-        points = [p for v in range(len(problem.technicians)) for p in (2 * v, 2 * v + 1)]
+        points = [p for v in range(len(problem.technicians)) for p in (matrix.start_point(v), matrix.end_point(v))]
         points += [matrix.job_point(j) for j in range(len(problem.jobs)) if screening.eligible[j]]
         idx = np.asarray(points, dtype=np.int64)
         longest = int(np.minimum(matrix.durations[np.ix_(idx, idx)], screening.horizon + 1).max(initial=0))

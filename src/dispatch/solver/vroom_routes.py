@@ -63,8 +63,8 @@ def vroom_routes(
     usable = [v for v in technicians if _working_hours(problem, v) is not None]
     if not usable or not jobs:
         return {}
-    m = len(problem.technicians)
-    points = [p for v in usable for p in (2 * v, 2 * v + 1)] + [2 * m + j for j in jobs]
+    points = [p for v in usable for p in (matrix.start_point(v), matrix.end_point(v))]
+    points += [matrix.job_point(j) for j in jobs]
     idx = np.asarray(points, dtype=np.int64)
     durations = np.minimum(matrix.durations[np.ix_(idx, idx)], screening.horizon + 1).astype(np.uint32)
     chosen = set(usable)
