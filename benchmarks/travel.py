@@ -29,10 +29,10 @@ import numpy as np
 
 from dispatch.config import Settings
 from dispatch.domain import Location
-from dispatch.matrix.cache import TravelCache
-from dispatch.matrix.cached import CachedProvider
+from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.google import GoogleMaps, GoogleSettings
 from dispatch.matrix.great_circle import GreatCircleProvider
+from dispatch.matrix.travel_cache import TravelCache
 from dispatch.server.convert import problem_from_proto
 from dispatch.service import PlanningService
 from dispatch.solver.runner import InProcessRunner

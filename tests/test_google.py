@@ -17,10 +17,10 @@ from dispatch.config import Settings
 from dispatch.domain import Location, UnassignedReason
 from dispatch.errors import ProblemError
 from dispatch.matrix.base import TravelReport
-from dispatch.matrix.cache import Counters, TravelCache, place_key
-from dispatch.matrix.cached import CachedProvider
+from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.google import MAX_ELEMENTS, MAX_SIDE, GoogleMaps, GoogleSettings, tiles
 from dispatch.matrix.great_circle import GreatCircleProvider
+from dispatch.matrix.travel_cache import Counters, TravelCache, place_key
 from dispatch.server.convert import problem_from_proto
 from dispatch.v1 import dispatch_pb2 as pb
 from tests.support.console_requests import google_day, to_proto

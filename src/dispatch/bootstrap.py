@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from dispatch import metrics
 from dispatch.config import Settings
 from dispatch.matrix import GreatCircleProvider
-from dispatch.matrix.cache import Counters, TravelCache
-from dispatch.matrix.cached import CachedProvider
+from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.google import GoogleMaps
+from dispatch.matrix.travel_cache import Counters, TravelCache
 from dispatch.notify.health import IntegrationLog, RedisIntegrationLog
 from dispatch.service import PlanningService
 from dispatch.solver.runner import InProcessRunner, Runner

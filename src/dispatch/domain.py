@@ -459,7 +459,7 @@ class Replan:
     time: int
     events: tuple[Event, ...] = ()
     #: Each event's index in the request (events that could not be parsed are left out).
-    positions: tuple[int, ...] = ()
+    event_indices: tuple[int, ...] = ()
     expected_version: int | None = None
     #: Unset: the server's defaults (the travel model is the plan's and cannot change).
     time_limit: float | None = None

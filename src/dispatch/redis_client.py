@@ -1,5 +1,5 @@
 """The one way a Redis client is made: the plan store (``dispatch.store.redis``), the travel
-cache (``dispatch.matrix.cache``), the ETA stream (``dispatch.stream``), the notifier's claims
+cache (``dispatch.matrix.travel_cache``), the ETA stream (``dispatch.stream``), the notifier's claims
 and the integration log all take their client from ``fail_fast_client``."""
 
 from __future__ import annotations

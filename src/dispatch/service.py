@@ -22,7 +22,7 @@ from dispatch.domain import Plan, Problem, Replan, TravelModel
 from dispatch.errors import DeadlineError, DispatchError, FieldViolation, NotConfiguredError, PlanNotFoundError
 from dispatch.eta import EtaEvent, eta_events
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
-from dispatch.matrix.cached import CachedProvider
+from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place
 from dispatch.notify.health import Health, IntegrationLog
 from dispatch.reopt.day import initial_state

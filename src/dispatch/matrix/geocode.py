@@ -8,7 +8,7 @@ import dataclasses
 from dispatch.domain import Location, Problem, TravelModel
 from dispatch.errors import FieldViolation, ProblemError, ProviderUnavailableError
 from dispatch.matrix.base import job_point
-from dispatch.matrix.cached import CachedProvider, GoogleUnavailable
+from dispatch.matrix.cached_provider import CachedProvider, GoogleUnavailable
 
 
 def place(

@@ -2,7 +2,7 @@
 
 This module only talks to Google: it tiles a matrix into the fewest requests the API allows,
 spends a shared elements-per-minute budget, and reads every element's status. Caching, the
-great-circle fallback and traffic buckets are the caller's (``dispatch.matrix.cached``).
+great-circle fallback and traffic buckets are the caller's (``dispatch.matrix.cached_provider``).
 
 What the client does and does not do (googlemaps 4.10): it retries HTTP 500/503/504 and
 ``OVER_QUERY_LIMIT`` with backoff until ``retry_timeout``, then raises ``Timeout``, which is not a

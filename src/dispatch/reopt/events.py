@@ -71,18 +71,18 @@ def apply_events(
     limits: Limits = DEFAULT_LIMITS,
     travel_models: frozenset[TravelModel] | None = None,
     violations: list[FieldViolation] | None = None,
-    positions: Iterable[int] | None = None,
+    event_indices: Iterable[int] | None = None,
 ) -> tuple[Problem, DayState]:
     """The day after ``events`` (times relative to ``now``, the request time in plan seconds).
 
     Raises ``ProblemError`` naming every bad event field, and the ``violations`` found
-    while parsing; applies nothing in that case. ``positions`` are the events' indices in
+    while parsing; applies nothing in that case. ``event_indices`` are the events' indices in
     the request (default 0, 1, ...).
     """
     check = EventChecker(problem, limits=limits, travel_models=travel_models, violations=violations)
     day = _Day(problem, state, now, check)
     events = list(events)
-    for i, event in zip(positions or range(len(events)), events, strict=True):
+    for i, event in zip(event_indices or range(len(events)), events, strict=True):
         day.apply(f"events[{i}]", event)
     if day.check.violations:
         raise ProblemError(day.check.violations)

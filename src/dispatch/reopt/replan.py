@@ -32,7 +32,7 @@ from dispatch.errors import DeadlineError, DispatchError, FieldViolation, Proble
 from dispatch.eta import EtaEvent, eta_events
 from dispatch.matrix import MatrixProvider, day_matrix
 from dispatch.matrix.base import job_point
-from dispatch.matrix.cached import CachedProvider
+from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place, unplaced_points
 from dispatch.reopt.day import Situation, situation
 from dispatch.reopt.diff import PlanDiff, diff
@@ -130,7 +130,7 @@ def reoptimize(
         limits=host.settings.limits,
         travel_models=host.travel_models,
         violations=shape,
-        positions=replan.positions or None,
+        event_indices=replan.event_indices or None,
     )
     budget = Budget(began, options.time_limit, deadline, host.settings.deadline_margin)
     travel_by = budget.answer_by()
@@ -295,7 +295,7 @@ def _commit(
 
 def _event_path(replan: Replan, job_id: str, field: str) -> str:
     """The request path of the ``new_job`` event that brought ``job_id``."""
-    for event, position in zip(replan.events, replan.positions or range(len(replan.events)), strict=False):
+    for event, position in zip(replan.events, replan.event_indices or range(len(replan.events)), strict=False):
         if isinstance(event, NewJob) and event.job.id == job_id:
             return f"events[{position}].new_job.{field}"
     return f"events.new_job.{field}"

@@ -212,12 +212,12 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
     if request.expected_version < 0:
         parser.bad("expected_version", "must not be negative")
     events: list[Event] = []
-    positions: list[int] = []
+    event_indices: list[int] = []
     for i, e in enumerate(request.events):
         event = _event(parser, f"events[{i}]", e)
         if event is not None:
             events.append(event)
-            positions.append(i)
+            event_indices.append(i)
     options = request.options
     time_limit = None
     if options.HasField("time_limit"):
@@ -229,7 +229,7 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
             plan_id=request.plan_id,
             time=when,
             events=tuple(events),
-            positions=tuple(positions),
+            event_indices=tuple(event_indices),
             expected_version=request.expected_version or None,
             time_limit=time_limit,
             reassign_penalty=duration_seconds(options.reassign_penalty)

@@ -1,6 +1,6 @@
 """A remote travel source behind a cache, with the great-circle model for what it cannot answer.
 
-``CachedProvider.matrix`` keys each place (``cache.place_key``), reads every pair from the cache,
+``CachedProvider.matrix`` keys each place (``travel_cache.place_key``), reads every pair from the cache,
 asks the source only for the pairs it lacks (the rows it lacks entirely, then the columns the
 other rows lack: a new job costs one row and one column, not a new matrix), stores what the
 source answered, and estimates the rest with the great-circle model, saying so in the report.
@@ -26,8 +26,8 @@ import numpy as np
 from dispatch.config import CachePolicy
 from dispatch.domain import Location
 from dispatch.matrix.base import UNREACHABLE, MatrixProvider, TravelReport
-from dispatch.matrix.cache import NO_ROUTE, Counters, TravelCache, place_key
 from dispatch.matrix.google import Fetched, GoogleMaps, GoogleUnavailable
+from dispatch.matrix.travel_cache import NO_ROUTE, Counters, TravelCache, place_key
 
 WEEK = 7 * 86_400
 
