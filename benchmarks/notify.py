@@ -54,7 +54,8 @@ from benchmarks.serve import served
 from dispatch.cli import EXAMPLE_DAY
 from dispatch.eta import EtaKind
 from dispatch.notify.claims import DUE
-from dispatch.notify.notifier import MESSAGE_OF, STATEFUL, TOLD, phone_key, text_key
+from dispatch.notify.policy import MESSAGE_OF, STATEFUL, TOLD, text_key
+from dispatch.notify.replies import phone_key
 from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc

@@ -18,7 +18,9 @@ from dispatch.domain import Priority
 from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.claims import MemoryClaims, RedisClaims
 from dispatch.notify.health import IntegrationLog, RedisIntegrationLog
-from dispatch.notify.notifier import Notifier, text_key
+from dispatch.notify.notifier import Notifier
+from dispatch.notify.outcome import Handled
+from dispatch.notify.policy import text_key
 from dispatch.notify.sms import Sms, TwilioSettings, e164, mask
 from dispatch.notify.templates import DEFAULTS, Messages, TemplateError, segments
 from dispatch.stream import MemoryEtaStream, RedisEtaStream, encode
@@ -143,9 +145,9 @@ class _AnyKey(dict):
 
 def test_a_departure_is_texted_once(twilio, fake):
     n = notifier(twilio)
-    assert n.handle(event()) == "sent"
-    assert n.handle(event()) == "duplicate"
-    assert n.handle(event(eta=T0 + 45 * 60)) == "duplicate"  # same 10-minute ETA bucket
+    assert n.handle(event()) is Handled.SENT
+    assert n.handle(event()) is Handled.DUPLICATE
+    assert n.handle(event(eta=T0 + 45 * 60)) is Handled.DUPLICATE  # same 10-minute ETA bucket
     assert len(fake.sent_to(PHONE)) == 1
     assert n.integrations.report("twilio").status == "healthy"
 
@@ -153,7 +155,7 @@ def test_a_departure_is_texted_once(twilio, fake):
 def test_without_credentials_the_text_goes_to_the_log_with_the_phone_masked(caplog):
     n = notifier(None)
     with caplog.at_level(logging.INFO, logger="dispatch.notify"):
-        assert n.handle(event()) == "logged"
+        assert n.handle(event()) is Handled.LOGGED
     assert "Mike is on the way!" in caplog.text and PHONE not in caplog.text and "*********99" in caplog.text
 
 
@@ -161,13 +163,15 @@ def test_permanent_errors_are_not_retried_and_stop_is_respected(twilio, fake, ca
     n = notifier(twilio)
     fake.script.append("21211")
     with caplog.at_level(logging.DEBUG):
-        assert n.handle(event()) == "failed: 21211"
-    assert fake.attempts == 1 and n.handle(event()) == "skipped: opted out" and fake.attempts == 1
-    assert n.handle(event(job="j4", kind=EtaKind.MOVED)) == "skipped: opted out"  # an invalid number stays invalid
+        assert n.handle(event()) is Handled.FAILED
+    assert n.claims.get(text_key(event(), "en_route")) == "failed:21211"  # the code, in the claim
+    assert fake.attempts == 1 and n.handle(event()) is Handled.SKIPPED_OPTED_OUT and fake.attempts == 1
+    assert n.handle(event(job="j4", kind=EtaKind.MOVED)) is Handled.SKIPPED_OPTED_OUT  # an invalid number stays invalid
     assert fake.attempts == 1
     fake.script.append("21610")
-    assert n.handle(event(job="j2", phone="+13035550123")) == "failed: 21610"
-    assert n.handle(event(job="j3", phone="+13035550123", kind=EtaKind.MOVED)) == "skipped: opted out"
+    assert n.handle(event(job="j2", phone="+13035550123")) is Handled.FAILED
+    assert n.claims.get(text_key(event(job="j2"), "en_route")) == "failed:21610"
+    assert n.handle(event(job="j3", phone="+13035550123", kind=EtaKind.MOVED)) is Handled.SKIPPED_OPTED_OUT
     assert fake.attempts == 2
     assert "+13035550123" not in caplog.text and PHONE not in caplog.text
 
@@ -175,7 +179,7 @@ def test_permanent_errors_are_not_retried_and_stop_is_respected(twilio, fake, ca
 def test_rate_limits_and_server_errors_are_retried_until_sent_once(twilio, fake):
     n = notifier(twilio)
     fake.script.extend(["429", "500", "429", "500"])
-    assert n.handle(event()) == "sent"
+    assert n.handle(event()) is Handled.SENT
     assert fake.attempts == 5 and len(fake.sent_to(PHONE)) == 1
     health = n.integrations.report("twilio")
     assert health.attempts == 5 and health.errors == 4 and health.status == "warning"
@@ -191,8 +195,8 @@ def test_every_attempt_is_counted_for_prometheus_by_result_and_error_code(twilio
     before = {key: count(*key) for key in (("retried", "20429"), ("sent", ""), ("failed", "21211"))}
     n = notifier(twilio)
     fake.script.extend(["429", "ok", "21211"])
-    assert n.handle(event()) == "sent"
-    assert n.handle(event(job="j2", phone="+13035550123")) == "failed: 21211"
+    assert n.handle(event()) is Handled.SENT
+    assert n.handle(event(job="j2", phone="+13035550123")) is Handled.FAILED
     assert {key: count(*key) - was for key, was in before.items()} == {
         ("retried", "20429"): 1,
         ("sent", ""): 1,
@@ -203,13 +207,13 @@ def test_every_attempt_is_counted_for_prometheus_by_result_and_error_code(twilio
 def test_a_create_that_timed_out_is_settled_not_resent(twilio, fake):
     n = notifier(twilio)
     fake.script.append("slow:2")  # the client gives up after 1 s; the message was created
-    assert n.handle(event()) == "retry"
+    assert n.handle(event()) is Handled.RETRY
     time.sleep(1.2)
-    assert n.handle(event()) == "duplicate"  # Twilio has it: not sent again
+    assert n.handle(event()) is Handled.DUPLICATE  # Twilio has it: not sent again
     assert len(fake.sent_to(PHONE)) == 1
     fake.script.append("drop")  # created, then the connection closes without an answer
-    assert n.handle(event(job="j9")) == "retry"
-    assert n.handle(event(job="j9")) == "duplicate"
+    assert n.handle(event(job="j9")) is Handled.RETRY
+    assert n.handle(event(job="j9")) is Handled.DUPLICATE
     assert len(fake.sent_to(PHONE)) == 2
 
 
@@ -219,37 +223,44 @@ def test_an_appointment_is_confirmed_24_hours_before_with_the_eta_then_current(s
     claims = claims_in(store, request)
     n = notifier(twilio, claims=claims, clock=lambda: now[0])
     visit = T0 + 3 * 86_400  # three days ahead
-    assert n.handle(event(EtaKind.PLANNED, eta=visit)) == "scheduled" and not fake.messages
+    assert n.handle(event(EtaKind.PLANNED, eta=visit)) is Handled.SCHEDULED and not fake.messages
     moved = event(EtaKind.MOVED, eta=visit + 2 * 3600, previous_eta=visit)
-    assert n.handle(moved) == "rescheduled" and not fake.messages  # nothing was told yet: no update
-    assert n.handle(event(EtaKind.PLANNED, job="j2", eta=visit)) == "scheduled"
-    assert n.handle(event(EtaKind.WITHDRAWN, job="j2", eta=visit)) == "withdrawn"  # cancelled: never confirmed
+    assert n.handle(moved) is Handled.RESCHEDULED and not fake.messages  # nothing was told yet: no update
+    assert n.handle(event(EtaKind.PLANNED, job="j2", eta=visit)) is Handled.SCHEDULED
+    assert n.handle(event(EtaKind.WITHDRAWN, job="j2", eta=visit)) is Handled.WITHDRAWN  # cancelled: never confirmed
     now[0] = visit - 86_400 + 60  # 24 h before the first ETA, not yet before the moved one
     assert n.send_due() == [] and not fake.messages
     now[0] = visit + 2 * 3600 - 86_400 + 1
-    assert n.send_due() == ["sent"]
+    assert n.send_due() == [Handled.SENT]
     assert len(fake.messages) == 1 and "arrival between 11:45-12:15" in fake.messages[0]["body"]  # the moved ETA
     assert n.send_due() == [] and len(fake.messages) == 1
-    assert n.handle(event(EtaKind.PLANNED, job="j3", eta=int(now[0]) + 3600)) == "sent"  # within 24 h: at once
+    assert n.handle(event(EtaKind.PLANNED, job="j3", eta=int(now[0]) + 3600)) is Handled.SENT  # within 24 h: at once
 
 
 def test_a_held_move_caught_mid_send_is_settled_before_a_departure_drops_it(twilio, fake):
     now = [float(T0)]
     n = notifier(twilio, clock=lambda: now[0], settle=30.0)
     moved = event(EtaKind.MOVED, eta=T0 + 3600, version=3)
-    assert n.handle(moved) == "held"
+    assert n.handle(moved) is Handled.HELD
     _, body = n.text(moved)  # a notifier sent it and died before recording it: Twilio has it, the claim does not
     assert n.sms.send(PHONE, body).status == "SENT"
     key = text_key(moved, "eta_update")
     n.claims.set(key, f"sending:{time.time() - 1:.3f}")
-    assert n.handle(event(EtaKind.DEPARTED, eta=T0 + 3600, version=4)) == "sent"
+    assert n.handle(event(EtaKind.DEPARTED, eta=T0 + 3600, version=4)) is Handled.SENT
     assert n.claims.get(key) == f"sent:{fake.messages[0]['sid']}"  # settled, not resent
     now[0] += 31
     assert n.send_due() == [] and len(fake.messages) == 2
 
 
 def test_a_customer_without_a_phone_is_skipped(twilio):
-    assert notifier(twilio).handle(event(phone="")) == "skipped: no phone"
+    assert notifier(twilio).handle(event(phone="")) is Handled.SKIPPED_NO_PHONE
+
+
+def test_claims_in_a_redis_that_is_down_leave_the_event_for_later(twilio, fake, caplog):
+    n = notifier(twilio, claims=RedisClaims(redis.Redis(port=1, socket_connect_timeout=0.2)))  # nothing listens
+    with caplog.at_level(logging.WARNING, logger="dispatch.notify"):
+        assert n.handle(event()) is Handled.RETRY and not fake.messages
+    assert "notifier: Redis ConnectionError; the DEPARTED event of job j1 is tried again" in caplog.text
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
@@ -301,7 +312,7 @@ def test_mask_keeps_only_the_last_two_digits():
 def test_numbers_go_to_twilio_in_e164_however_they_were_written(twilio, fake):
     assert e164("(303) 555-0199") == "+13035550199" == e164("+13035550199") == e164("1-303-555-0199")
     assert e164("+44 20 7946 0958") == "+442079460958"
-    assert notifier(twilio).handle(event(phone="(303) 555-0199")) == "sent"
+    assert notifier(twilio).handle(event(phone="(303) 555-0199")) is Handled.SENT
     assert [m["to"] for m in fake.messages] == ["+13035550199"]
 
 
@@ -324,7 +335,7 @@ def test_a_restarted_notifier_resumes_and_sends_nothing_twice(twilio, fake, redi
     stream.publish(events[10:])
     crashed = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=RedisClaims(client))
     batch = stream.group_read("notifier", "n1", count=1)
-    assert crashed.handle(batch[0][1]) == "sent"  # sent, never acknowledged
+    assert crashed.handle(batch[0][1]) is Handled.SENT  # sent, never acknowledged
     again = Notifier(stream, sms=Sms(twilio), messages=MESSAGES, claims=RedisClaims(client))
     thread, stop = again.start("n1")  # same consumer: its pending entry comes first
     deadline = time.monotonic() + 10
@@ -342,9 +353,9 @@ def test_a_claim_still_being_worked_on_is_left_alone_until_its_lease_runs_out(tw
     n = notifier(twilio, lease=30.0)
     key = text_key(event(), "en_route")
     n.claims.set(key, f"sending:{time.time():.3f}")  # another sender, mid-retry
-    assert n.handle(event()) == "retry" and not fake.messages
+    assert n.handle(event()) is Handled.RETRY and not fake.messages
     n.claims.set(key, f"sending:{time.time() - 31:.0f}")  # its lease ran out: settled with Twilio, then sent
-    assert n.handle(event()) == "sent" and len(fake.messages) == 1
+    assert n.handle(event()) is Handled.SENT and len(fake.messages) == 1
 
 
 def test_a_claim_an_earlier_run_of_the_same_consumer_left_is_settled_once_its_request_timed_out(twilio, fake):
@@ -354,13 +365,13 @@ def test_a_claim_an_earlier_run_of_the_same_consumer_left_is_settled_once_its_re
     key = text_key(event(), "en_route")
     young, old = time.time() - 1, time.time() - n.orphan_grace - 1
     n.claims.set(key, f"sending:{old:.3f}:serve-b/run1")  # another consumer, maybe alive: the lease holds
-    assert n.handle(event()) == "retry" and not fake.messages
+    assert n.handle(event()) is Handled.RETRY and not fake.messages
     n.claims.set(key, f"sending:{old:.3f}:serve-a/run2")  # this run's own sender, mid-retry
-    assert n.handle(event()) == "retry" and not fake.messages
+    assert n.handle(event()) is Handled.RETRY and not fake.messages
     n.claims.set(key, f"sending:{young:.3f}:serve-a/run1")  # this consumer before a restart, just now:
-    assert n.handle(event()) == "retry" and not fake.messages  # its create may still be on its way
+    assert n.handle(event()) is Handled.RETRY and not fake.messages  # its create may still be on its way
     n.claims.set(key, f"sending:{old:.3f}:serve-a/run1")  # dead, and its request long done
-    assert n.handle(event()) == "sent" and len(fake.messages) == 1
+    assert n.handle(event()) is Handled.SENT and len(fake.messages) == 1
 
 
 def test_a_text_found_at_twilio_after_a_crash_counts_as_told(twilio, fake):
@@ -370,15 +381,15 @@ def test_a_text_found_at_twilio_after_a_crash_counts_as_told(twilio, fake):
     n = notifier(twilio, lease=30.0)
     n.consumer, n.run_id = "serve-a", "serve-a/run2"
     first = event(kind=EtaKind.DEPARTED, eta=T0 + 40 * 60)
-    assert n.handle(first) == "sent"  # told T0 + 40 min
+    assert n.handle(first) is Handled.SENT  # told T0 + 40 min
     moved = event(kind=EtaKind.MOVED, eta=T0 + 80 * 60, version=3)
     kind, body = n.text(moved)
     key = text_key(moved, kind)
     assert n.sms.send(moved.customer_phone, body).status == "SENT"  # at Twilio: the crash came before the claim
     n.claims.set(key, f"sending:{time.time() - n.orphan_grace - 1:.3f}:serve-a/run1")
-    assert n.handle(moved) == "duplicate" and len(fake.messages) == 2  # settled, not sent again
+    assert n.handle(moved) is Handled.DUPLICATE and len(fake.messages) == 2  # settled, not sent again
     back = event(kind=EtaKind.MOVED, eta=T0 + 42 * 60, version=4)  # near the first ETA, far from the one told
-    assert n.handle(back) == "sent" and len(fake.messages) == 3
+    assert n.handle(back) is Handled.SENT and len(fake.messages) == 3
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
@@ -388,22 +399,22 @@ def test_two_handlers_finding_the_same_abandoned_claim_send_one_text(store, twil
     claims.set(key, f"sending:{time.time() - 120:.3f}")  # its sender died two minutes ago
     fake.list_delay = 0.3  # both are asking Twilio at the same time
     a, b = notifier(twilio, claims=claims, lease=45.0), notifier(twilio, claims=claims, lease=45.0)
-    outcomes: list[str] = []
+    outcomes: list[Handled] = []
     threads = [threading.Thread(target=lambda n=n: outcomes.append(n.handle(event()))) for n in (a, b)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
-    assert sorted(outcomes) == ["retry", "sent"] and len(fake.messages) == 1
-    assert a.handle(event()) == "duplicate" and len(fake.messages) == 1
+    assert sorted(outcomes) == [Handled.RETRY, Handled.SENT] and len(fake.messages) == 1
+    assert a.handle(event()) is Handled.DUPLICATE and len(fake.messages) == 1
 
 
 def test_an_older_version_of_a_visit_is_dropped_when_a_later_one_was_handled(twilio, fake):
     n = notifier(twilio)
-    assert n.handle(event(EtaKind.MOVED, eta=T0 + 3600, version=7)) == "sent"
-    assert n.handle(event(EtaKind.MOVED, eta=T0 + 1800, version=5)) == "stale"  # came late: out of date
-    assert n.handle(event(EtaKind.DEPARTED, eta=T0 + 1800, version=5)) == "sent"  # a departure still happened
-    assert n.handle(event(EtaKind.MOVED, eta=T0 + 3600, version=9)) == "sent"  # back to an earlier ETA: told
+    assert n.handle(event(EtaKind.MOVED, eta=T0 + 3600, version=7)) is Handled.SENT
+    assert n.handle(event(EtaKind.MOVED, eta=T0 + 1800, version=5)) is Handled.STALE  # came late: out of date
+    assert n.handle(event(EtaKind.DEPARTED, eta=T0 + 1800, version=5)) is Handled.SENT  # a departure still happened
+    assert n.handle(event(EtaKind.MOVED, eta=T0 + 3600, version=9)) is Handled.SENT  # back to an earlier ETA: told
     assert len(fake.messages) == 3
 
 
@@ -413,23 +424,23 @@ def test_a_moved_eta_is_texted_once_it_has_held_and_only_if_it_is_news(store, tw
     claims = claims_in(store, request)
     n = notifier(twilio, claims=claims, clock=lambda: now[0], settle=30.0)
     visit = T0 + 3 * 3600
-    assert n.handle(event(EtaKind.PLANNED, eta=visit, version=1)) == "sent"  # told: 13:00
+    assert n.handle(event(EtaKind.PLANNED, eta=visit, version=1)) is Handled.SENT  # told: 13:00
     # a re-plan's quick answer moves it 40 min, its final answer puts it back: nothing to tell
-    assert n.handle(event(EtaKind.MOVED, eta=visit + 2400, previous_eta=visit, version=2)) == "held"
-    assert n.handle(event(EtaKind.MOVED, eta=visit, previous_eta=visit + 2400, version=3)) == "held"
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 2400, previous_eta=visit, version=2)) is Handled.HELD
+    assert n.handle(event(EtaKind.MOVED, eta=visit, previous_eta=visit + 2400, version=3)) is Handled.HELD
     now[0] += 31
-    assert n.send_due() == ["unchanged"] and len(fake.messages) == 1
+    assert n.send_due() == [Handled.UNCHANGED] and len(fake.messages) == 1
     # a move that holds is told once, with the latest ETA
-    assert n.handle(event(EtaKind.MOVED, eta=visit + 1800, previous_eta=visit, version=4)) == "held"
-    assert n.handle(event(EtaKind.MOVED, eta=visit + 2400, previous_eta=visit, version=5)) == "held"
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 1800, previous_eta=visit, version=4)) is Handled.HELD
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 2400, previous_eta=visit, version=5)) is Handled.HELD
     assert n.send_due() == [] and len(fake.messages) == 1  # not yet: still settling
     now[0] += 31
-    assert n.send_due() == ["sent"] and len(fake.messages) == 2
+    assert n.send_due() == [Handled.SENT] and len(fake.messages) == 2
     assert "13:25-13:55" in fake.messages[1]["body"]  # 13:40 ± 15 min (the event's window)
     assert n.send_due() == []
     # the technician departs: the en-route text carries the ETA, a move held meanwhile is dropped
-    assert n.handle(event(EtaKind.MOVED, eta=visit + 3600, previous_eta=visit + 2400, version=6)) == "held"
-    assert n.handle(event(EtaKind.DEPARTED, eta=visit + 3600, version=7)) == "sent"
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 3600, previous_eta=visit + 2400, version=6)) is Handled.HELD
+    assert n.handle(event(EtaKind.DEPARTED, eta=visit + 3600, version=7)) is Handled.SENT
     now[0] += 31
     assert n.send_due() == [] and len(fake.messages) == 3
 

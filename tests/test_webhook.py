@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.claims import MemoryClaims, RedisClaims
 from dispatch.notify.notifier import Notifier
+from dispatch.notify.outcome import Handled
 from dispatch.notify.sms import Sms, TwilioSettings
 from dispatch.notify.webhook import EMPTY_TWIML, INBOUND_PATH, MAX_BODY, STATUS_PATH, WebhookServer
 from dispatch.server.convert import problem_from_proto
@@ -118,7 +119,7 @@ def test_undelivered_counts_as_an_error_and_21610_opts_the_number_out(webhook, n
     assert post(webhook, STATUS_PATH, status("SM2", "failed", code="21610")).status_code == 204
     assert notifier.delivery_status("SM2") == "failed:21610"
     assert notifier.opted_out(PHONE)
-    assert notifier.handle(event()) == "skipped: opted out"
+    assert notifier.handle(event()) is Handled.SKIPPED_OPTED_OUT
 
 
 # ---------------------------------------------------------------------------- replies
@@ -133,24 +134,24 @@ def test_stop_ends_the_texts_and_start_resumes_them(store, twilio, fake, request
     server = WebhookServer(notifier, auth_token=TOKEN, public_url=PUBLIC + "/", host="127.0.0.1")
     server.start()
     try:
-        assert notifier.handle(event("j1")) == "sent"
+        assert notifier.handle(event("j1")) is Handled.SENT
         answer = post(server, INBOUND_PATH, reply(" stop "))
         assert answer.status_code == 200 and answer.text == EMPTY_TWIML
         assert answer.headers["Content-Type"] == "text/xml"
-        assert notifier.handle(event("j2")) == "skipped: opted out"
+        assert notifier.handle(event("j2")) is Handled.SKIPPED_OPTED_OUT
         assert len(fake.sent_to(PHONE)) == 1
         assert post(server, INBOUND_PATH, reply("Thanks, see you then")).status_code == 200  # left to the office
-        assert notifier.handle(event("j3")) == "skipped: opted out"
+        assert notifier.handle(event("j3")) is Handled.SKIPPED_OPTED_OUT
         assert notifier.opted_out("+1 (303) 555-" + PHONE[-4:]) and notifier.opted_out(PHONE[2:])  # any spelling
         assert post(server, INBOUND_PATH, reply("Yes, I'll be home")).status_code == 200  # not the START keyword
-        assert notifier.handle(event("j3b")) == "skipped: opted out"
+        assert notifier.handle(event("j3b")) is Handled.SKIPPED_OPTED_OUT
         assert post(server, INBOUND_PATH, reply("START")).status_code == 200
-        assert notifier.handle(event("j4")) == "sent"
+        assert notifier.handle(event("j4")) is Handled.SENT
         assert len(fake.sent_to(PHONE)) == 2
         assert post(server, INBOUND_PATH, reply("Cancel my 3pm visit")).status_code == 200  # not an opt-out
-        assert notifier.handle(event("j5")) == "sent"
+        assert notifier.handle(event("j5")) is Handled.SENT
         assert post(server, INBOUND_PATH, reply("Stop.")).status_code == 200
-        assert notifier.handle(event("j6")) == "skipped: opted out"
+        assert notifier.handle(event("j6")) is Handled.SKIPPED_OPTED_OUT
     finally:
         server.close()
 

@@ -1,13 +1,20 @@
 """What the notifier remembers, in memory or in Redis (shared by every notifier): the dedupe
 claims of texts, the last plan version handled per job, opted-out numbers, and the texts
-scheduled for later (held moves, appointment confirmations)."""
+scheduled for later (held moves, appointment confirmations).
+
+``RedisClaims`` is the only part of the notifier that touches Redis: a Redis error becomes
+``ClaimsUnavailableError``, which the notifier answers by trying again later."""
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import ParamSpec, Protocol, TypeVar
 
 import redis
+
+from dispatch.errors import DispatchError
 
 CLAIM_TTL = 7 * 86_400
 OPTED_OUT = "dispatch:sms:opted_out"
@@ -36,9 +43,35 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class ClaimsUnavailableError(DispatchError):
+    """The notifier's claims (Redis) cannot be reached; ``kind`` names the Redis error
+    (``ConnectionError``, ``TimeoutError``…). What was being done is tried again later."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(f"notifier claims: Redis {kind}")
+
+
+def _unavailable_on_redis_error(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``method``, raising ``ClaimsUnavailableError`` for any Redis error."""
+
+    @functools.wraps(method)
+    def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except redis.exceptions.RedisError as error:
+            raise ClaimsUnavailableError(type(error).__name__) from error
+
+    return translated
+
 
 class Claims(Protocol):
-    """Dedupe keys and opt-outs: in memory, or in Redis (shared by notifier processes)."""
+    """Dedupe keys and opt-outs: in memory, or in Redis (shared by notifier processes). Any method
+    may raise ``ClaimsUnavailableError`` (the store cannot be reached)."""
 
     def claim(self, key: str, value: str) -> str | None:
         """Set ``key`` to ``value`` if absent: ``None``; else the value it holds."""
@@ -145,46 +178,59 @@ class MemoryClaims:
 
 
 class RedisClaims:
+    """Claims in Redis, shared by every notifier. Raises ``ClaimsUnavailableError`` when Redis fails."""
+
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
+    @_unavailable_on_redis_error
     def claim(self, key: str, value: str) -> str | None:
         if self.client.set(key, value, nx=True, ex=CLAIM_TTL):
             return None
         held = self.client.get(key)
         return held.decode() if held is not None else self.claim(key, value)
 
+    @_unavailable_on_redis_error
     def set(self, key: str, value: str) -> None:
         self.client.set(key, value, ex=CLAIM_TTL)
 
+    @_unavailable_on_redis_error
     def get(self, key: str) -> str | None:
         held = self.client.get(key)
         return held.decode() if held is not None else None
 
+    @_unavailable_on_redis_error
     def take_over(self, key: str, held: str, value: str) -> bool:
         return bool(self.client.eval(_TAKE_OVER, 1, key, held, value, CLAIM_TTL))
 
+    @_unavailable_on_redis_error
     def advance(self, slot: str, version: int) -> bool:
         return bool(self.client.eval(_ADVANCE, 1, f"dispatch:sms:version:{slot}", version, CLAIM_TTL))
 
+    @_unavailable_on_redis_error
     def opted_out(self, phone: str) -> bool:
         return bool(self.client.sismember(OPTED_OUT, phone))
 
+    @_unavailable_on_redis_error
     def opt_out(self, phone: str) -> None:
         self.client.sadd(OPTED_OUT, phone)
 
+    @_unavailable_on_redis_error
     def opt_in(self, phone: str) -> None:
         self.client.srem(OPTED_OUT, phone)
 
+    @_unavailable_on_redis_error
     def schedule(self, slot: str, due: float, payload: bytes) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(SCHEDULED, slot, payload)
         pipe.zadd(DUE, {slot: due})
         pipe.execute()
 
+    @_unavailable_on_redis_error
     def scheduled(self, slot: str) -> bytes | None:
         return self.client.hget(SCHEDULED, slot)
 
+    @_unavailable_on_redis_error
     def due(self, now: float, count: int) -> list[tuple[str, bytes]]:
         slots = self.client.zrangebyscore(DUE, "-inf", now, start=0, num=count)
         if not slots:
@@ -192,5 +238,6 @@ class RedisClaims:
         payloads = self.client.hmget(SCHEDULED, slots)
         return [(slot.decode(), payload) for slot, payload in zip(slots, payloads, strict=True) if payload]
 
+    @_unavailable_on_redis_error
     def unschedule(self, slot: str, payload: bytes | None = None) -> None:
         self.client.eval(_UNSCHEDULE, 2, SCHEDULED, DUE, slot, payload if payload is not None else b"")

@@ -36,6 +36,8 @@ PERMANENT_CODES = frozenset({21211, 21214, 21217, 21407, 21408, 21610, 21612, 21
 UNSUBSCRIBED = 21610
 #: The number is not one a text can reach (invalid, unreachable, not a mobile): no other text to it will do better.
 INVALID_NUMBER = frozenset({21211, 21214, 21217, 21614})
+#: Twilio answers that are about the customer's number, not about Twilio: not errors of the integration.
+CUSTOMER_SIDE = frozenset({21211, 21214, 21217, 21610, 21612, 21614, 30003, 30005, 30006})
 
 
 class MaskPhones(logging.Filter):

@@ -1,0 +1,251 @@
+"""What to do with one ETA event: text the customer now, later, or not at all; each text at most once.
+
+For each event: pick the message (``EMERGENCY`` → emergency, ``DEPARTED`` → en route, ``MOVED`` →
+ETA update, ``PLANNED`` → appointment confirmation), skip customers without a phone or who opted
+out (``replies``: replied STOP, or a number Twilio refused as unsubscribed or invalid), render,
+count segments, then:
+
+1. claim the text's dedupe key — ``(plan, job, message kind, plan version, ETA in 10-minute
+   buckets)``, see ``text_key`` — as ``sending:<time>:<run>``; a key already ``sent``/``failed``
+   means done; a key left ``sending`` is settled with Twilio once its lease allows (``lease``),
+   never by sending blindly;
+2. send, through whichever ``Sender`` the notifier has (Twilio, or the log): ``sending``.
+
+An event that says what the customer's visit is (``STATEFUL``) and is older than a version already
+handled for the job is out of date and dropped (events can come out of order).
+
+A moved ETA is held for ``SETTLE`` (30 s) and texted then only if it still differs from the ETA
+the customer was told last by the threshold: a re-plan's quick answer and its final answer can
+disagree, and a customer must not get "11:00", "10:30", "11:00" within a minute.
+
+Appointment confirmations go out ``APPOINTMENT_LEAD`` (24 h) before the ETA, at once for a visit
+sooner than that: a ``PLANNED`` event further ahead is kept (Redis hash and sorted set, or memory)
+until then; a ``MOVED`` event for it changes what will be confirmed instead of texting an update
+(nothing was told yet), ``WITHDRAWN`` (a cancelled job) drops it, and a departure makes it moot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from dispatch.eta import EtaEvent, EtaKind
+from dispatch.notify.claims import Claims, ClaimsUnavailableError
+from dispatch.notify.lease import Run
+from dispatch.notify.outcome import Handled, Unsettled
+from dispatch.notify.replies import phone_key
+from dispatch.notify.sending import Sender
+from dispatch.notify.templates import Messages, segments
+from dispatch.stream import decode, encode
+
+log = logging.getLogger("dispatch.notify")
+
+MESSAGE_OF = {
+    EtaKind.EMERGENCY: "emergency",
+    EtaKind.DEPARTED: "en_route",
+    EtaKind.MOVED: "eta_update",
+    EtaKind.PLANNED: "appointment",
+}
+#: ETAs within one bucket share a dedupe key.
+ETA_BUCKET = 600
+#: A moved ETA is texted once it has held this long (the latest move, if it still differs from
+#: what the customer was told by the threshold).
+SETTLE = 30.0
+#: Scheduled-slot prefix of held moves, and key prefix of the ETA each customer was told last.
+MOVE = "move:"
+TOLD = "dispatch:sms:told:"
+#: Events that say what the customer's visit is (not that something happened): an older version
+#: than one already handled for the job is out of date and dropped.
+STATEFUL = frozenset({EtaKind.PLANNED, EtaKind.MOVED, EtaKind.WITHDRAWN})
+#: An appointment is confirmed this long before its ETA (at once when the plan is made later).
+APPOINTMENT_LEAD = 86_400
+
+
+def text_key(event: EtaEvent, kind: str) -> str:
+    """The dedupe key of ``event``'s text: plan, job, message kind, the plan version that made the
+    event, and its ETA in 10-minute buckets. The version tells a move back to an earlier ETA
+    (10:15, then 10:30, then 10:15 again) from the first text; an event read twice (a restart, a
+    takeover) has the same version and gets the same key."""
+    return f"dispatch:sms:{event.plan_id}:{event.job_id}:{kind}:v{event.version}:{event.eta // ETA_BUCKET}"
+
+
+class Policy:
+    """Decides and does what one event calls for; sends through ``sender``, remembers in ``claims``.
+
+    ``lease`` / ``orphan_grace``: how old a ``sending`` claim must be before it is settled (one an
+    earlier run of this consumer left needs only ``orphan_grace``); ``run``: this run, which names
+    the claims it makes."""
+
+    def __init__(
+        self,
+        claims: Claims,
+        sender: Sender,
+        messages: Messages,
+        run: Run,
+        *,
+        lease: float,
+        orphan_grace: float,
+        appointment_lead: int,
+        settle: float,
+        threshold: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.claims = claims
+        self.sender = sender
+        self.messages = messages
+        self.this_run = run
+        self.lease = lease
+        self.orphan_grace = orphan_grace
+        self.appointment_lead = appointment_lead
+        self.settle = settle
+        self.threshold = threshold
+        self.clock = clock
+        self.zone = ZoneInfo(messages.time_zone)
+
+    def text(self, event: EtaEvent) -> tuple[str, str]:
+        """``(message kind, rendered text)`` for ``event``."""
+        kind = MESSAGE_OF[event.kind]
+        eta = datetime.fromtimestamp(event.eta, UTC).astimezone(self.zone)
+        start = datetime.fromtimestamp(event.window_start, UTC).astimezone(self.zone)
+        end = datetime.fromtimestamp(event.window_end, UTC).astimezone(self.zone)
+        minutes = max(1, -(-(event.eta - event.at) // 60))
+        link = self.messages.tracking_link.format(job_id=event.job_id, plan_id=event.plan_id)
+        values = {
+            "customer_name": event.customer_name,
+            "technician_name": event.technician_name or "Your technician",
+            "technician_phone": event.technician_phone,
+            "service_type": event.service_type or "service",
+            "eta": f"{minutes} min" if kind == "emergency" else f"{eta:%H:%M}",
+            "eta_window": f"{start:%H:%M}-{end:%H:%M}",  # a hyphen: an en dash would make the text UCS-2
+            "date": f"{eta:%a %d %b}",
+            "tracking_link": link,
+        }
+        return kind, self.messages.render(kind, values)
+
+    def handle(self, event: EtaEvent, *, settled: bool = False) -> Handled:
+        """Text ``event``'s customer if due (see ``_handle``); Redis failing means ``RETRY``."""
+        try:
+            return self._handle(event, settled=settled)
+        except ClaimsUnavailableError as exc:
+            log.warning(
+                "notifier: Redis %s; the %s event of job %s is tried again",
+                exc.kind,
+                event.kind.name,
+                event.job_id,
+            )
+            return Handled.RETRY
+
+    def _handle(self, event: EtaEvent, *, settled: bool = False) -> Handled:
+        """Text ``event``'s customer if due; ``RETRY`` when not done (the event stays
+        unacknowledged). ``settled``: a held move whose time has come."""
+        slot = f"{event.plan_id}:{event.job_id}"
+        if event.kind in STATEFUL and not settled and not self.claims.advance(slot, event.version):
+            return self._leftover(event)  # a later version of this visit was handled (events came out of order)
+        if event.kind is EtaKind.WITHDRAWN:
+            self.claims.unschedule(slot)
+            return Handled.WITHDRAWN if self._drop_held_move(slot) else Handled.RETRY
+        phone = event.customer_phone
+        if not phone:
+            return Handled.SKIPPED_NO_PHONE
+        if self.claims.opted_out(phone_key(phone)):
+            return Handled.SKIPPED_OPTED_OUT  # or a number Twilio refused as invalid
+        if event.kind is EtaKind.MOVED and self.claims.scheduled(slot) is not None:
+            # not confirmed yet: nothing to update; the confirmation will carry the new ETA
+            event = dataclasses.replace(event, kind=EtaKind.PLANNED, previous_eta=0)
+            if event.eta - self.appointment_lead <= self.clock():
+                self.claims.unschedule(slot)  # now within the lead: confirmed at once, below
+            else:
+                self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
+                return Handled.RESCHEDULED
+        elif event.kind is EtaKind.MOVED and not settled and self.settle > 0:
+            # told once the ETA has stayed put for a while: a re-plan's quick answer and its final one
+            # can disagree, and the customer must not get "11:00", "10:30", "11:00" within a minute
+            if not self._drop_held_move(slot):  # the one it replaces was caught mid-send: settle it first
+                return Handled.RETRY
+            self.claims.schedule(MOVE + slot, self.clock() + self.settle, encode(event))
+            return Handled.HELD
+        elif event.kind is EtaKind.MOVED:
+            told = self.claims.get(TOLD + slot)
+            if told is not None and abs(event.eta - int(told)) < self.threshold:
+                return Handled.UNCHANGED  # back to (or near) what the customer was told last
+        elif event.kind is EtaKind.PLANNED and event.eta - self.appointment_lead > self.clock():
+            self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
+            return Handled.SCHEDULED
+        elif event.kind in (EtaKind.DEPARTED, EtaKind.EMERGENCY):
+            self.claims.unschedule(slot)  # on the way already: a confirmation would come too late
+            if not self._drop_held_move(slot):  # and this text carries the ETA
+                return Handled.RETRY
+        kind, body = self.text(event)
+        parts = segments(body)
+        key = text_key(event, kind)
+        held = self.claims.claim(key, self.this_run.sending())
+        if held is not None:
+            if not held.startswith("sending:"):
+                return Handled.DUPLICATE
+            try:
+                sid = self._take_over(key, held, phone, body)
+            except Unsettled:
+                return Handled.RETRY
+            if sid:  # it went out before the crash: the customer has this ETA
+                self.claims.set(key, f"sent:{sid}")
+                self.claims.set(TOLD + slot, str(event.eta))
+                return Handled.DUPLICATE
+        outcome = self.sender.send(key, phone, body, kind, parts)
+        if outcome in (Handled.SENT, Handled.LOGGED):
+            self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
+        return outcome
+
+    def _drop_held_move(self, slot: str) -> bool:
+        """Drop the move held for ``slot``, if any; ``False`` while a text of it caught mid-send
+        (a crash) waits to be settled with Twilio: its claim must say whether it went out."""
+        held = self.claims.scheduled(MOVE + slot)
+        if held is None:
+            return True
+        try:
+            if self._leftover(decode(held)) is Handled.RETRY:
+                return False
+        except (KeyError, TypeError, ValueError):
+            pass  # unreadable: nothing to settle
+        self.claims.unschedule(MOVE + slot, held)
+        return True
+
+    def _leftover(self, event: EtaEvent) -> Handled:
+        """An out-of-date event: nothing to send, but a text of it caught mid-send (a crash) is
+        settled with Twilio so that its claim says what happened: ``STALE``, or ``RETRY`` while
+        that cannot be told."""
+        if event.kind not in MESSAGE_OF or not event.customer_phone:
+            return Handled.STALE
+        kind, body = self.text(event)
+        key = text_key(event, kind)
+        held = self.claims.get(key)
+        if held is None or not held.startswith("sending:"):
+            return Handled.STALE
+        try:
+            sid = self._take_over(key, held, event.customer_phone, body)
+        except Unsettled:
+            return Handled.RETRY
+        self.claims.set(key, f"sent:{sid}" if sid else "failed:superseded")
+        return Handled.STALE
+
+    def _take_over(self, key: str, held: str, phone: str, body: str) -> str | None:
+        """Take over the claim ``key`` left ``held`` ("sending:<t>:<run>") and settle it with Twilio: the
+        SID if that text went out, ``None`` if not (the claim is this handler's now).
+
+        Raises
+        ------
+        Unsettled
+            It cannot be told yet: its lease has not run out (another sender may be on it), another
+            handler took it over first, or Twilio cannot be asked.
+        """
+        _, stamp, *owner = held.split(":", 2)
+        since = float(stamp)
+        lease = self.orphan_grace if self.this_run.orphaned(owner[0] if owner else "") else self.lease
+        if time.time() - since < lease:
+            raise Unsettled
+        if not self.claims.take_over(key, held, self.this_run.sending()):
+            raise Unsettled
+        return self.sender.find(phone, body, since)
