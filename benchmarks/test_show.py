@@ -16,7 +16,9 @@ import math
 import pytest
 from google.protobuf import json_format
 
+from dispatch.domain import Plan, Problem, Route, Visit
 from dispatch.examples.generate import generate
+from dispatch.server.convert import problem_from_proto
 from dispatch.show import day_view
 from dispatch.show import html as html_page
 from dispatch.show import png as png_image
@@ -25,29 +27,34 @@ from dispatch.v1 import dispatch_pb2 as pb
 DRIVE = 20 * 60
 
 
-def big_day(technicians: int = 50, jobs: int = 1000) -> tuple[pb.SolveRequest, pb.Plan]:
+def big_day(technicians: int = 50, jobs: int = 1000) -> tuple[Problem, Plan]:
     request = json_format.ParseDict(generate(technicians=technicians, jobs=jobs, seed=11), pb.SolveRequest())
-    lat0 = sum(j.location.lat for j in request.jobs) / jobs
-    lng0 = sum(j.location.lng for j in request.jobs) / jobs
-    order = sorted(request.jobs, key=lambda j: math.atan2(j.location.lat - lat0, j.location.lng - lng0))
+    problem, _ = problem_from_proto(request)
+    lat0 = sum(j.location.lat for j in problem.jobs) / jobs
+    lng0 = sum(j.location.lng for j in problem.jobs) / jobs
+    order = sorted(problem.jobs, key=lambda j: math.atan2(j.location.lat - lat0, j.location.lng - lng0))
     per = math.ceil(jobs / technicians)
-    plan = pb.Plan(plan_id="big", version=1, start_time=request.start_time)
-    for k, tech in enumerate(request.technicians):
-        route = plan.routes.add(technician_id=tech.id)
-        t = tech.shift.start.seconds
-        route.start.FromSeconds(t)
+    routes = []
+    for k, tech in enumerate(problem.technicians):
+        t = tech.shift.start
+        visits = []
         for job in order[k * per : (k + 1) * per]:
-            visit = route.visits.add(job_id=job.id)
-            visit.travel_duration.FromSeconds(DRIVE)
-            visit.arrival.FromSeconds(t + DRIVE)
-            opens = min((w.start.seconds for w in job.time_windows), default=t + DRIVE)
-            visit.start.FromSeconds(max(t + DRIVE, opens))
-            t = visit.start.seconds + job.service_duration.seconds
-            visit.end.FromSeconds(t)
-        route.return_travel_duration.FromSeconds(DRIVE)
-        route.end.FromSeconds(t + DRIVE)
-    plan.stats.jobs_assigned = jobs
-    return request, plan
+            arrival = t + DRIVE
+            start = max(arrival, min((w.start for w in job.time_windows), default=arrival))
+            t = start + job.service_duration
+            visits.append(
+                Visit(job_id=job.id, arrival=arrival, start=start, end=t, travel_duration=DRIVE, travel_distance=0)
+            )
+        routes.append(
+            Route(
+                technician_id=tech.id,
+                start=tech.shift.start,
+                end=t + DRIVE,
+                visits=tuple(visits),
+                return_travel_duration=DRIVE,
+            )
+        )
+    return problem, Plan(plan_id="big", epoch=problem.epoch, version=1, routes=tuple(routes))
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +63,13 @@ def day():
 
 
 def test_html_of_a_50_by_1000_day(benchmark, day, tmp_path):
-    request, plan = day
-    page = benchmark(lambda: html_page.render(day_view(plan, request)))
+    problem, plan = day
+    page = benchmark(lambda: html_page.render(day_view(plan, problem)))
     assert page.count('class="stop"') == 1000
 
 
 def test_png_of_a_50_by_1000_day(benchmark, day, tmp_path):
-    request, plan = day
+    problem, plan = day
     path = tmp_path / "big.png"
-    benchmark.pedantic(lambda: png_image.render(day_view(plan, request), path), rounds=3, iterations=1)
+    benchmark.pedantic(lambda: png_image.render(day_view(plan, problem), path), rounds=3, iterations=1)
     assert path.stat().st_size > 50_000

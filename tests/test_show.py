@@ -13,11 +13,13 @@ from google.protobuf import json_format
 from matplotlib import image
 
 from dispatch.cli import EXAMPLE_DAY, main
+from dispatch.cli.commands import _domain_plan, _domain_problem
+from dispatch.cli.commands import _load_plan as load_plan
 from dispatch.config import Settings
 from dispatch.server.convert import plan_to_proto, problem_from_proto
 from dispatch.service import PlanningService
 from dispatch.show.progress import ProgressBar
-from dispatch.show.view import day_view, load_plan
+from dispatch.show.view import day_view
 from dispatch.solver.runner import InProcessRunner
 from dispatch.v1 import dispatch_pb2 as pb
 
@@ -104,7 +106,7 @@ def test_before_and_after_highlight_what_moved(example, capsys):
     map_svg, timeline = svgs(page)
     assert "SOS-1" in {g.get("data-job") for g in map_svg.iter("g")}  # placed from the events file
     dashed = {r.get("data-job") for r in timeline.iter("rect") if r.get("stroke-dasharray")}
-    view = day_view(second, request, before=first)
+    view = day_view(_domain_plan(second), _domain_problem(request), before=_domain_plan(first))
     moved = {b.job_id for lane in view.lanes for b in lane.blocks if b.moved}
     assert "SOS-1" in moved and dashed == moved  # one dashed outline per moved visit
     assert len(re.findall(r"<li>", page)) == len(view.moves) >= len(moved)
@@ -128,7 +130,7 @@ def test_an_emergency_from_an_event_is_placed_marked_and_timed_from_the_event(ex
     day = pb.SolveRequest()
     day.CopyFrom(request)
     _add_events(day, _read_events(events))
-    view = day_view(second, day)
+    view = day_view(_domain_plan(second), _domain_problem(day))
     sos = next(s for lane in view.lanes for s in lane.stops if s.job_id == "SOS-1")
     block = next(b for lane in view.lanes for b in lane.blocks if b.job_id == "SOS-1" and b.kind == "work")
     assert sos.point is not None and sos.emergency and block.emergency

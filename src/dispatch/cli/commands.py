@@ -20,6 +20,7 @@ from dispatch.v1 import dispatch_pb2 as pb
 
 if TYPE_CHECKING:
     from dispatch.config import Settings
+    from dispatch.domain import Plan, Problem
     from dispatch.show.progress import ProgressBar
 
 from dispatch.cli.exits import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, CliError
@@ -192,14 +193,12 @@ def _demo(args: argparse.Namespace) -> int:
     solve_args = argparse.Namespace(server=None, progress=args.progress, tz=EXAMPLE_TZ, out=args.out)
     response = _solve_request(request, solve_args)
     html, png = args.show_dir / "plan.html", args.show_dir / "plan.png"
-    _draw(response.plan, request, ZoneInfo(EXAMPLE_TZ), html=html, png=png)
+    _draw(_domain_plan(response.plan), _domain_problem(request), ZoneInfo(EXAMPLE_TZ), html=html, png=png)
     print(f"\nmap and timeline: {html.resolve()}\n                  {png.resolve()}")
     return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:
-    from dispatch.show import load_plan, load_request  # noqa: PLC0415
-
     if not args.html and not args.png:
         raise CliError(EXIT_INVALID, ["show: give --html FILE and/or --png FILE"])
     if args.plan and args.after:
@@ -212,7 +211,7 @@ def _show(args: argparse.Namespace) -> int:
     except (KeyError, ValueError):
         raise CliError(EXIT_INVALID, [f"--tz: unknown time zone {args.tz!r}"]) from None
     loaded: list[Any] = []
-    for path, load in ((after, load_plan), (args.before, load_plan), (args.request, load_request)):
+    for path, load in ((after, _load_plan), (args.before, _load_plan), (args.request, _load_request)):
         if path is None:
             loaded.append(None)
             continue
@@ -228,9 +227,44 @@ def _show(args: argparse.Namespace) -> int:
             raise CliError(EXIT_INVALID, ["show: --events adds to the day of --request; give --request too"])
         for path in args.events:
             _add_events(request, _read_events(path))
-    for path in _draw(plan, request, tz, html=args.html, png=args.png, before=before):
+    drawn = _draw(
+        _domain_plan(plan),
+        _domain_problem(request) if request is not None else None,
+        tz,
+        html=args.html,
+        png=args.png,
+        before=_domain_plan(before) if before is not None else None,
+    )
+    for path in drawn:
         print(path)
     return EXIT_OK
+
+
+def _load_plan(path: Path) -> pb.Plan:
+    """A ``Plan`` from a JSON file holding a plan or a Solve/GetPlan/Reoptimize response."""
+    raw = json.loads(path.read_text())
+    if isinstance(raw, dict) and isinstance(raw.get("plan"), dict):
+        raw = raw["plan"]
+    return json_format.ParseDict(raw, pb.Plan())
+
+
+def _load_request(path: Path) -> pb.SolveRequest:
+    return json_format.ParseDict(json.loads(path.read_text()), pb.SolveRequest())
+
+
+def _domain_plan(plan: pb.Plan) -> Plan:
+    """``plan`` as the domain's, its times counted from its own ``start_time``. Drawn as it is:
+    what does not parse (a missing time, an unknown reason) is not an error here."""
+    from dispatch.server.convert import plan_from_proto  # noqa: PLC0415
+
+    return plan_from_proto(plan, plan.start_time.seconds)[0]
+
+
+def _domain_problem(request: pb.SolveRequest) -> Problem:
+    """``request`` as the domain's ``Problem`` (drawn as it is, like ``_domain_plan``)."""
+    from dispatch.server.convert import problem_from_proto  # noqa: PLC0415
+
+    return problem_from_proto(request)[0]
 
 
 def _add_events(request: pb.SolveRequest, events: pb.ReoptimizeRequest) -> None:
@@ -253,18 +287,18 @@ def _add_events(request: pb.SolveRequest, events: pb.ReoptimizeRequest) -> None:
 
 
 def _draw(
-    plan: pb.Plan,
-    request: pb.SolveRequest | None,
+    plan: Plan,
+    problem: Problem | None,
     tz: ZoneInfo,
     *,
     html: Path | None,
     png: Path | None,
-    before: pb.Plan | None = None,
+    before: Plan | None = None,
 ) -> list[Path]:
     from dispatch.show import day_view  # noqa: PLC0415
     from dispatch.show import html as html_page  # noqa: PLC0415
 
-    view = day_view(plan, request, tz=tz, before=before)
+    view = day_view(plan, problem, tz=tz, before=before)
     written = []
     if html:
         html.parent.mkdir(parents=True, exist_ok=True)

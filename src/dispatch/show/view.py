@@ -1,16 +1,16 @@
-"""What a picture of the day shows: per technician a lane of blocks and a chain of stops."""
+"""What a picture of the day shows: per technician a lane of blocks and a chain of stops.
+
+Drawn from the domain's ``Plan`` (and, when given, its ``Problem``), whose times count from
+their own ``epoch``; the view's times are Unix seconds.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from google.protobuf import json_format
-
-from dispatch.v1 import dispatch_pb2 as pb
+from dispatch.domain import Job, Location, Plan, Priority, Problem
 
 #: A visit starting this close to the end of its window (s) is drawn as tight.
 TIGHT = 15 * 60
@@ -94,27 +94,16 @@ class DayView:
         return datetime.fromtimestamp(t, UTC).astimezone(self.tz).strftime("%H:%M")
 
 
-def load_plan(path: Path) -> pb.Plan:
-    """A ``Plan`` from a JSON file holding a plan or a Solve/GetPlan/Reoptimize response."""
-    raw = json.loads(path.read_text())
-    if isinstance(raw, dict) and isinstance(raw.get("plan"), dict):
-        raw = raw["plan"]
-    return json_format.ParseDict(raw, pb.Plan())
-
-
-def load_request(path: Path) -> pb.SolveRequest:
-    return json_format.ParseDict(json.loads(path.read_text()), pb.SolveRequest())
-
-
 def day_view(
-    plan: pb.Plan, request: pb.SolveRequest | None = None, *, tz: ZoneInfo | None = None, before: pb.Plan | None = None
+    plan: Plan, problem: Problem | None = None, *, tz: ZoneInfo | None = None, before: Plan | None = None
 ) -> DayView:
-    """What to draw for ``plan``; ``request`` adds places, windows, names and priorities, ``before``
-    an earlier version of the plan whose changes are highlighted."""
+    """What to draw for ``plan``; ``problem`` adds places, windows, names and priorities, ``before``
+    an earlier version of the plan whose changes are highlighted. Clock times are in ``tz`` (UTC)."""
     tz = tz or ZoneInfo("UTC")
-    jobs = {j.id: j for j in request.jobs} if request is not None else {}
-    techs = {t.id: t for t in request.technicians} if request is not None else {}
-    epoch = plan.start_time.seconds
+    jobs = {j.id: j for j in problem.jobs} if problem is not None else {}
+    techs = {t.id: t for t in problem.technicians} if problem is not None else {}
+    epoch = plan.epoch
+    origin = problem.epoch if problem is not None else epoch  # the problem's time 0, Unix seconds
     moved, moves = _moves(before, plan, tz) if before is not None else (set(), [])
 
     lanes = []
@@ -124,13 +113,13 @@ def day_view(
         stops: list[Stop] = []
         for n, v in enumerate(route.visits, start=1):
             job = jobs.get(v.job_id)
-            emergency = job is not None and job.priority == pb.EMERGENCY
-            windows = _windows(job, epoch) if job is not None else []
-            start, end, arrival = v.start.seconds, v.end.seconds, v.arrival.seconds
+            emergency = job is not None and job.priority == Priority.EMERGENCY
+            windows = _windows(job, origin, epoch) if job is not None else []
+            start, end, arrival = epoch + v.start, epoch + v.end, epoch + v.arrival
             late = bool(windows) and not any(a <= start <= b for a, b in windows)
             tight = not late and any(a <= start <= b and b - start < TIGHT for a, b in windows)
-            if v.travel_duration.seconds:
-                blocks.append(Block("drive", arrival - v.travel_duration.seconds, arrival, v.job_id))
+            if v.travel_duration:
+                blocks.append(Block("drive", arrival - v.travel_duration, arrival, v.job_id))
             if start > arrival:
                 blocks.append(Block("wait", arrival, start, v.job_id))
             blocks.append(
@@ -144,84 +133,84 @@ def day_view(
                     late=late,
                     tight=tight,
                     moved=v.job_id in moved,
-                    status=pb.VisitStatus.Name(v.status).removeprefix("VISIT_"),
+                    status=v.status.value,
                 )
             )
             stops.append(Stop(v.job_id, n, _point(job.location) if job else None, start, emergency, v.job_id in moved))
         for b in route.breaks:
-            blocks.append(Block("break", b.start.seconds, b.end.seconds))
-        if route.return_travel_duration.seconds:
-            blocks.append(Block("drive", route.end.seconds - route.return_travel_duration.seconds, route.end.seconds))
-        home = _point(tech.start_location) if tech else None
-        finish = _point(tech.end_location) if tech and tech.HasField("end_location") else home
+            blocks.append(Block("break", epoch + b.start, epoch + b.end))
+        if route.return_travel_duration:
+            home_at = epoch + route.end
+            blocks.append(Block("drive", home_at - route.return_travel_duration, home_at))
         lanes.append(
             Lane(
                 technician_id=route.technician_id,
                 name=(tech.name if tech and tech.name else route.technician_id),
                 colour=PALETTE[k % len(PALETTE)],
-                home=home,
-                end=finish,
+                home=_point(tech.start_location) if tech else None,
+                end=_point(tech.end_location) if tech else None,  # the start location unless given
                 stops=stops,
                 blocks=sorted(blocks, key=lambda b: (b.start, b.end)),
-                start=route.start.seconds,
-                finish=route.end.seconds,
+                start=epoch + route.start,
+                finish=epoch + route.end,
             )
         )
     unassigned = [
         Loose(
             u.job_id,
-            pb.UnassignedReason.Name(u.reason),
+            u.reason.value,
             u.detail,
             _point(jobs[u.job_id].location) if u.job_id in jobs else None,
-            u.job_id in jobs and jobs[u.job_id].priority == pb.EMERGENCY,
+            u.job_id in jobs and jobs[u.job_id].priority == Priority.EMERGENCY,
         )
         for u in plan.unassigned
     ]
     routed = {r.technician_id for r in plan.routes}
-    idle = [t.name or t.id for t in (request.technicians if request is not None else ()) if t.id not in routed]
+    idle = [t.name or t.id for t in (problem.technicians if problem is not None else ()) if t.id not in routed]
     times = [t for lane in lanes for t in (lane.start, lane.finish)]
     times += [t for lane in lanes for b in lane.blocks for w in b.windows for t in w]
     t0 = min(times, default=epoch)
     t1 = max(times, default=epoch + 3600)
-    if request is not None:
-        shift_starts = [t.shift.start.seconds for t in request.technicians if t.HasField("shift")]
-        shift_ends = [t.shift.end.seconds for t in request.technicians if t.HasField("shift")]
-        t0 = min([t0, *shift_starts])
-        t1 = max([t1, *shift_ends])
+    if problem is not None:
+        t0 = min([t0, *(origin + t.shift.start for t in problem.technicians)])
+        t1 = max([t1, *(origin + t.shift.end for t in problem.technicians)])
     t1 = max(t1, t0 + 3600)
     s = plan.stats
     day = datetime.fromtimestamp(epoch, UTC).astimezone(tz).strftime("%a %d %b %Y")
     title = f"Plan {plan.plan_id} v{plan.version} — {day}"
     summary = (
-        f"{s.jobs_assigned} jobs assigned, {s.jobs_unassigned} unassigned; {len(lanes)} technicians on the road; "
-        f"total drive {s.total_travel_duration.seconds // 3600}h{s.total_travel_duration.seconds % 3600 // 60:02d}, "
-        f"{s.total_distance_meters / 1000:.1f} km; status {s.solver_status or '-'}"
+        f"{len(plan.assigned_job_ids)} jobs assigned, {len(plan.unassigned)} unassigned; "
+        f"{len(lanes)} technicians on the road; "
+        f"total drive {s.total_travel_duration // 3600}h{s.total_travel_duration % 3600 // 60:02d}, "
+        f"{s.total_distance / 1000:.1f} km; status {s.solver_status or '-'}"
     )
     return DayView(title, tz, lanes, unassigned, t0, t1, summary, moves, idle)
 
 
-def _point(location: pb.Location) -> tuple[float, float] | None:
-    if location.HasField("lat") and location.HasField("lng"):
+def _point(location: Location) -> tuple[float, float] | None:
+    if location.lat is not None and location.lng is not None:
         return (location.lat, location.lng)
     return None
 
 
-def _windows(job: pb.Job, epoch: int) -> list[tuple[int, int]]:
-    windows = [(w.start.seconds, w.end.seconds) for w in job.time_windows]
-    if job.HasField("respond_within"):
-        due = epoch + job.respond_within.seconds
+def _windows(job: Job, origin: int, epoch: int) -> list[tuple[int, int]]:
+    """``job``'s arrival windows in Unix seconds (``origin``: the problem's time 0), cut at its
+    ``respond_within`` deadline, counted from the plan's start ``epoch``."""
+    windows = [(origin + w.start, origin + w.end) for w in job.time_windows]
+    if job.respond_within is not None:
+        due = epoch + job.respond_within
         windows = [(a, min(b, due)) for a, b in windows if a <= due] if windows else [(epoch, due)]
     return windows
 
 
-def _moves(before: pb.Plan, after: pb.Plan, tz: ZoneInfo) -> tuple[set[str], list[str]]:
+def _moves(before: Plan, after: Plan, tz: ZoneInfo) -> tuple[set[str], list[str]]:
     """Jobs that changed technician, start (by ``MOVED`` or more) or assignment, and a line for each."""
 
     def clock(t: int) -> str:
         return datetime.fromtimestamp(t, UTC).astimezone(tz).strftime("%H:%M")
 
-    old = {v.job_id: (r.technician_id, v.start.seconds) for r in before.routes for v in r.visits}
-    new = {v.job_id: (r.technician_id, v.start.seconds) for r in after.routes for v in r.visits}
+    old = {v.job_id: (r.technician_id, before.epoch + v.start) for r in before.routes for v in r.visits}
+    new = {v.job_id: (r.technician_id, after.epoch + v.start) for r in after.routes for v in r.visits}
     moved: set[str] = set()
     lines: list[str] = []
     for job_id, (tech, start) in new.items():
@@ -237,6 +226,6 @@ def _moves(before: pb.Plan, after: pb.Plan, tz: ZoneInfo) -> tuple[set[str], lis
             moved.add(job_id)
             lines.append(f"{job_id}: {clock(was_start)} → {clock(start)} ({(start - was_start) // 60:+d} min)")
     for job_id in old.keys() - new.keys():
-        reason = next((pb.UnassignedReason.Name(u.reason) for u in after.unassigned if u.job_id == job_id), "removed")
+        reason = next((u.reason.value for u in after.unassigned if u.job_id == job_id), "removed")
         lines.append(f"{job_id}: no longer served ({reason})")
     return moved, sorted(lines)
