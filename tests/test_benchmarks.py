@@ -6,6 +6,9 @@ Each starts its own ``dispatch serve`` process and talks to it over gRPC, as whe
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from benchmarks import load, notify, reopt_latency, replay, rich_days, travel
 
@@ -86,3 +89,17 @@ def test_the_load_generator_mixes_every_rpc_and_stops_by_itself():
     assert result["unexpected"] == {} and result["past_deadline_plus_10pct"] == 0, result
     assert result["clients_stuck"] == 0 and result["health"]["failures"] == {} and result["health"]["checks"] > 100
     assert result["worker_restarts"] == 0
+
+
+def test_every_benchmark_module_still_imports():
+    """The benchmarks are not in the default run; they must not rot: every module imports and
+    every pytest-benchmark file collects (the hot paths' once did not, after the search changed)."""
+    root = Path(__file__).resolve().parents[1]
+    modules = sorted(p.stem for p in (root / "benchmarks").glob("*.py") if p.stem != "__init__")
+    imports = "import importlib\n" + "".join(f"importlib.import_module('benchmarks.{m}')\n" for m in modules)
+    for argv in (
+        [sys.executable, "-c", imports],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "benchmarks"],
+    ):
+        run = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
