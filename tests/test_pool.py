@@ -3,10 +3,12 @@ thread comes back to read it."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
+from dispatch.errors import DeadlineError
 from dispatch.solver.pool import GRACE_SHARE, SolverPool
 from dispatch.solver.runner import SearchCall
 from tests.support.factories import job, matrix_for, problem, tech
@@ -32,3 +34,20 @@ def test_a_plan_waiting_in_the_pipe_is_taken_after_the_kill_time(pool):
     plan = pool.solve(SearchCall(problem=p, matrix=matrix_for(p), time_limit=0.3, on_progress=slow_reader))
     assert calls and sorted(plan.assigned_job_ids) == ["x", "y"]
     assert pool.restarts_by_reason.get("deadline", 0) == 0
+
+
+def test_a_call_whose_caller_left_while_it_waited_leaves_the_worker_alone(pool):
+    """A queued call whose client went away is dropped when a worker frees up: that worker is not
+    killed and started again for nothing."""
+    p = problem([tech("a")], [job("x", x=3), job("y", x=5)], time_limit=0.3)
+    first = threading.Thread(target=pool.solve, args=(SearchCall(problem=p, matrix=matrix_for(p), time_limit=0.5),))
+    first.start()  # holds the only worker
+    while pool._idle.qsize():  # the first call has taken the worker
+        time.sleep(0.01)
+    restarts = dict(pool.restarts_by_reason)
+    with pytest.raises(DeadlineError, match="went away while waiting"):
+        pool.solve(SearchCall(problem=p, matrix=matrix_for(p), time_limit=0.3, cancelled=lambda: True))
+    first.join()
+    assert pool.restarts_by_reason == restarts
+    plan = pool.solve(SearchCall(problem=p, matrix=matrix_for(p), time_limit=0.3))  # the worker still serves
+    assert sorted(plan.assigned_job_ids) == ["x", "y"]

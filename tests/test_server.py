@@ -182,3 +182,30 @@ def test_killed_worker_fails_that_call_cleanly_and_the_next_succeeds(server, stu
     plan = stub.Solve(to_proto(small_day(jobs=4)), timeout=30).plan
     assert plan.stats.jobs_assigned == 4
     assert pool.restarts >= 1
+
+
+def test_calls_without_a_deadline_wait_for_a_worker_and_answer(stub):
+    """No gRPC deadline (as consoles and grpcurl often send): three solves and a re-plan at once on
+    two workers all answer; the ones that wait for a worker are not an INTERNAL error (gRPC says
+    ~9.2e18 s remain, which once overflowed the wait for a free worker)."""
+    results: list[object] = []
+
+    def call(n: int) -> None:
+        day = small_day(jobs=4)
+        day["plan_id"] = f"no-deadline-{n}"
+        try:
+            results.append(stub.Solve(to_proto(day)).plan.version)
+        except grpc.RpcError as exc:
+            results.append(exc.code())
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results == [1, 1, 1], results
+    plan = stub.GetPlan(pb.GetPlanRequest(plan_id="no-deadline-0"), timeout=5).plan
+    replan = pb.ReoptimizeRequest(plan_id=plan.plan_id, expected_version=plan.version)
+    replan.events.add().cancel_job.job_id = plan.routes[0].visits[0].job_id if plan.routes else "job-0"
+    replan.time.FromSeconds(plan.start_time.seconds)
+    assert stub.Reoptimize(replan).plan.version > plan.version

@@ -26,10 +26,15 @@ from dispatch.service import PlanningService
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc as pb_grpc
 
+#: gRPC reports a call without a deadline as ~9.2e18 s remaining: anything past this is no deadline.
+NO_DEADLINE = 10 * 365 * 86_400.0
+
 
 def _deadline(context: grpc.ServicerContext) -> float | None:
+    """When the caller stops listening (``time.monotonic()``), or None when it set no deadline
+    (consoles and grpcurl often do not): the call then has its time limit, as any other."""
     remaining = context.time_remaining()
-    return None if remaining is None else time.monotonic() + remaining
+    return None if remaining is None or remaining > NO_DEADLINE else time.monotonic() + remaining
 
 
 class DispatchServicer(pb_grpc.DispatchServicer):

@@ -234,6 +234,9 @@ class SolverPool:
         deadline = None if call.budget is None else call.budget.deadline
         search_by = None if call.budget is None else call.budget.answer_by()
         worker = self._acquire(None if search_by is None else search_by - MIN_SEARCH)
+        if call.cancelled is not None and call.cancelled():  # gone while it waited: the worker stays as it is
+            self._idle.put(worker)
+            raise DeadlineError("the caller went away while waiting for a solver worker")
         if search_by is not None:
             time_limit = min(time_limit, max(search_by - time.monotonic(), 0.05))
         with self._lock:
