@@ -54,7 +54,7 @@ from benchmarks.serve import served
 from dispatch.cli import EXAMPLE_DAY
 from dispatch.eta import EtaKind
 from dispatch.notify.claims import DUE
-from dispatch.notify.policy import MESSAGE_OF, STATEFUL, TOLD, text_key
+from dispatch.notify.policy import MESSAGE_OF, STATEFUL, TOLD, text_key, visit_slot
 from dispatch.notify.replies import phone_key
 from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
@@ -267,7 +267,7 @@ def stale_etas(client: redis.Redis, plan_ids: set[str], opted_out: dict[str, flo
     for (plan, job), e in last.items():
         if e.kind is EtaKind.WITHDRAWN or not e.customer_phone or phone_key(e.customer_phone) in blocked:
             continue
-        told = client.get(f"{TOLD}{plan}:{job}")
+        told = client.get(TOLD + visit_slot(plan, job))
         if told is None or abs(int(told) - e.eta) >= threshold:
             out.append(f"{job}: told {told.decode() if told else 'nothing'}, last ETA {e.eta} ({e.kind.name})")
     return out

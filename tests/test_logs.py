@@ -67,6 +67,14 @@ def test_phone_numbers_are_masked_but_dates_ids_and_ports_are_not():
         assert "555" not in masked and "*" in masked
 
 
+def test_a_known_phone_number_is_masked_whatever_its_form():
+    for phone in ("020 7946 0958", "0044 20 7946 0958", "303-555-0199 x12", "06 12 34 56 78", "+13035550199"):
+        masked = logs.mask_phone(phone)
+        digits = "".join(c for c in phone if c.isdigit())
+        assert masked == "*" * (len(digits) - 2) + digits[-2:], (phone, masked)
+    assert logs.mask_phone("") == "" and logs.mask_phone("7") == "7"
+
+
 def test_registered_secrets_are_blanked_in_every_line():
     logs.redact("tok-0123456789abcdef")
     assert logs.scrub("Authorization: Bearer tok-0123456789abcdef") == "Authorization: Bearer [REDACTED]"

@@ -4,6 +4,7 @@ templates, segments, dedupe (memory and a real Redis), opt-outs, retries and set
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import threading
@@ -157,6 +158,16 @@ def test_without_credentials_the_text_goes_to_the_log_with_the_phone_masked(capl
     with caplog.at_level(logging.INFO, logger="dispatch.notify"):
         assert n.handle(event()) is Handled.LOGGED
     assert "Mike is on the way!" in caplog.text and PHONE not in caplog.text and "*********99" in caplog.text
+
+
+def test_ids_with_colons_never_share_a_dedupe_key(twilio, fake):
+    """Plan ``a:b`` with job ``c`` and plan ``a`` with job ``b:c`` are two customers: each is texted."""
+    n = notifier(twilio)
+    one = dataclasses.replace(event(job="c"), plan_id="a:b")
+    two = dataclasses.replace(event(job="b:c", phone="+13035550123"), plan_id="a")
+    assert text_key(one, "en_route") != text_key(two, "en_route")
+    assert n.handle(one) is Handled.SENT and n.handle(two) is Handled.SENT and fake.attempts == 2
+    assert text_key(event(), "en_route").startswith("dispatch:sms:p1:j1:")  # plain ids: the keys they always had
 
 
 def test_permanent_errors_are_not_retried_and_stop_is_respected(twilio, fake, caplog):

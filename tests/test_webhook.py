@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 import pytest
 import redis
@@ -72,7 +73,15 @@ def status(sid="SM1", state="delivered", code="", to=PHONE) -> dict[str, str]:
 
 
 def reply(body: str, phone=PHONE) -> dict[str, str]:
-    return {"MessageSid": "SMin", "From": phone, "To": OURS, "Body": body, "NumMedia": "0", "AccountSid": SID}
+    """A customer's message (each its own ``MessageSid``, as Twilio gives them)."""
+    return {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "From": phone,
+        "To": OURS,
+        "Body": body,
+        "NumMedia": "0",
+        "AccountSid": SID,
+    }
 
 
 def event(job="j1", phone=PHONE) -> EtaEvent:
@@ -152,6 +161,11 @@ def test_stop_ends_the_texts_and_start_resumes_them(store, twilio, fake, request
         assert notifier.handle(event("j5")) is Handled.SENT
         assert post(server, INBOUND_PATH, reply("Stop.")).status_code == 200
         assert notifier.handle(event("j6")) is Handled.SKIPPED_OPTED_OUT
+        start = reply("START")
+        assert post(server, INBOUND_PATH, start).status_code == 200
+        assert post(server, INBOUND_PATH, reply("STOP")).status_code == 200
+        assert post(server, INBOUND_PATH, start).status_code == 200  # the signed START replayed: counted once
+        assert notifier.handle(event("j7")) is Handled.SKIPPED_OPTED_OUT
     finally:
         server.close()
 

@@ -51,6 +51,14 @@ def mask(text: str) -> str:
     return _PHONE.sub(hide, text)
 
 
+def mask_phone(phone: str) -> str:
+    """A phone number known to be one, in whatever form it was given (national ``020 7946 0958``,
+    ``0044…``, ``303-555-0199 x12``): every digit but the last two hidden. ``mask`` finds numbers
+    in free text, and only the forms it can tell from dates and ids."""
+    digits = re.sub(r"\D", "", phone)
+    return "*" * max(len(digits) - 2, 0) + digits[-2:]
+
+
 def redact(*secrets: str) -> None:
     """Never log these strings (API keys, tokens, passwords): the handler blanks them in every line.
     Called where a secret is read from the environment."""

@@ -47,6 +47,12 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+def key_part(name: str) -> str:
+    """An id as one part of a ``:``-separated key: ``%`` and ``:`` escaped, so that plan ``a:b`` with
+    job ``c`` and plan ``a`` with job ``b:c`` never share a key (an id without them is unchanged)."""
+    return name.replace("%", "%25").replace(":", "%3A") if ("%" in name or ":" in name) else name
+
+
 class ClaimsUnavailableError(DispatchError):
     """The notifier's claims (Redis) cannot be reached; ``kind`` names the Redis error
     (``ConnectionError``, ``TimeoutError``…). What was being done is tried again later."""

@@ -149,9 +149,9 @@ class Notifier:
         """A status callback (``Replies.delivery``)."""
         self.replies.delivery(sid, status, error_code, to)
 
-    def inbound(self, phone: str, body: str) -> None:
-        """A customer's reply: STOP opts the number out, START back in (``Replies.inbound``)."""
-        self.replies.inbound(phone, body)
+    def inbound(self, phone: str, body: str, sid: str = "") -> None:
+        """A customer's reply: STOP opts the number out, START back in; each message once (``Replies.inbound``)."""
+        self.replies.inbound(phone, body, sid)
 
     def opted_out(self, phone: str) -> bool:
         """Whether ``phone`` (any spelling) replied STOP or was refused as unsubscribed."""

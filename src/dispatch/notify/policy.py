@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from dispatch.eta import EtaEvent, EtaKind
-from dispatch.notify.claims import Claims, ClaimsUnavailableError
+from dispatch.notify.claims import Claims, ClaimsUnavailableError, key_part
 from dispatch.notify.lease import Run
 from dispatch.notify.outcome import Handled, Unsettled
 from dispatch.notify.replies import phone_key
@@ -65,12 +65,17 @@ STATEFUL = frozenset({EtaKind.PLANNED, EtaKind.MOVED, EtaKind.WITHDRAWN})
 APPOINTMENT_LEAD = 86_400
 
 
+def visit_slot(plan_id: str, job_id: str) -> str:
+    """The key part naming one customer's visit: its plan and its job."""
+    return f"{key_part(plan_id)}:{key_part(job_id)}"
+
+
 def text_key(event: EtaEvent, kind: str) -> str:
     """The dedupe key of ``event``'s text: plan, job, message kind, the plan version that made the
     event, and its ETA in 10-minute buckets. The version tells a move back to an earlier ETA
     (10:15, then 10:30, then 10:15 again) from the first text; an event read twice (a restart, a
     takeover) has the same version and gets the same key."""
-    return f"dispatch:sms:{event.plan_id}:{event.job_id}:{kind}:v{event.version}:{event.eta // ETA_BUCKET}"
+    return f"dispatch:sms:{visit_slot(event.plan_id, event.job_id)}:{kind}:v{event.version}:{event.eta // ETA_BUCKET}"
 
 
 class Policy:
@@ -142,7 +147,7 @@ class Policy:
     def _handle(self, event: EtaEvent, *, settled: bool = False) -> Handled:
         """Text ``event``'s customer if due; ``RETRY`` when not done (the event stays
         unacknowledged). ``settled``: a held move whose time has come."""
-        slot = f"{event.plan_id}:{event.job_id}"
+        slot = visit_slot(event.plan_id, event.job_id)
         if event.kind in STATEFUL and not settled and not self.claims.advance(slot, event.version):
             return self._leftover(event)  # a later version of this visit was handled (events came out of order)
         if event.kind is EtaKind.WITHDRAWN:

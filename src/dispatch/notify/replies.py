@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from dispatch.notify.claims import Claims
+from dispatch.logs import mask_phone
+from dispatch.notify.claims import Claims, key_part
 from dispatch.notify.health import IntegrationLog
-from dispatch.notify.sms import CUSTOMER_SIDE, UNSUBSCRIBED, mask
+from dispatch.notify.sms import CUSTOMER_SIDE, UNSUBSCRIBED
 
 log = logging.getLogger("dispatch.notify")
 
@@ -59,7 +60,7 @@ class Replies:
             code = f" {error_code}" if error_code else ""
             if error_code not in CUSTOMER_SIDE:  # an unreachable handset is not Twilio failing
                 self.integrations.record("twilio", ok=False, latency=0.0, error=f"delivery {status}{code}")
-            log.warning("text %s to %s not delivered: %s%s", sid, mask(to), status, code)
+            log.warning("text %s to %s not delivered: %s%s", sid, mask_phone(to), status, code)
             if error_code == UNSUBSCRIBED and to:
                 self.claims.opt_out(phone_key(to))
         else:
@@ -69,17 +70,24 @@ class Replies:
         """The last delivery status Twilio reported for ``sid`` (``"delivered"``, ``"failed:30003"``…)."""
         return self.claims.get(status_key(sid))
 
-    def inbound(self, phone: str, body: str) -> None:
+    def inbound(self, phone: str, body: str, sid: str = "") -> None:
         """A customer's reply: a message that is exactly STOP (or another of Twilio's opt-out words,
         any case, trailing punctuation ignored) opts the number out, START opts it back in, as
-        Twilio itself does; anything else ("Cancel my 3 pm visit") is left to the office."""
+        Twilio itself does; anything else ("Cancel my 3 pm visit") is left to the office.
+
+        A message (``sid``, Twilio's ``MessageSid``) counts once: a signed request replayed, or
+        Twilio delivering it again, cannot undo a later STOP with an earlier START. Seen sids are
+        kept as long as a claim (``CLAIM_TTL``, 7 days): a replay older than that counts again."""
+        if sid and self.claims.claim(f"dispatch:sms:inbound:{key_part(sid)}", "seen") is not None:
+            log.info("reply %s from %s seen before: ignored", sid, mask_phone(phone))
+            return
         word = body.strip().rstrip(".!").strip().upper()
         if word in STOP_WORDS:
             self.claims.opt_out(phone_key(phone))
-            log.info("%s replied %s: no more texts", mask(phone), word)
+            log.info("%s replied %s: no more texts", mask_phone(phone), word)
         elif word in START_WORDS:
             self.claims.opt_in(phone_key(phone))
-            log.info("%s replied %s: texts resume", mask(phone), word)
+            log.info("%s replied %s: texts resume", mask_phone(phone), word)
 
     def opted_out(self, phone: str) -> bool:
         """Whether ``phone`` (any spelling) replied STOP or was refused as unsubscribed (or invalid)."""

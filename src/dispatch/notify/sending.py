@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from dispatch import metrics
+from dispatch.logs import mask_phone
 from dispatch.notify.claims import Claims
 from dispatch.notify.health import IntegrationLog
 from dispatch.notify.lease import Run
@@ -61,7 +62,9 @@ class LogSender:
         self.claims = claims
 
     def send(self, key: str, phone: str, body: str, kind: str, parts: Segments) -> Handled:
-        log.info("text (%s, %d %s segment(s)) to %s: %s", kind, parts.segments, parts.encoding, mask(phone), mask(body))
+        log.info(
+            "text (%s, %d %s segment(s)) to %s: %s", kind, parts.segments, parts.encoding, mask_phone(phone), mask(body)
+        )
         self.claims.set(key, "sent:logged")
         metrics.TEXTS.labels(kind, "logged", "").inc()
         return Handled.LOGGED
@@ -105,24 +108,31 @@ class TwilioSender:
             )
             if outcome.status == "SENT":
                 self.claims.set(key, f"sent:{outcome.sid}")
-                log.info("sent %s text (%d segment(s)) to %s: %s", kind, parts.segments, mask(phone), outcome.sid)
+                log.info("sent %s text (%d segment(s)) to %s: %s", kind, parts.segments, mask_phone(phone), outcome.sid)
                 return Handled.SENT
             if outcome.status == "PERMANENT":
                 self.claims.set(key, f"failed:{outcome.code}")
                 if outcome.code == UNSUBSCRIBED or outcome.code in INVALID_NUMBER:
                     self.claims.opt_out(phone_key(phone))  # no text to it again (START from it lifts that)
                 log.warning(
-                    "%s text to %s refused for good: Twilio %s (%s)", kind, mask(phone), outcome.code, outcome.detail
+                    "%s text to %s refused for good: Twilio %s (%s)",
+                    kind,
+                    mask_phone(phone),
+                    outcome.code,
+                    outcome.detail,
                 )
                 return Handled.FAILED
             if outcome.status == "UNKNOWN":
                 log.warning(
-                    "%s text to %s: %s; settled by asking Twilio, not by resending", kind, mask(phone), outcome.detail
+                    "%s text to %s: %s; settled by asking Twilio, not by resending",
+                    kind,
+                    mask_phone(phone),
+                    outcome.detail,
                 )
                 return Handled.RETRY  # the key stays "sending": the next attempt settles it first
             if time.monotonic() - began + wait > self.retry_for:
                 log.warning(
-                    "%s text to %s: Twilio still failing (%s); left for later", kind, mask(phone), outcome.detail
+                    "%s text to %s: Twilio still failing (%s); left for later", kind, mask_phone(phone), outcome.detail
                 )
                 return Handled.RETRY
             self.sleep(wait)
@@ -134,7 +144,7 @@ class TwilioSender:
         try:
             return self.sms.find(phone, body, since)
         except Exception as exc:  # Twilio or the network: try again later
-            log.warning("cannot ask Twilio whether a text to %s went out (%s)", mask(phone), type(exc).__name__)
+            log.warning("cannot ask Twilio whether a text to %s went out (%s)", mask_phone(phone), type(exc).__name__)
             raise Unsettled from exc
 
 

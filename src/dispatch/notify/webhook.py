@@ -137,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
                     form.first("To"),
                 )
             else:
-                self.webhook.notifier.inbound(form.first("From"), form.first("Body"))
+                self.webhook.notifier.inbound(form.first("From"), form.first("Body"), form.first("MessageSid"))
         except Exception as exc:  # noqa: BLE001 (answered 500: Twilio retries; the server keeps serving)
             log.error("twilio webhook %s failed: %s: %s", route, type(exc).__name__, mask(str(exc)))
             return self._answer(500, "internal error")
