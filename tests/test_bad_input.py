@@ -456,8 +456,10 @@ def test_the_server_is_whole_after_the_corpora(remote, stub):
             f"of its {len(REFUSED)} malformed Solves: {', '.join(f'{m:.0f}' for m in after)}"
         )
         assert after[0] - MEMORY["before"] / mib < 80  # nothing like a request's size kept per request
-        # flat once the allocator's pools are full: the last two passes raise the high-water mark by
-        # less than 4 MiB each (RSS goes up and down as the allocator returns pages; with requests of
-        # thousands of windows refused since 2026-12-02 the pools fill over ~4 passes: 99, 100, 102,
-        # 103, 106, 106, 106, 106 MiB in one run of 12)
-        assert after[5] - max(after[:5]) < 4 and after[6] - max(after[:6]) < 4, after
+        # flat once the allocator's pools are full: the last three passes (2,760 refusals) raise the
+        # high-water mark of the first four by less than 8 MiB, under 3 KiB a refused request. RSS
+        # goes up and down as the allocator returns pages, and how many passes fill its pools varies
+        # from run to run (99, 100, 102, 103, 106, 106, 106 MiB in one; 104, 113, 112, 115, 116, 120,
+        # 119 in another, on code before and after 2026-12-02 alike): a pass-by-pass bound of 4 MiB
+        # failed now and then with no leak.
+        assert max(after[4:]) - max(after[:4]) < 8, after
