@@ -20,11 +20,13 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import requests
 from twilio.request_validator import RequestValidator
+
+from tests.support.loopback import LoopbackHTTP
 
 SID = "AC" + "0" * 32
 TOKEN = "fake-auth-token-0123456789abcdef"
@@ -60,15 +62,11 @@ class FakeTwilio:
             def do_GET(self) -> None:
                 fake.list(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackHTTP(Handler)
+        self.port, self.base_url = self.http.port, self.http.base_url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
     def reset(self) -> None:
         with self.lock:

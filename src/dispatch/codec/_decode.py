@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dispatch.codec._base import Codec, Refused, blame, same
-from dispatch.codec._generate import define
+from dispatch.codec._generate import define, on_first_use
 from dispatch.codec._hints import (
     ARRAY_KINDS,
     NOTHING,
@@ -85,15 +85,7 @@ def _passing(tp: Any) -> frozenset[type]:
 
 @functools.cache
 def _dataclass_decoder(cls: type) -> Codec:
-    compiled: Codec | None = None  # on first use, so a dataclass may refer to itself
-
-    def decode(data: Any) -> Any:
-        nonlocal compiled
-        if compiled is None:
-            compiled = _compile_decoder(cls)
-        return compiled(data)
-
-    return decode
+    return on_first_use(_compile_decoder, cls)
 
 
 def _compile_decoder(cls: type) -> Codec:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dispatch.codec._base import Codec, Refused, blame, same
-from dispatch.codec._generate import define
+from dispatch.codec._generate import define, on_first_use
 from dispatch.codec._hints import (
     ARRAY_KINDS,
     PLAIN,
@@ -95,15 +95,7 @@ def _kind_encoder(cls: type) -> Codec | None:
 
 @functools.cache
 def _dataclass_encoder(cls: type) -> Codec:
-    compiled: Codec | None = None  # on first use, so a dataclass may refer to itself
-
-    def encode(value: Any) -> Any:
-        nonlocal compiled
-        if compiled is None:
-            compiled = _compile_encoder(cls)
-        return compiled(value)
-
-    return encode
+    return on_first_use(_compile_encoder, cls)
 
 
 def _compile_encoder(cls: type) -> Codec:

@@ -18,6 +18,7 @@ of its fields); a record's ``"type"`` tag only picks among a union's already-dec
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from dispatch.codec._base import Codec
@@ -30,3 +31,17 @@ def define(cls: type, name: str, source: str, namespace: dict[str, Any]) -> Code
     """
     exec(compile(source, f"<dispatch.codec {name} {cls.__qualname__}>", "exec"), namespace)
     return typing.cast(Codec, namespace[name])
+
+
+def on_first_use(compile_for: Callable[[type], Codec], cls: type) -> Codec:
+    """``cls``'s codec, compiled by ``compile_for`` when first called, so that a dataclass may
+    refer to itself (its codec exists before its fields' codecs are worked out)."""
+    compiled: Codec | None = None
+
+    def run(data: Any) -> Any:
+        nonlocal compiled
+        if compiled is None:
+            compiled = compile_for(cls)
+        return compiled(data)
+
+    return run
