@@ -323,6 +323,7 @@ def test_mask_keeps_only_the_last_two_digits():
 def test_numbers_go_to_twilio_in_e164_however_they_were_written(twilio, fake):
     assert e164("(303) 555-0199") == "+13035550199" == e164("+13035550199") == e164("1-303-555-0199")
     assert e164("+44 20 7946 0958") == "+442079460958"
+    assert e164("+64 9 123 4567") == "+6491234567"  # ten digits after a "+": New Zealand, not +1 649
     assert notifier(twilio).handle(event(phone="(303) 555-0199")) is Handled.SENT
     assert [m["to"] for m in fake.messages] == ["+13035550199"]
 

@@ -8,6 +8,7 @@ that pass here.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -43,6 +44,57 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+#: What a phone number must be (texts go out through Twilio, which takes E.164 only).
+PHONE_RULE = "must be an international number in E.164 form, e.g. +15551234567"
+#: The visual separators a phone number may be written with ("+1 (303) 555-0199", "+44 20.7946.0958").
+PHONE_SEPARATORS = " -.()"
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")  # [0-9], not \d: ASCII digits only
+_EXTENSION = re.compile(r";?\s*(?:ext(?:ension)?[.:=]?|x|#|,)\s*[0-9]{1,6}\s*$", re.IGNORECASE)
+#: "+44 (0)20 …": whether that 0 is dialled after the country code depends on the country (not in
+#: the UK, yes in Italy), so the number is ambiguous.
+_TRUNK_ZERO = re.compile(r"\(\s*0\s*\)")
+_STRIP = str.maketrans("", "", PHONE_SEPARATORS)
+_MAX_PHONE_LENGTH = 64
+
+
+def e164_phone(value: str) -> str | None:
+    """``value`` as E.164 (``+`` and 8 to 15 digits, the first not 0) once the separators in
+    ``PHONE_SEPARATORS`` are removed, or ``None`` if it is no such number ("" included, and a
+    "(0)" that may or may not be dialled)."""
+    if len(value) > _MAX_PHONE_LENGTH or _TRUNK_ZERO.search(value):
+        return None
+    compact = value.translate(_STRIP)
+    return compact if _E164.fullmatch(compact) else None
+
+
+def _phone_hint(value: str) -> str:
+    """Why ``value``, not an E.164 number, is refused (or ""): without echoing the number."""
+    if len(value) > _MAX_PHONE_LENGTH:
+        return f"longer than {_MAX_PHONE_LENGTH} characters"
+    hints = []
+    extension = _EXTENSION.search(value)
+    if extension:
+        hints.append("an extension cannot be texted")
+        value = value[: extension.start()]
+    compact = value.translate(_STRIP)
+    digits = compact.removeprefix("+")
+    international = compact.startswith("+")
+    if not digits:
+        hints.append("no digits")
+    elif not (digits.isascii() and digits.isdigit()):
+        hints.append("only digits after the +, and between them spaces, '-', '.', '(' or ')'")
+    elif international and _TRUNK_ZERO.search(value):
+        hints.append('"(0)" is ambiguous: leave it out, or keep the 0 without brackets where it is dialled (Italy)')
+    elif not international and compact.startswith("00"):
+        hints.append('write the international prefix 00 as "+": 0044 20 7946 0958 is +44 20 7946 0958')
+    elif not international:
+        hints.append('a national number: write it with "+" and the country code')
+    elif digits.startswith("0"):
+        hints.append("a country code never starts with 0")
+    elif not extension:
+        hints.append(f"8 to 15 digits after the +, not {len(digits)}")
+    return "; ".join(hints)
 
 
 def validate(
@@ -114,6 +166,13 @@ class _Checker:
         elif any(ord(c) < 32 for c in value):
             self.bad(path, "contains control characters")
 
+    def phone(self, value: str, path: str) -> None:
+        """Empty (no texts to that person), or a number Twilio can text: see ``e164_phone``.
+        The number is kept as written; ``dispatch.notify`` turns it into E.164 when it texts."""
+        if value and e164_phone(value) is None:
+            hint = _phone_hint(value)
+            self.bad(path, f"{PHONE_RULE} ({hint})" if hint else PHONE_RULE)
+
     def duplicates(self, ids: list[str], path: str) -> None:
         counts = Counter(ids)
         for i, value in enumerate(ids):
@@ -178,7 +237,7 @@ class _Checker:
     def technician(self, path: str, tech: Technician) -> None:
         self.text(tech.id, f"{path}.id", self.limits.max_id_length)
         self.text(tech.name, f"{path}.name", self.limits.max_text_length, required=False)
-        self.text(tech.phone, f"{path}.phone", 64, required=False)
+        self.phone(tech.phone, f"{path}.phone")
         self.location(tech.start_location, f"{path}.start_location")
         self.location(tech.end_location, f"{path}.end_location")
         self.window(tech.shift, f"{path}.shift")
@@ -213,7 +272,7 @@ class _Checker:
             self.duration(job.respond_within, f"{path}.respond_within", positive=True)
         self.text(job.service_type, f"{path}.service_type", self.limits.max_text_length, required=False)
         self.text(job.customer.name, f"{path}.customer.name", self.limits.max_text_length, required=False)
-        self.text(job.customer.phone, f"{path}.customer.phone", 64, required=False)
+        self.phone(job.customer.phone, f"{path}.customer.phone")
 
     def matrix(self) -> None:
         p, lim = self.p, self.limits

@@ -30,8 +30,11 @@ STATUS_RANK |= {"undelivered": 5, "delivered": 5, "receiving": 5, "received": 5,
 
 def phone_key(phone: str) -> str:
     """One spelling per number for opt-outs: digits only, a 10-digit (North American) number with
-    its country code 1 ("(303) 555-0199", "+1 303 555 0199" and "+13035550199" are one number)."""
+    its country code 1 when written without a "+" ("(303) 555-0199", "+1 303 555 0199" and
+    "+13035550199" are one number; "+64 9 123 4567" stays New Zealand's)."""
     digits = "".join(ch for ch in phone if ch.isdigit())
+    if phone.strip().startswith("+"):
+        return digits
     return "1" + digits if len(digits) == 10 else digits
 
 

@@ -158,8 +158,10 @@ class Sms:
 
 
 def e164(phone: str) -> str:
-    """``phone`` as Twilio wants it: ``+`` and digits (a 10-digit North American number gets its 1)."""
-    if re.fullmatch(r"\+\d{8,15}", phone):
-        return phone
+    """``phone`` as Twilio wants it: ``+`` and digits. A number written with its ``+`` keeps its
+    digits as they are ("+64 9 123 4567" is New Zealand, not +1 649); a 10-digit number without
+    one (not accepted in requests, but older plans may hold it) gets the North American 1."""
     digits = re.sub(r"\D", "", phone)
+    if phone.strip().startswith("+"):
+        return "+" + digits
     return "+" + ("1" + digits if len(digits) == 10 else digits)
