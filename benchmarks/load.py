@@ -14,12 +14,21 @@ other failure is unexpected. A probe in its own process checks ``grpc.health.v1`
 latency is not inflated by this process's threads) and reads ``/metrics`` every second (queue
 depth, busy workers, server memory).
 
+With ``--abusive N`` the server asks for a bearer token (the clients send it) and N more
+connections abuse it meanwhile (``tests.support.abuse.Crowd``): each in turn holds a call that
+sent its headers and never its message (without a token, or with one: cut after the server's
+request wait), and sends a near-limit request of junk without a token. Their answers are counted
+apart; the clients' codes and the health figures must not change.
+
+Each client has its own connection, as each console has (gRPC would otherwise share one between
+identical channels).
+
 Pass/fail (exit code): no unexpected error; no DEADLINE_EXCEEDED; every call answered by its
 deadline + 10 %; solves' search time within their time limit + 10 % (``stats.solve_time``);
 health p99 <= 10 ms. Usage::
 
     python -m benchmarks.load [--clients 50] [--duration 60] [--workers 2] [--max-waiting 8]
-                              [--redis] [--json OUT.json]
+                              [--redis] [--abusive 50] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -48,9 +57,22 @@ from benchmarks.serve import served
 from dispatch.examples.generate import generate
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
+from tests.support.abuse import OWN_CONNECTION, Crowd
 from tests.support.redis_server import RedisServer, free_port
 
 WEIGHTS = {"Solve": 0.35, "Reoptimize": 0.35, "GetPlan": 0.30}
+#: The bearer token of a run with ``--abusive``.
+TOKEN = "load-token-0123456789abcdef"
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor):
+    """Adds ``authorization: Bearer TOKEN`` to every call."""
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        metadata = [*(details.metadata or ()), ("authorization", f"Bearer {TOKEN}")]
+        return continuation(details._replace(metadata=metadata), request)
+
+
 EXPECTED = {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
@@ -99,13 +121,18 @@ def days(count: int = 12, seed: int = 11) -> list[pb.SolveRequest]:
     return out
 
 
-def client(number: int, address: str, requests: list[pb.SolveRequest], shared: Shared) -> None:
+def client(number: int, address: str, requests: list[pb.SolveRequest], shared: Shared, token: bool = False) -> None:
     rng = random.Random(number)
     owned: list[Owned] = []
     with grpc.insecure_channel(
-        address, options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+        address,
+        options=[
+            *OWN_CONNECTION,
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+        ],
     ) as channel:
-        stub = dispatch_pb2_grpc.DispatchStub(channel)
+        stub = dispatch_pb2_grpc.DispatchStub(grpc.intercept_channel(channel, _Bearer()) if token else channel)
         made = 0
         while not shared.stop.is_set():
             rpc = "Solve" if not owned else rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
@@ -249,6 +276,8 @@ def percentile(values: list[float], q: float) -> float:
 @contextmanager
 def server(args: argparse.Namespace, metrics_port: int) -> Iterator[str]:
     env = {"DISPATCH_METRICS_PORT": str(metrics_port), "DISPATCH_LOG_LEVEL": "warning"}
+    if args.abusive:
+        env["DISPATCH_AUTH_TOKEN"] = TOKEN
     if not args.redis:
         with served(workers=args.workers, max_waiting=args.max_waiting, env=env) as address:
             yield address
@@ -271,13 +300,17 @@ def run(args: argparse.Namespace) -> dict:
         shared = Shared()
         began = time.monotonic()
         threads = [
-            threading.Thread(target=client, args=(k, address, requests, shared), daemon=True)
+            threading.Thread(target=client, args=(k, address, requests, shared, bool(args.abusive)), daemon=True)
             for k in range(args.clients)
         ]
+        crowd = Crowd(address, args.abusive, token=TOKEN)
         for t in threads:
             t.start()
+        if args.abusive:
+            crowd.__enter__()
         shared.stop.wait(args.duration)
         shared.stop.set()
+        crowd.stop()
         for t in threads:
             t.join(30)  # every call has a deadline of at most 13 s
         elapsed = time.monotonic() - began
@@ -285,7 +318,9 @@ def run(args: argparse.Namespace) -> dict:
         probed = out.get(timeout=30)
         watcher.join(10)
         final = scrape(metrics_port)
-    return summarize(args, shared.calls, probed, final, elapsed, sum(t.is_alive() for t in threads))
+    result = summarize(args, shared.calls, probed, final, elapsed, sum(t.is_alive() for t in threads))
+    result["abusive"] = {"connections": args.abusive, "answers": dict(crowd.codes)}
+    return result
 
 
 def summarize(args, calls: list[Call], probed: dict, final: dict, elapsed: float, stuck: int) -> dict:
@@ -381,6 +416,7 @@ def report(r: dict) -> str:
         f"queue depth max {r['queue_depth_max']:.0f}, busy workers mean {r['busy_workers_mean']:.2f}, "
         f"worker restarts {r['worker_restarts']:.0f}; server RSS {r['server_rss_mib']['first']:.0f} -> "
         f"{r['server_rss_mib']['last']:.0f} MiB",
+        f"abusive connections: {r['abusive']['connections']}, answered {r['abusive']['answers'] or '-'}",
         f"passed: {r['passed']}",
     ]
     return "\n".join(lines)
@@ -393,6 +429,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-waiting", type=int, default=8)
     parser.add_argument("--redis", action="store_true", help="plans in a redis-server of its own")
+    parser.add_argument(
+        "--abusive", type=int, default=0, help="this many abusive connections beside the clients (a token asked for)"
+    )
     parser.add_argument("--json", help="write the figures here")
     return parser.parse_args(argv)
 

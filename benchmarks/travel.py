@@ -69,11 +69,11 @@ def requests_per_day(fake: FakeGoogle, google: GoogleSettings, redis_url: str) -
         TravelCache.redis(redis_url).rows.client.flushall()
         fake.reset()
         first = _dispatcher(google, make())
-        first.solve(problem)
+        first.solve(problem, replace=True)
         cold, elements = fake.requests, fake.elements
         second = first if name == "memory" else _dispatcher(google, make())  # Redis: another replica
         fake.reset()
-        plan = second.solve(problem)
+        plan = second.solve(problem, replace=True)
         lines.append(f"| {name} | {cold} / {elements} | {fake.requests} | {plan.stats.travel_requests} |")
     return lines
 
@@ -124,7 +124,7 @@ def outages(fake: FakeGoogle, google: GoogleSettings, redis: RedisServer) -> lis
             trigger = threading.Thread(target=fail_redis)
             trigger.start()
             began = time.perf_counter()
-            plan = service.solve(problem)
+            plan = service.solve(problem, replace=True)
             timings[healthy] = time.perf_counter() - began
             trigger.join()
             errors = service.google.counters.snapshot()["cache_errors"]  # type: ignore[union-attr]

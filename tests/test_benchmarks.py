@@ -82,7 +82,10 @@ def test_notify_benchmark_texts_emergencies_and_a_day_with_a_killed_notifier_exa
 
 
 def test_the_load_generator_mixes_every_rpc_and_stops_by_itself():
-    result = load.run(load.parse(["--clients", "6", "--duration", "6", "--max-waiting", "2"]))
+    """With abusive connections beside the clients (a token asked for): theirs are refused, the
+    clients see nothing unexpected."""
+    result = load.run(load.parse(["--clients", "6", "--duration", "6", "--max-waiting", "2", "--abusive", "4"]))
+    assert result["abusive"]["answers"] and "OK" not in result["abusive"]["answers"], result["abusive"]
     assert all(rpc["calls"] > 0 for rpc in result["rpcs"].values()), result["rpcs"]
     assert result["rpcs"]["Solve"]["codes"].get("OK", 0) > 0
     # correctness only here (timing figures are for benchmarks/RESULTS.md, on an idle machine)

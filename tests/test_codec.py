@@ -296,6 +296,7 @@ ADDED_SINCE = {
     "return_travel_source",
     "travel_requests",
     "travel_estimated_pairs",
+    "requests",  # DayState: idempotency keys (2026-12)
     "travel_unreachable_pairs",
     "announced",  # ETAs told to customers (issue 6)
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 
@@ -207,3 +208,150 @@ def wait_until(test: Callable[[], object], timeout: float = 15.0) -> None:
     while not test():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- every Redis step, faulted
+
+#: What a client does with a failed call it may retry (same request, same request_id).
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def retried(call: Callable[[], object], tries: int = 8) -> tuple[object, list[grpc.StatusCode]]:
+    """``call()`` until it answers, as a client with an idempotency key retries; the answer and
+    the codes met on the way (never INTERNAL, never a code that cannot be retried)."""
+    codes = []
+    for _ in range(tries):
+        try:
+            return call(), codes
+        except grpc.RpcError as err:
+            assert err.code() in RETRYABLE, (err.code(), err.details())
+            codes.append(err.code())
+            time.sleep(0.3)
+    raise AssertionError(f"no answer after {tries} tries: {codes}")
+
+
+def day_with_phones(tag: str) -> pb.SolveRequest:
+    """A small day whose customers' numbers are its own (a text's number says which day it is of)."""
+    day = small_day(jobs=5, time_limit="0.5s")
+    day["plan_id"] = f"faulted-{tag}"
+    of_day = zlib.crc32(tag.encode()) % 1000
+    for k, job in enumerate(day["jobs"]):
+        job["customer"]["phone"] = f"+1720{of_day:03d}{k:04d}"
+    request = to_proto(day, replace=False)
+    request.request_id = f"solve-{tag}"
+    return request
+
+
+def the_day(stub: dispatch_pb2_grpc.DispatchStub, tag: str) -> tuple[pb.Plan, pb.Plan, list[grpc.StatusCode]]:
+    """A solve, then a re-plan with an emergency, each retried with its request_id until answered."""
+    solve = day_with_phones(tag)
+    plan, met = retried(lambda: stub.Solve(solve, timeout=DEADLINE).plan)
+    emergency = json.loads(json.dumps(EMERGENCY))
+    emergency["new_job"]["id"] = f"burst-{tag}"
+    emergency["new_job"]["customer"]["phone"] = f"+1303{zlib.crc32(tag.encode()) % 1000:03d}9999"
+    first = min((v for r in plan.routes for v in r.visits), key=lambda v: v.start.seconds).job_id
+    replan = reopt_request(plan, [emergency, {"delay": {"job_id": first, "extra": "600s"}}])
+    replan.request_id = f"replan-{tag}"
+    replanned, more = retried(lambda: stub.Reoptimize(replan, timeout=DEADLINE).plan)
+    return plan, replanned, met + more
+
+
+def test_redis_failing_at_every_step_of_a_solve_and_a_replan_applies_each_once_and_texts_each_once():
+    """Redis behind a proxy that fails one command per run: dropped (killed before the write), run
+    without its reply (killed after it) or held past the client's timeout and then run (frozen,
+    then thawed). For every command a solve and a re-plan send, and each fault: the client's
+    retries with the same request_id end with the plan stored once, the re-plan's events applied
+    once (one answer per request id, at most two re-plan versions), and every version's ETA
+    events on the stream exactly once; a notifier then texts each once."""
+    from dispatch.bootstrap import start_notifier  # noqa: PLC0415
+    from dispatch.config import TwilioSettings  # noqa: PLC0415
+    from dispatch.store.redis import RedisPlanStore  # noqa: PLC0415
+    from dispatch.stream import RedisEtaStream, decode  # noqa: PLC0415
+    from tests.support.redis_proxy import RedisProxy  # noqa: PLC0415
+
+    with RedisServer() as redis_server:
+        proxy = RedisProxy(redis_server.port)
+        srv = DispatchServer(
+            Settings(worker_niceness=0, workers=1, redis_url=proxy.url, reopt_time_limit=0.5),
+            host="127.0.0.1",
+            port=0,
+        )
+        srv.start()
+        direct = redis.Redis.from_url(redis_server.url)
+        store = RedisPlanStore(direct)
+        runs: list[tuple[str, int, str, list[grpc.StatusCode]]] = []
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+                stub = dispatch_pb2_grpc.DispatchStub(channel)
+                the_day(stub, "warm-up")  # the first call loads the Lua scripts (NOSCRIPT, SCRIPT LOAD)
+                proxy.record()
+                the_day(stub, "reference")
+                steps = list(proxy.commands)
+                assert steps, "the day sent no Redis command"
+                for k, command in enumerate(steps):
+                    for fault in ("drop", "lost_reply", "freeze"):
+                        tag = f"{k}-{fault}"
+                        proxy.arm(k, fault)
+                        _, replanned, met = the_day(stub, tag)
+                        fired = proxy.fired
+                        proxy.disarm()
+                        time.sleep(proxy.freeze if fault == "freeze" else 0)  # a held write lands
+                        runs.append((command.decode(), k, fault, met))
+                        record = store.get(f"faulted-{tag}")
+                        assert fired, (tag, steps, proxy.commands)
+                        assert record is not None
+                        answered = [a.request_id for a in record.state.requests]
+                        assert sorted(answered) == [f"replan-{tag}", f"solve-{tag}"], (tag, answered)
+                        assert record.version <= 3, (tag, record.version)  # v1 solve, v2 quick, v3 better
+                        assert replanned.version in (2, 3) and replanned.version <= record.version
+                        jobs = [j.id for j in record.problem.jobs]
+                        assert jobs.count(f"burst-{tag}") == 1
+            # every version's ETA events, once each, on the stream
+            events = [decode(fields[b"e"]) for _, fields in direct.xrange("dispatch:etas")]
+            seen = Counter((e.plan_id, e.version, e.job_id, e.kind) for e in events)
+            assert max(seen.values()) == 1, [k for k, n in seen.items() if n > 1]
+            for _, k, fault, _ in runs:
+                record = store.get(f"faulted-{k}-{fault}")
+                versions = {e.version for e in events if e.plan_id == record.plan.plan_id}
+                assert versions <= set(range(1, record.version + 1))
+                assert 1 in versions  # the solve's appointment events
+                told = {a.job_id for a in record.state.announced}
+                on_stream = {e.job_id for e in events if e.plan_id == record.plan.plan_id}
+                assert told <= on_stream, (k, fault, told - on_stream)  # nothing recorded as told but not sent
+        finally:
+            srv.stop(grace=1)
+            proxy.close()
+        # the texts: a notifier on the stream, each event's text once
+        twilio = FakeTwilio()
+        try:
+            settings = Settings(
+                redis_url=redis_server.url,
+                twilio=TwilioSettings(
+                    account_sid=SID, auth_token=TOKEN, from_number="+13035550000", base_url=twilio.base_url
+                ),
+            )
+            last = direct.xrevrange("dispatch:etas", count=1)[0][0]
+
+            def all_settled() -> bool:
+                try:
+                    group = next(g for g in direct.xinfo_groups("dispatch:etas") if g["name"] == b"notifier")
+                except (redis.exceptions.ResponseError, StopIteration):
+                    return False
+                return group["last-delivered-id"] == last and group["pending"] == 0
+
+            run = start_notifier(settings, RedisEtaStream.from_url(redis_server.url), "faults")
+            try:
+                wait_until(all_settled, 120)
+            finally:
+                run.stop()
+        finally:
+            twilio.close()
+    sent = Counter((m["to"], m["body"]) for m in twilio.messages)
+    assert sent and max(sent.values()) == 1, [k for k, n in sent.items() if n > 1]
+    print(f"\n{len(runs)} faulted runs over {len(steps)} Redis commands: {sorted(set(steps))}")
+    print("retries met:", Counter(c.name for *_, met in runs for c in met))

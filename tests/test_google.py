@@ -95,12 +95,12 @@ def test_a_60_place_day_takes_the_minimum_requests_then_none_from_the_memory_cac
     service = google_service(google)
     day = problem(google_day())
     before = scraped()
-    first = service.solve(day)
+    first = service.solve(day, replace=True)
     assert fake.requests == 36  # 60 x 60 in 10 x 10 tiles: ceil(3600 / 100)
     assert first.stats.travel_source == "google" and first.stats.travel_requests == 36
     assert all(v.travel_source == "google" for r in first.routes for v in r.visits)
     assert len(first.assigned_job_ids) > 40 and not first.stats.warnings
-    second = service.solve(day)
+    second = service.solve(day, replace=True)
     assert fake.requests == 36 and second.stats.travel_requests == 0
     assert service.google.counters.snapshot()["cache_hits"] >= 3600
     after = scraped()
@@ -113,10 +113,10 @@ def test_a_60_place_day_takes_the_minimum_requests_then_none_from_the_memory_cac
 
 def test_a_second_replica_on_the_same_redis_makes_no_requests(google, fake, redis_url):
     day = problem(google_day())
-    google_service(google, redis_url).solve(day)
+    google_service(google, redis_url).solve(day, replace=True)
     assert fake.requests == 36
     other = google_service(google, redis_url)  # a fresh process: empty memory, same Redis
-    plan = other.solve(day)
+    plan = other.solve(day, replace=True)
     assert fake.requests == 36 and plan.stats.travel_requests == 0
     assert len(plan.assigned_job_ids) > 40
 
@@ -152,7 +152,7 @@ def test_a_job_google_finds_no_route_to_is_unassigned_unreachable(google, fake):
     day = google_day(jobs=10)
     stranded = day["jobs"][3]["location"]
     fake.islands.add((round(stranded["lat"], 5), round(stranded["lng"], 5)))
-    plan = service.solve(problem(day))
+    plan = service.solve(problem(day), replace=True)
     reasons = {u.job_id: u.reason for u in plan.unassigned}
     assert reasons.get("job-3") is UnassignedReason.UNREACHABLE
     assert "job-3" not in plan.assigned_job_ids and plan.stats.travel_unreachable_pairs > 0
@@ -164,7 +164,7 @@ def test_google_failing_falls_back_to_great_circle_and_says_so(google, fake, fai
     service = google_service(google)
     began = time.monotonic()
     with caplog.at_level(logging.DEBUG):
-        plan = service.solve(problem(google_day(jobs=16)))
+        plan = service.solve(problem(google_day(jobs=16)), replace=True)
     assert time.monotonic() - began < 8
     assert plan.stats.travel_estimated_pairs > 0
     assert any("great-circle estimates" in w for w in plan.stats.warnings)
@@ -175,7 +175,9 @@ def test_google_failing_falls_back_to_great_circle_and_says_so(google, fake, fai
     assert health.errors > 0 and health.status in ("warning", "degraded") and health.last_error
     fake.always = "ok"
     fake.reset()
-    again = service.solve(problem(google_day(jobs=16)))  # estimates were not cached: Google is asked again
+    again = service.solve(
+        problem(google_day(jobs=16)), replace=True
+    )  # estimates were not cached: Google is asked again
     assert fake.requests > 0 and again.stats.travel_estimated_pairs == 0
 
 
@@ -188,12 +190,12 @@ def test_addresses_are_geocoded_once_and_unknown_ones_are_unassigned(google, fak
     day["jobs"][0]["location"] = {"address": "1600 Broadway, Denver"}
     day["jobs"][1]["location"] = {"address": "1 Nowhere Lane"}
     service = google_service(google)
-    plan = service.solve(problem(day))
+    plan = service.solve(problem(day), replace=True)
     reasons = {u.job_id: u for u in plan.unassigned}
     assert reasons["job-1"].reason is UnassignedReason.ADDRESS_NOT_FOUND and "Nowhere" in reasons["job-1"].detail
     assert "job-0" in plan.assigned_job_ids
     assert fake.geocodes == 2
-    service.solve(problem(day))
+    service.solve(problem(day), replace=True)
     assert fake.geocodes == 2  # both answers cached, the "not found" too
 
 
@@ -201,7 +203,7 @@ def test_a_technician_address_google_cannot_find_is_invalid_argument(google, fak
     day = google_day(jobs=4)
     day["technicians"][1]["start_location"] = {"address": "Atlantis"}
     with pytest.raises(ProblemError) as caught:
-        google_service(google).solve(problem(day))
+        google_service(google).solve(problem(day), replace=True)
     assert [v.field for v in caught.value.violations] == ["technicians[1].start_location.address"]
 
 
@@ -209,7 +211,7 @@ def test_a_location_needs_coordinates_or_an_address(google):
     day = google_day(jobs=2)
     day["jobs"][0]["location"] = {}
     with pytest.raises(ProblemError) as caught:
-        google_service(google).solve(problem(day))
+        google_service(google).solve(problem(day), replace=True)
     assert [v.field for v in caught.value.violations] == ["jobs[0].location.address"]
 
 
@@ -222,7 +224,7 @@ def test_traffic_times_each_leg_with_the_bucket_of_its_planned_departure(google,
     day["options"]["traffic"] = True
     service = google_service(google)
     p = problem(day)
-    plan = service.solve(p)
+    plan = service.solve(p, replace=True)
     assert not [w for w in plan.stats.warnings if w.startswith("checker")]
     assert plan.stats.travel_source == "google traffic"
     asked = [d for d in fake.departures if d is not None]
@@ -263,14 +265,14 @@ def _fake_seconds(a: Location, b: Location) -> int:
 
 
 def test_without_traffic_no_departure_time_is_sent(google, fake):
-    google_service(google).solve(problem(google_day(jobs=8)))
+    google_service(google).solve(problem(google_day(jobs=8)), replace=True)
     assert fake.departures and all(d is None for d in fake.departures)
 
 
 def test_traffic_with_a_model_that_has_none_is_a_warning(google):
     day = google_day(jobs=4)
     day["options"].update(travel_model="GREAT_CIRCLE", traffic=True)
-    plan = google_service(google).solve(problem(day))
+    plan = google_service(google).solve(problem(day), replace=True)
     assert any("traffic asked for" in w for w in plan.stats.warnings)
 
 
@@ -433,7 +435,7 @@ def test_google_is_offered_only_with_a_key():
     assert KEY not in repr(settings)  # the key is kept out of reprs (and so out of logs)
     service = bootstrap(Settings(), pool=False)
     with pytest.raises(ProblemError) as caught:
-        service.solve(problem(google_day(jobs=2)))
+        service.solve(problem(google_day(jobs=2)), replace=True)
     assert "GOOGLE is not configured" in str(caught.value)
 
 
@@ -442,7 +444,7 @@ def test_a_replan_of_a_google_day_asks_only_for_the_new_places(google, fake):
 
     service = google_service(google)
     day = problem(google_day(jobs=20))
-    first = service.solve(day)
+    first = service.solve(day, replace=True)
     fake.reset()
     fake.addresses["5 Emergency Way"] = (39.75, -104.98)
     emergency = Job(
@@ -480,13 +482,13 @@ def test_geocoding_google_cannot_answer_says_so(google, fake):
     fake.always = "500"
     day = google_day(jobs=4)
     day["jobs"][2]["location"] = {"address": "12 Main St"}
-    plan = google_service(google).solve(problem(day))
+    plan = google_service(google).solve(problem(day), replace=True)
     lost = {u.job_id: u for u in plan.unassigned}
     assert lost["job-2"].reason is UnassignedReason.ADDRESS_NOT_FOUND
     assert "geocoding" in lost["job-2"].detail and "12 Main St" in lost["job-2"].detail
     day["technicians"][0]["start_location"] = {"address": "1 Depot Rd"}
     with pytest.raises(ProviderUnavailableError, match=r"technicians\[0\]\.start_location"):
-        google_service(google).solve(problem(day))
+        google_service(google).solve(problem(day), replace=True)
 
 
 def test_a_day_with_an_address_google_cannot_find_can_still_be_replanned(google, fake):
@@ -496,7 +498,7 @@ def test_a_day_with_an_address_google_cannot_find_can_still_be_replanned(google,
     day["jobs"][1]["location"] = {"address": "1 Nowhere Lane"}
     service = google_service(google)
     p = problem(day)
-    first = service.solve(p)
+    first = service.solve(p, replace=True)
     assert {u.job_id: u.reason for u in first.unassigned}["job-1"] is UnassignedReason.ADDRESS_NOT_FOUND
     other = first.routes[0].visits[-1].job_id
     result = service.reoptimize(Replan(plan_id=first.plan_id, time=p.epoch + 600, events=(CancelJob(job_id=other),)))
@@ -509,7 +511,7 @@ def test_a_malformed_geocode_reply_is_google_unavailable_not_a_crash(google, fak
     fake.always = "empty"
     day = google_day(jobs=3)
     day["jobs"][0]["location"] = {"address": "3 Elm St"}
-    plan = google_service(google).solve(problem(day))
+    plan = google_service(google).solve(problem(day), replace=True)
     lost = {u.job_id: u for u in plan.unassigned}
     assert lost["job-0"].reason is UnassignedReason.ADDRESS_NOT_FOUND and "geocoding failed" in lost["job-0"].detail
 
@@ -522,6 +524,6 @@ def test_a_slow_google_cannot_hold_a_solve_past_its_travel_deadline(google, fake
     day = google_day()  # 36 tiles on 4 request threads: 18 s if each waited its turn
     day["options"]["time_limit"] = "4s"
     began = time.monotonic()
-    plan = google_service(slow).solve(problem(day))
+    plan = google_service(slow).solve(problem(day), replace=True)
     assert time.monotonic() - began < 9  # travel by 2 s (half the limit), then the search
     assert plan.stats.travel_estimated_pairs > 0 and len(plan.assigned_job_ids) > 30

@@ -83,6 +83,22 @@ def test_registered_secrets_are_blanked_in_every_line():
     assert "tok-0123456789abcdef" not in formatter.format(record)
 
 
+def test_places_in_request_urls_logged_by_http_clients_are_left_out():
+    """urllib3 at DEBUG prints every Google request line: where the customers are goes, the rest stays."""
+    formatter = logs.JsonFormatter()
+    line = (
+        '%s "GET /maps/api/distancematrix/json?origins=39.74%%2C-104.99%%7C39.75%%2C-104.98'
+        '&destinations=enc%%3Aabc%%3A&key=K HTTP/1.1" 200 812'
+    )
+    record = logging.LogRecord("urllib3", logging.DEBUG, "", 0, line, ("https://maps.googleapis.com:443",), None)
+    first = json.loads(formatter.format(record))["message"]
+    assert "39.74" not in first and "enc" not in first and "origins=[PLACES]&destinations=[PLACES]" in first
+    assert "distancematrix/json" in first and "200 812" in first
+    geocode = "GET /maps/api/geocode/json?address=1600+Main+St%2C+Denver&key=K"
+    second = logs.TextFormatter().format(logging.LogRecord("googlemaps", logging.DEBUG, "", 0, geocode, (), None))
+    assert "Main" not in second and "address=[PLACES]" in second
+
+
 def test_every_line_logged_while_serving_an_rpc_carries_its_request_id(stub, captured):
     reply, call = stub.Solve.with_call(
         to_proto(small_day(jobs=2)), metadata=(("x-request-id", "console-abc.1"),), timeout=30

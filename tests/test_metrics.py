@@ -45,7 +45,9 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 def test_rpcs_solves_and_replans_are_counted_by_method_and_code(stub, endpoint):
     before = scrape(endpoint)
-    plan = stub.Solve(to_proto(small_day(jobs=4)), timeout=30).plan
+    day = small_day(jobs=4)
+    day["plan_id"] = "counted-day"  # a new day: its customers are told (a replaced one texts only changes)
+    plan = stub.Solve(to_proto(day), timeout=30).plan
     bad = small_day(jobs=2)
     bad["jobs"][0]["id"] = ""
     with pytest.raises(grpc.RpcError):

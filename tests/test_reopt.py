@@ -60,7 +60,7 @@ def statuses(plan, technician_id):
 
 def test_nothing_happened_keeps_the_plan(service):
     """No events, 10 minutes in: same assignments, same order, no broken promises."""
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     out = replan(service, first.plan_id, 10 * MIN)
     assert out.plan.version == first.version + 1
     assert sorted(out.plan.assigned_job_ids) == sorted(first.assigned_job_ids)
@@ -71,7 +71,7 @@ def test_nothing_happened_keeps_the_plan(service):
 
 def test_emergency_is_inserted_and_served_within_its_response_time_from_the_event(service):
     """At 10:00 (t=2h) an emergency at 70 must be started within 45 min of the call."""
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     emergency = job("e1", x=70, priority=Priority.EMERGENCY, respond_within=45 * MIN)
     results = []
     out = replan(service, first.plan_id, 2 * HOUR, NewJob(job=emergency), results=results)
@@ -91,7 +91,7 @@ def test_emergency_takes_the_place_of_low_priority_work_when_the_day_is_full(ser
         [job(f"l{k}", x=10, service=HOUR, priority=Priority.LOW) for k in range(4)],
         time_limit=1.0,
     )
-    first = service.solve(p)
+    first = service.solve(p, replace=True)
     assert len(first.assigned_job_ids) == 3  # 10 min out, 3 one-hour jobs, 10 min back: no room for a 4th
     emergency = job("e", x=12, service=30 * MIN, priority=Priority.EMERGENCY, respond_within=HOUR)
     results = []
@@ -103,7 +103,7 @@ def test_emergency_takes_the_place_of_low_priority_work_when_the_day_is_full(ser
 
 
 def test_cancelled_job_leaves_the_plan_and_later_visits_do_not_get_later(service):
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     victim = route_of(first, "ann").visits[1].job_id
     out = replan(service, first.plan_id, 5 * MIN, CancelJob(job_id=victim))
     assert victim not in out.plan.assigned_job_ids
@@ -116,7 +116,7 @@ def test_cancelled_job_leaves_the_plan_and_later_visits_do_not_get_later(service
 
 
 def test_progress_departed_arrived_completed_and_history_never_moves(service):
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     ann = [v.job_id for v in route_of(first, "ann").visits]
     a, b = ann[0], ann[1]
     out = replan(
@@ -155,7 +155,7 @@ def test_position_report_plans_a_free_technician_from_where_they_are(service):
     """Cat (home 150, ends her day at the depot at 25) has no work; she reports being at 20.
     A new job at 22 goes to her, 2 min away, rather than to Ann, back home at 0 by then."""
     p = problem([tech("ann", home=0), tech("cat", home=150, end=25)], [job("j1", x=5)], time_limit=1.0)
-    first = service.solve(p)
+    first = service.solve(p, replace=True)
     out = replan(
         service,
         first.plan_id,
@@ -171,7 +171,7 @@ def test_a_technician_done_for_the_day_goes_home_after_the_last_visit_not_after_
     """Ann (shift until 2 h) finishes her only job at 0:40 and has nothing more. Re-planned at
     1:50 (a job she cannot take comes in), her day still ends 5 min after 0:40, within her shift."""
     p = problem([tech("ann", home=0, shift=(0, 2 * HOUR))], [job("a", x=5, service=30 * MIN)], time_limit=0.5)
-    first = service.solve(p)
+    first = service.solve(p, replace=True)
     start = visit_of(first, "a").start
     replan(
         service,
@@ -195,7 +195,7 @@ def test_delay_pushes_later_visits_and_a_missed_window_is_re_planned(service):
         [job("a", x=5), job("b", x=10, windows=((0, 2 * HOUR),))],
         time_limit=1.0,
     )
-    first = service.solve(p)
+    first = service.solve(p, replace=True)
     assert who_serves(first, "a") == "ann"
     out = replan(
         service,
@@ -213,7 +213,7 @@ def test_delay_pushes_later_visits_and_a_missed_window_is_re_planned(service):
 
 
 def test_technician_unavailable_redistributes_every_remaining_job(service):
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     bobs = [v.job_id for v in route_of(first, "bob").visits]
     out = replan(service, first.plan_id, 45 * MIN, TechnicianUnavailable(technician_id="bob", start=0))
     bob_route = route_of(out.plan, "bob")
@@ -231,17 +231,17 @@ def test_technician_added_and_shift_extended_take_work_left_over(service):
     """Ann alone, shift 0-2h: four 40-min jobs nearby, so one is left over; Dan joins and takes it.
     Later Ann's shift is extended (same id) and nothing is left."""
     p = problem([tech("ann", home=0, shift=(0, 2 * HOUR))], [job(f"j{k}", x=2 + k, service=40 * MIN) for k in range(4)])
-    first = service.solve(p)
+    first = service.solve(p, replace=True)
     assert len(first.unassigned) >= 1
     out = replan(service, first.plan_id, 10 * MIN, TechnicianAdded(technician=tech("dan", home=3, shift=(0, 9 * HOUR))))
     assert not out.plan.unassigned and route_of(out.plan, "dan") is not None
-    again = service.solve(p)
+    again = service.solve(p, replace=True)
     out = replan(service, again.plan_id, 10 * MIN, TechnicianAdded(technician=tech("ann", home=0, shift=(0, 5 * HOUR))))
     assert not out.plan.unassigned
 
 
 def test_versions_are_optimistic(service):
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     out = replan(service, first.plan_id, MIN, expected=first.version)
     with pytest.raises(VersionConflictError) as err:
         replan(service, first.plan_id, 2 * MIN, expected=first.version)
@@ -251,7 +251,7 @@ def test_versions_are_optimistic(service):
 
 
 def test_concurrent_replans_of_one_version_exactly_one_wins(service):
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     outcomes: list[object] = []
 
     def go(k: int) -> None:
@@ -274,7 +274,7 @@ def test_concurrent_replans_of_one_version_exactly_one_wins(service):
 
 
 def test_bad_events_name_their_fields(service):
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     with pytest.raises(ProblemError) as err:
         replan(
             service,
@@ -299,7 +299,7 @@ def test_bad_events_name_their_fields(service):
 def test_whole_day_plan_stays_feasible_when_the_plan_is_followed(service):
     """Re-plan every 30 min with a new job each time and no reports: the day's full plan
     (history included) always keeps every rule of the day as finally known."""
-    first = service.solve(three_technicians_day())
+    first = service.solve(three_technicians_day(), replace=True)
     for k in range(8):
         out = replan(service, first.plan_id, (k + 1) * 30 * MIN, NewJob(job=job(f"n{k}", x=(37 * k) % 190 + 5)))
         record = service.get_plan(first.plan_id)

@@ -169,7 +169,7 @@ def test_mutual_tls_wants_a_client_certificate_its_ca_signed(pki, monkeypatch, t
         request = tmp_path / "day.json"
         request.write_text(json.dumps(small_day(jobs=2)))
         with contextlib.redirect_stdout(io.StringIO()):
-            assert cli.main(["solve", str(request), "--server", address]) == 0
+            assert cli.main(["solve", str(request), "--server", address, "--replace"]) == 0
     finally:
         srv.stop(grace=1)
 

@@ -5,6 +5,7 @@ The Redis tests run a real redis-server on loopback (the ``redis_server`` fixtur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -14,13 +15,16 @@ import zlib
 from collections.abc import Callable
 from datetime import timedelta
 
+import numpy as np
 import pytest
 import redis
 
-from dispatch.domain import DayState, Plan, Problem
-from dispatch.errors import PlanNotFoundError, StoreUnavailableError, VersionConflictError
-from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
+from dispatch.domain import DayState, ExplicitMatrix, Plan, Problem
+from dispatch.errors import PlanExistsError, PlanNotFoundError, StoreUnavailableError, VersionConflictError
+from dispatch.eta import EtaEvent, EtaKind
+from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan, approx_bytes
 from dispatch.store.redis import RedisPlanStore
+from dispatch.stream import EtaStream, MemoryEtaStream, RedisEtaStream
 from tests.support.factories import job, problem, tech
 from tests.support.redis_server import RedisServer, free_port
 
@@ -87,9 +91,82 @@ def test_a_stale_expected_version_is_a_conflict_and_writes_nothing(store):
 def test_an_expected_version_of_a_missing_plan_is_not_found(store):
     with pytest.raises(PlanNotFoundError, match="no plan 'ghost'"):
         store.put(record("ghost"), expected_version=1)
-    with pytest.raises(PlanNotFoundError):
-        store.put(record("ghost"), expected_version=0)
     assert store.get("ghost") is None
+
+
+def test_expected_version_0_creates_a_plan_that_must_not_exist(store):
+    assert store.put(record("new"), expected_version=0).version == 1
+    with pytest.raises(PlanExistsError, match="version 1") as err:
+        store.put(record("new"), expected_version=0)
+    assert err.value.current == 1
+    assert store.get("new").version == 1
+
+
+def eta(plan_id: str, version: int, job_id: str = "a") -> EtaEvent:
+    return EtaEvent(
+        plan_id=plan_id,
+        version=version,
+        kind=EtaKind.PLANNED,
+        job_id=job_id,
+        technician_id="mike",
+        eta=3600,
+        window_start=1800,
+        window_end=5400,
+        at=0,
+    )
+
+
+@pytest.fixture(params=["memory", "redis"])
+def with_stream(request) -> tuple[PlanStore, EtaStream]:
+    """A store that writes each version's ETA events with it, and the stream they go to."""
+    if request.param == "memory":
+        stream: EtaStream = MemoryEtaStream()
+        return MemoryPlanStore(etas=stream), stream  # type: ignore[arg-type]
+    url = request.getfixturevalue("redis_url")
+    redis_stream = RedisEtaStream.from_url(url)
+    return RedisPlanStore.from_url(url, etas=redis_stream), redis_stream
+
+
+def test_a_version_and_its_eta_events_are_written_together_or_not_at_all(with_stream):
+    store, stream = with_stream
+    assert store.writes_events
+    store.put(record("told"), expected_version=0, events=[eta("told", 1), eta("told", 1, "b")])
+    assert [(e.version, e.job_id) for _, e in stream.read("0")] == [(1, "a"), (1, "b")]
+    with pytest.raises(VersionConflictError):  # a stale write: neither the version nor its events
+        store.put(record("told"), expected_version=0 + 2, events=[eta("told", 3)])
+    with pytest.raises(ValueError, match="expected_version"):  # events name the version they belong to
+        store.put(record("told"), expected_version=1, events=[eta("told", 7)])
+    assert store.get("told").version == 1
+    assert len(stream.read("0")) == 2
+    store.put(record("told"), expected_version=1, events=[eta("told", 2)])
+    assert [e.version for _, e in stream.read("0")] == [1, 1, 2]
+
+
+def test_a_store_that_does_not_write_events_refuses_them(store):
+    assert not store.writes_events
+    with pytest.raises(ValueError, match="publish them"):
+        store.put(record("x"), expected_version=0, events=[eta("x", 1)])
+
+
+def test_the_memory_store_is_capped_by_bytes_and_keeps_the_newest():
+    big = dataclasses.replace(
+        record("big-0"),
+        problem=dataclasses.replace(
+            record("big-0").problem,
+            travel_matrix=ExplicitMatrix(
+                size=3, durations=np.zeros(1_000_000, dtype=np.int64), distances=np.zeros(1_000_000, dtype=np.int64)
+            ),
+        ),
+    )
+    size = approx_bytes(big)
+    assert size > 16_000_000  # the matrix's arrays count
+    store = MemoryPlanStore(max_bytes=3 * size + 1)
+    for k in range(6):
+        store.put(dataclasses.replace(big, plan=dataclasses.replace(big.plan, plan_id=f"big-{k}")))
+    assert store.bytes <= 3 * size + 1
+    assert [store.get(f"big-{k}") is not None for k in range(6)] == [False, False, False, True, True, True]
+    alone = MemoryPlanStore(max_bytes=1)  # the plan being written is always kept
+    assert alone.put(big).version == 1 and alone.get("big-0") is not None
 
 
 def test_plans_are_kept_apart(store):

@@ -37,16 +37,17 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Plannin
         runner.start()  # type: ignore[attr-defined]
     else:
         runner = InProcessRunner()
+    # The store writes each version's ETA events with it: on the same Redis, or in this process.
     store: PlanStore
+    etas: EtaStream
     if settings.redis_url:
         from dispatch.store.redis import RedisPlanStore  # noqa: PLC0415 (redis only when configured)
 
-        store = RedisPlanStore.from_url(settings.redis_url)
+        redis_etas = RedisEtaStream.from_url(settings.redis_url)
+        store, etas = RedisPlanStore.from_url(settings.redis_url, etas=redis_etas), redis_etas
     else:
-        store = MemoryPlanStore()
-    etas: EtaStream = MemoryEtaStream()
-    if settings.redis_url:
-        etas = RedisEtaStream.from_url(settings.redis_url)
+        memory_etas = MemoryEtaStream()
+        store, etas = MemoryPlanStore(max_bytes=settings.memory_store_bytes, etas=memory_etas), memory_etas
     integrations = integration_log(settings)
     service = PlanningService(
         runner=runner,
@@ -96,10 +97,16 @@ def google_travel(
 
 
 def start_notifier(
-    settings: Settings, stream: EtaStream, consumer: str, integrations: IntegrationLog | None = None
+    settings: Settings,
+    stream: EtaStream,
+    consumer: str,
+    integrations: IntegrationLog | None = None,
+    *,
+    host: str = metrics.ALL_INTERFACES,
 ) -> NotifierRun:
     """Build the notifier and run it on a thread as ``consumer``, with the Twilio webhook when a
-    public URL is configured. ``stop()`` ends both.
+    public URL is configured, on ``host`` (gRPC's form, as ``dispatch serve --host``: ``[::]``,
+    ``127.0.0.1``…) and the configured port. ``stop()`` ends both.
 
     Raises
     ------
@@ -115,7 +122,7 @@ def start_notifier(
         from dispatch.notify.webhook import WebhookServer  # noqa: PLC0415
 
         webhook = WebhookServer(
-            notifier, auth_token=twilio.auth_token, public_url=twilio.webhook_url, port=twilio.webhook_port
+            notifier, auth_token=twilio.auth_token, public_url=twilio.webhook_url, host=host, port=twilio.webhook_port
         )
         webhook.start()
     thread, stop = notifier.start(consumer)

@@ -127,6 +127,21 @@ class Settings:
     #: machine and would starve them (the test suite runs its servers at 0).
     worker_niceness: int = 19
     max_waiting: int = 8
+    #: Calls in progress at once, health checks excepted (``DISPATCH_MAX_CALLS``): more are
+    #: refused RESOURCE_EXHAUSTED before their request is read.
+    max_calls: int = 64
+    #: Seconds an admitted call may take to send its request message (``DISPATCH_REQUEST_WAIT``).
+    request_wait: float = 30.0
+    #: Calls in progress on one client connection (``DISPATCH_MAX_CALLS_PER_CONNECTION``): more
+    #: are refused RESOURCE_EXHAUSTED before their request is read.
+    max_calls_per_connection: int = 32
+    #: Bytes the running requests may take together, by their estimates (``dispatch.cost``;
+    #: ``DISPATCH_MEMORY_BUDGET``).
+    memory_budget: int = 4 * 1024**3
+    #: Bytes one request may take (``DISPATCH_MAX_REQUEST_MEMORY``): over it, INVALID_ARGUMENT.
+    max_request_memory: int = 2 * 1024**3
+    #: Bytes of plans the in-process plan store keeps (``DISPATCH_MEMORY_STORE_BYTES``; no Redis).
+    memory_store_bytes: int = 512 * 1024**2
     limits: Limits = field(default_factory=Limits)
     circuity: float = 1.35
     speed_kmh: float = 35.0
@@ -209,6 +224,12 @@ class Settings:
         number("DISPATCH_WORKERS", "workers", int, low=1)
         number("DISPATCH_WORKER_NICENESS", "worker_niceness", int, high=19)
         number("DISPATCH_MAX_WAITING", "max_waiting", int)
+        number("DISPATCH_MAX_CALLS", "max_calls", int, low=1)
+        number("DISPATCH_REQUEST_WAIT", "request_wait", float, low=0.1)
+        number("DISPATCH_MAX_CALLS_PER_CONNECTION", "max_calls_per_connection", int, low=1)
+        number("DISPATCH_MEMORY_BUDGET", "memory_budget", int, low=64 * 1024**2)
+        number("DISPATCH_MAX_REQUEST_MEMORY", "max_request_memory", int, low=16 * 1024**2)
+        number("DISPATCH_MEMORY_STORE_BYTES", "memory_store_bytes", int, low=1024**2)
         number("DISPATCH_GC_CIRCUITY", "circuity", float, low=1)
         number("DISPATCH_GC_SPEED_KMH", "speed_kmh", float, low=1)
         number("DISPATCH_REOPT_TIME_LIMIT", "reopt_time_limit", float, low=0.1)

@@ -432,6 +432,22 @@ class Announced:
     eta: int
 
 
+@dataclass(frozen=True)
+class Answered:
+    """A request (by its idempotency key) that stored a version of the plan: a retry of it gets
+    that plan back instead of applying its events again."""
+
+    request_id: str
+    #: A hash of the whole request: the same key with another request is refused.
+    fingerprint: str
+    #: The last version the request stored (a re-plan stores its quick answer, then maybe a better one).
+    version: int
+
+
+#: Requests remembered per plan for idempotency (the newest kept).
+MAX_ANSWERED = 256
+
+
 @dataclass(frozen=True, kw_only=True)
 class DayState:
     """The facts of the day so far, kept with the plan (plan seconds)."""
@@ -449,6 +465,20 @@ class DayState:
     promises: tuple[Commitment, ...] = ()
     #: The last ETA announced per job (``dispatch.eta``).
     announced: tuple[Announced, ...] = ()
+    #: The requests with an idempotency key that stored versions of this plan, oldest first.
+    requests: tuple[Answered, ...] = ()
+
+    def answered(self, request_id: str) -> Answered | None:
+        """The stored answer to ``request_id``, if it stored one."""
+        for done in reversed(self.requests):
+            if done.request_id == request_id:
+                return done
+        return None
+
+    def with_answer(self, answer: Answered) -> DayState:
+        """This state remembering ``answer`` (replacing an earlier one of the same request)."""
+        kept = tuple(a for a in self.requests if a.request_id != answer.request_id)
+        return dataclasses.replace(self, requests=(*kept, answer)[-MAX_ANSWERED:])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -461,6 +491,9 @@ class Replan:
     #: Each event's index in the request (events that could not be parsed are left out).
     event_indices: tuple[int, ...] = ()
     expected_version: int | None = None
+    #: The idempotency key ("" for none) and a hash of the request it came with.
+    request_id: str = ""
+    fingerprint: str = ""
     #: Unset: the server's defaults (the travel model is the plan's and cannot change).
     time_limit: float | None = None
     reassign_penalty: int | None = None

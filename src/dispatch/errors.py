@@ -64,6 +64,17 @@ class VersionConflictError(DispatchError):
         )
 
 
+class PlanExistsError(DispatchError):
+    """A ``Solve`` named a plan that already has a live day (and did not ask to replace it)."""
+
+    def __init__(self, plan_id: str, current: int) -> None:
+        self.plan_id, self.current = plan_id, current
+        super().__init__(
+            f"plan {plan_id!r} already has a live day at version {current}: re-plan it (Reoptimize), "
+            "or Solve with replace: true to plan it anew"
+        )
+
+
 class ProviderUnavailableError(DispatchError):
     """A travel provider (Google) did not answer for something the request cannot do without
     (a technician's address to geocode). Travel times themselves fall back instead."""

@@ -1,5 +1,6 @@
 """Logging for operators: one JSON object per line (or plain text at a terminal), each with the
-request id of the RPC it belongs to, phone numbers masked and secrets blanked, whoever logged it.
+request id of the RPC it belongs to, phone numbers masked, secrets blanked and customers' places
+left out of request URLs, whoever logged it.
 
 ``configure()`` is called once by the CLI. Everything else logs through
 ``logging.getLogger("dispatch...")`` as usual; the id of the request being served comes from
@@ -29,6 +30,10 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d(?:[\s().-]{0,2}\d){6,14}|(?:1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4})(?![\w])"
 )
+
+# Where a customer is, in the URLs and bodies HTTP clients log at DEBUG (urllib3 prints each
+# Google request line: ``origins=39.74,-104.99|...``, ``address=1600+Main+St``): the value goes.
+_PLACES = re.compile(r"(?i)\b(origins|destinations|address|latlng|place_id|components|waypoints)=([^&\s\"']+)")
 
 #: The attributes every LogRecord has (and ``rid``, which ``TextFormatter`` adds): anything else on a
 #: record came from ``extra=`` and is logged.
@@ -67,10 +72,13 @@ def redact(*secrets: str) -> None:
 
 
 def scrub(text: str) -> str:
-    """``text`` with the registered secrets blanked and phone numbers masked."""
+    """``text`` with the registered secrets blanked, places in request URLs dropped and phone
+    numbers masked."""
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
+    if "=" in text:
+        text = _PLACES.sub(r"\1=[PLACES]", text)
     return mask(text)
 
 

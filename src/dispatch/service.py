@@ -11,15 +11,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 
 from dispatch import metrics
 from dispatch.budget import Budget
 from dispatch.check import PlanViolation, check_plan, checked
 from dispatch.config import Settings
-from dispatch.domain import Plan, Problem, Replan, TravelModel
-from dispatch.errors import DeadlineError, DispatchError, FieldViolation, NotConfiguredError, PlanNotFoundError
+from dispatch.cost import Admission, Cost, estimate
+from dispatch.domain import Answered, Plan, Problem, Replan, TravelModel
+from dispatch.errors import (
+    DeadlineError,
+    DispatchError,
+    FieldViolation,
+    NotConfiguredError,
+    PlanExistsError,
+    PlanNotFoundError,
+    ProblemError,
+    VersionConflictError,
+)
 from dispatch.eta import EtaEvent, eta_events
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
 from dispatch.matrix.cached_provider import CachedProvider
@@ -29,7 +38,7 @@ from dispatch.reopt.day import initial_state
 from dispatch.reopt.replan import ReplanResult, reoptimize
 from dispatch.solver.retime import departures, label, retime
 from dispatch.solver.runner import Runner, SearchCall
-from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan
+from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan, plan_id_for, replayed
 from dispatch.stream import EtaStream, MemoryEtaStream
 from dispatch.validate import validate
 
@@ -62,6 +71,11 @@ class PlanningService:
         self.integrations = integrations or IntegrationLog(window=settings.health_window)
         self._outbox: list[EtaEvent] = []
         self._outbox_lock = threading.Lock()
+        self.admission = Admission(
+            memory=settings.memory_budget,
+            solves=settings.workers + settings.max_waiting,
+            max_request=settings.max_request_memory,
+        )
 
     def health(self) -> list[tuple[Health, bool]]:
         """The integrations' health reports, each with whether it is configured in this process."""
@@ -89,17 +103,37 @@ class PlanningService:
     def admit(self) -> None:
         """Raise ``OverloadedError`` if a solve would be refused for want of a solver worker now:
         called before the request is even converted, so a full server answers ``RESOURCE_EXHAUSTED``
-        in microseconds instead of validating a day it cannot plan."""
+        in microseconds instead of validating a day it cannot plan. (``admission.reserve`` then
+        holds the request's place and memory while it runs.)"""
+        self.admission.check(solve=True)
         self.runner.admit()
+
+    def cost(self, problem: Problem) -> Cost:
+        """What planning ``problem`` (validated) will take (``dispatch.cost``)."""
+        return estimate(
+            problem,
+            bucket=self.settings.cache.traffic_bucket,
+            traffic_known=problem.options.travel_model is TravelModel.GOOGLE,
+        )
+
+    def can_take_work(self) -> bool:
+        """Whether a request would be admitted now (readiness): the memory budget not spent. (A
+        full solver queue refuses solves only: re-plans, plans and ETAs are still served.)"""
+        return self.admission.has_room()
 
     def prepare(
         self, problem: Problem, shape: list[FieldViolation] | None = None, *, deadline: float | None = None
     ) -> tuple[Problem, DayMatrix]:
         """Validate (raising ``ProblemError``), name the plan, geocode its addresses and build its
-        travel matrix, by ``deadline`` (``time.monotonic()``) at the latest."""
+        travel matrix: what ``solve`` does before its search, for scripts that run their own
+        (benchmarks, tests). Not admitted: the caller holds the matrix."""
         validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
-        if not problem.plan_id:
-            problem = dataclasses.replace(problem, plan_id=uuid.uuid4().hex)
+        problem = dataclasses.replace(problem, plan_id=problem.plan_id or plan_id_for(""))
+        return self._travel(problem, deadline=deadline)
+
+    def _travel(self, problem: Problem, *, deadline: float | None = None) -> tuple[Problem, DayMatrix]:
+        """Geocode ``problem``'s addresses and build its travel matrix, by ``deadline``
+        (``time.monotonic()``) at the latest: the expensive steps, run once admitted."""
         problem, unplaced = self.place(problem, deadline=deadline)
         matrix = day_matrix(
             problem,
@@ -123,14 +157,59 @@ class PlanningService:
         deadline: float | None = None,
         on_progress: Callable[[object], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        request_id: str = "",
+        fingerprint: str = "",
+        replace: bool = False,
     ) -> Plan:
         """Plan ``problem`` within its time limit and ``deadline`` (``time.monotonic()`` seconds).
 
         The time limit covers the whole call: validation and the travel matrix come out of it
         (but the search keeps at least a tenth of it). Counted in ``dispatch_solve_duration_seconds``.
+
+        ``request_id`` (with ``fingerprint``, a hash of the request) makes a retry return the
+        plan the first call stored; a plan id that already has a live day is refused
+        (``PlanExistsError``) unless ``replace``: then the new plan is its next version and
+        customers are texted only where it changes what they were told.
         """
         budget = Budget.start(problem.options.time_limit, deadline, self.settings.deadline_margin)
-        problem, matrix = self.prepare(problem, shape, deadline=self._travel_deadline(budget))
+        validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
+        problem = dataclasses.replace(problem, plan_id=problem.plan_id or plan_id_for(request_id))
+        previous = self.store.get(problem.plan_id)
+        if previous is not None:
+            done = previous.state.answered(request_id) if request_id else None
+            if done is not None:
+                return replayed(previous, done, fingerprint)
+            if not replace:
+                raise PlanExistsError(problem.plan_id, previous.version)
+        cost = self.cost(problem)
+        self.admission.refuse_if_too_big(cost)
+        if cost.setup_seconds > problem.options.time_limit:
+            raise ProblemError(
+                [
+                    FieldViolation(
+                        "options.time_limit",
+                        f"{problem.options.time_limit:g} s cannot plan this day: {cost.describe()}, and its set-up "
+                        f"alone takes about {cost.setup_seconds:.0f} s: ask for at least {2 * cost.setup_seconds:.0f} s",
+                    )
+                ]
+            )
+        with self.admission.reserve(cost, solve=True):
+            problem, matrix = self._travel(problem, deadline=self._travel_deadline(budget))
+            return self._search_and_store(
+                problem, matrix, budget, previous, on_progress, cancelled, request_id, fingerprint
+            )
+
+    def _search_and_store(
+        self,
+        problem: Problem,
+        matrix: DayMatrix,
+        budget: Budget,
+        previous: StoredPlan | None,
+        on_progress: Callable[[object], None] | None,
+        cancelled: Callable[[], bool] | None,
+        request_id: str,
+        fingerprint: str,
+    ) -> Plan:
         seconds = budget.seconds_left(floor=0.1 * problem.options.time_limit)
         if seconds <= 0:
             raise DeadlineError("the request's deadline leaves no time to solve")
@@ -148,10 +227,27 @@ class PlanningService:
         plan = label(problem, matrix, plan)
         plan, _ = checked(problem, matrix, plan)
         state = initial_state(plan, promise_slack=self.settings.promise_slack)
-        events, told = eta_events(problem, plan, now=0, threshold=self.settings.eta_threshold)
-        state = dataclasses.replace(state, announced=told)
-        plan = self.store.put(StoredPlan(problem=problem, plan=plan, state=state)).plan
-        self.publish(events, plan.version)
+        # A replaced day: what its customers were told stands, so only real changes are texted.
+        told_before = previous.state.announced if previous is not None else ()
+        events, told = eta_events(problem, plan, now=0, announced=told_before, threshold=self.settings.eta_threshold)
+        expected = previous.version if previous is not None else 0
+        state = dataclasses.replace(
+            state, announced=told, requests=previous.state.requests if previous is not None else ()
+        )
+        if request_id:
+            state = state.with_answer(Answered(request_id, fingerprint, expected + 1))
+        try:
+            plan = self.store_version(
+                StoredPlan(problem=problem, plan=plan, state=state), expected_version=expected, events=events
+            ).plan
+        except (PlanExistsError, VersionConflictError):
+            # Another call stored a version meanwhile: this request's own first attempt, whose
+            # write landed after its client gave up (Redis slow to answer)? Then that is the answer.
+            now = self.store.get(problem.plan_id) if request_id else None
+            done = now.state.answered(request_id) if now is not None else None
+            if now is None or done is None:
+                raise
+            return replayed(now, done, fingerprint)
         log.info(
             "solved plan %s v%d: %d assigned, %d unassigned, travel %d s in %.2f s",
             plan.plan_id,
@@ -163,10 +259,25 @@ class PlanningService:
         )
         return plan
 
+    def store_version(self, record: StoredPlan, *, expected_version: int, events: list[EtaEvent]) -> StoredPlan:
+        """Store ``record`` as the version after ``expected_version`` (0: a new plan) with its ETA
+        events: in the same write when the store writes them (Redis, or this process's own
+        stream), else published right after it (``publish``)."""
+        events = [dataclasses.replace(e, version=expected_version + 1) for e in events]
+        if self.store.writes_events:
+            stored = self.store.put(record, expected_version=expected_version, events=events)
+            for event in events:
+                metrics.ETA_EVENTS.labels(event.kind.value).inc()
+            return stored
+        stored = self.store.put(record, expected_version=expected_version)
+        self.publish(events, stored.version)
+        return stored
+
     def publish(self, events: list[EtaEvent], version: int) -> None:
-        """Put a stored version's ETA events on the stream. The version is stored already, so a
-        stream that fails keeps the events in an outbox, sent first with the next ones: late,
-        never lost while this process lives (logged, and counted in ``eta_outbox``)."""
+        """Put a stored version's ETA events on the stream (a store that does not write them
+        itself). The version is stored already, so a stream that fails keeps the events in an
+        outbox, sent first with the next ones: late, never lost while this process lives (logged,
+        and counted in ``eta_outbox``)."""
         events = [dataclasses.replace(e, version=version) for e in events]
         for event in events:
             metrics.ETA_EVENTS.labels(event.kind.value).inc()
@@ -208,8 +319,10 @@ class PlanningService:
         """Every constraint ``plan`` violates for ``problem`` (empty: feasible). With traffic, each
         leg is timed with the bucket of the plan's own departure from its origin."""
         by = Budget.start(0.0, deadline, self.settings.deadline_margin).answer_by()
-        problem, matrix = self.prepare(problem, shape, deadline=by)
-        return check_plan(problem, matrix.departing(departures(problem, matrix, plan)), plan)
+        validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
+        with self.admission.reserve(self.cost(problem)):
+            problem, matrix = self._travel(problem, deadline=by)
+            return check_plan(problem, matrix.departing(departures(problem, matrix, plan)), plan)
 
     # ------------------------------------------------------------------ the live day
 

@@ -189,6 +189,10 @@ class RedisEtaStream:
 
         return cls(fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout))
 
+    def encode(self, event: EtaEvent) -> bytes:
+        """An event as its stream entry's ``e`` field (what the plan store writes with a version)."""
+        return encode(event)
+
     def publish(self, events: list[EtaEvent]) -> list[str]:
         if not events:
             return []

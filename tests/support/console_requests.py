@@ -86,8 +86,14 @@ def burst_pipe(**more: Any) -> dict[str, Any]:
     }
 
 
-def to_proto(day: dict[str, Any]) -> pb.SolveRequest:
-    return json_format.ParseDict(copy.deepcopy(day), pb.SolveRequest())
+def to_proto(day: dict[str, Any], *, replace: bool = True) -> pb.SolveRequest:
+    """``day`` as a ``SolveRequest``. With ``replace`` (the tests' default: they solve the same
+    plan ids again and again) unless the day says otherwise; ``replace=False`` asks what a
+    console's first ``Solve`` of a day asks."""
+    request = json_format.ParseDict(copy.deepcopy(day), pb.SolveRequest())
+    if "replace" not in day:
+        request.replace = replace
+    return request
 
 
 def google_day(*, technicians: int = 4, jobs: int = 56, seed: int = 3, time_limit: str = "1s") -> dict[str, Any]:

@@ -131,6 +131,10 @@ def _solve(args: argparse.Namespace) -> int:
     request = _read(args.problem, pb.SolveRequest())
     if args.time_limit is not None:
         request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    if args.replace:
+        request.replace = True
+    if args.request_id:
+        request.request_id = args.request_id
     _solve_request(request, args)
     return EXIT_OK
 

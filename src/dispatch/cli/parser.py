@@ -100,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--time-limit", type=float, help="seconds of search (overrides the file's options.time_limit)")
     solve.add_argument("--tz", default="UTC", help="time zone for the printed summary (e.g. America/Denver)")
     solve.add_argument(
+        "--replace",
+        action="store_true",
+        help="on a server: plan the day anew even if its plan_id already has a live day (else ALREADY_EXISTS)",
+    )
+    solve.add_argument(
+        "--request-id",
+        help="idempotency key: the same command re-run with it gets the plan the first run stored",
+    )
+    solve.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,

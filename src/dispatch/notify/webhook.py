@@ -22,8 +22,11 @@ answered ``403`` and nothing is recorded.
 
 Other answers: ``404`` (another path), ``405`` (another method), ``415`` (another content type),
 ``411`` / ``413`` (no ``Content-Length`` / a body over 64 kB), ``400`` (a required field missing,
-named in the body), ``500`` (the notifier raised; logged without phone numbers). A slow client
-is dropped after 10 s of silence.
+named in the body), ``500`` (the notifier raised; logged without phone numbers). A client has
+10 s from connecting to send its whole request, however it paces it, and one request per
+connection; at most 64 connections are served at once: beyond that, the one waiting longest on
+its client is dropped for the newcomer, or, when every one is being answered, the newcomer is
+answered ``503`` (``dispatch.metrics.GuardedHTTPServer``, as for the metrics endpoint).
 
 Configuration: the public URL is ``DISPATCH_TWILIO_WEBHOOK_URL`` (the base above, as entered in
 Twilio's console; the status callback given to ``messages.create`` is that plus ``/status``), the
@@ -36,12 +39,12 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from twilio.request_validator import RequestValidator
 
+from dispatch.metrics import ALL_INTERFACES, MAX_CONNECTIONS, REQUEST_DEADLINE, GuardedHandler, GuardedHTTPServer
 from dispatch.notify.notifier import Notifier
 from dispatch.notify.sms import mask
 
@@ -52,13 +55,20 @@ INBOUND_PATH = "/inbound"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 64 * 1024
-#: Seconds a connection may stay silent before it is dropped (a slow client must not hold a thread).
-SOCKET_TIMEOUT = 10.0
+#: Seconds a client has from connecting to send its whole request (request line, headers, body),
+#: whatever its pace: a timeout per read restarts with every byte, so a client trickling one byte
+#: at a time would hold a thread forever. Twilio sends a callback at once.
+DEADLINE = REQUEST_DEADLINE
+#: Connections served at once, a thread each (``GuardedHTTPServer`` says what happens to the next).
+CONNECTIONS = MAX_CONNECTIONS
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 class WebhookServer:
     """Twilio's callbacks on ``host:port``, passed to ``notifier``.
+
+    ``host`` is in gRPC's form, as ``dispatch serve --host``: ``[::]`` (every interface, IPv6 and
+    IPv4), ``0.0.0.0``, ``127.0.0.1``, ``[::1]``, a name (``dispatch.metrics.listen_address``).
 
     Parameters
     ----------
@@ -69,10 +79,22 @@ class WebhookServer:
     public_url
         The base URL Twilio calls (``https://dispatch.example.com/twilio``); its path is the
         prefix this server answers under.
+    deadline
+        Seconds a connection has to send its whole request.
+    max_connections
+        Connections served at once.
     """
 
     def __init__(
-        self, notifier: Notifier, *, auth_token: str, public_url: str, host: str = "0.0.0.0", port: int = 0
+        self,
+        notifier: Notifier,
+        *,
+        auth_token: str,
+        public_url: str,
+        host: str = ALL_INTERFACES,
+        port: int = 0,
+        deadline: float = DEADLINE,
+        max_connections: int = CONNECTIONS,
     ) -> None:
         self.notifier = notifier
         self.validator = RequestValidator(auth_token)
@@ -81,17 +103,28 @@ class WebhookServer:
         self.routes = {prefix + STATUS_PATH: STATUS_PATH, prefix + INBOUND_PATH: INBOUND_PATH}
         self.host = host
         self.port = port
-        self._httpd: ThreadingHTTPServer | None = None
+        self.deadline = deadline
+        self.max_connections = max_connections
+        self._httpd: GuardedHTTPServer | None = None
 
     def start(self) -> int:
         """Bind and serve on a daemon thread; returns the bound port."""
-        self._httpd = ThreadingHTTPServer((self.host, self.port), functools.partial(_Handler, webhook=self))
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
+        self._httpd = GuardedHTTPServer(
+            self.host,
+            self.port,
+            functools.partial(_Handler, webhook=self),
+            name="twilio webhook",
+            deadline=self.deadline,
+            max_connections=self.max_connections,
+            tracebacks=False,  # a traceback's values could hold a customer's number
+        )
+        self.port = int(self._httpd.server_address[1])
         threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="twilio-webhook", daemon=True
         ).start()
-        log.info("twilio webhook listening on port %d for %s", self.port, self.public_url)
+        log.info(
+            "twilio webhook listening on %s port %d for %s", self._httpd.server_address[0], self.port, self.public_url
+        )
         return self.port
 
     def close(self) -> None:
@@ -101,15 +134,14 @@ class WebhookServer:
             self._httpd = None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(GuardedHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: an unread (413) body never lingers
-    timeout = SOCKET_TIMEOUT  # set on the socket by StreamRequestHandler.setup
 
     def __init__(self, *args: Any, webhook: WebhookServer) -> None:
         self.webhook = webhook
         super().__init__(*args)
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name; ruff cannot see GuardedHandler is one)
         parts = urlsplit(self.path)
         route = self.webhook.routes.get(parts.path)
         if route is None:

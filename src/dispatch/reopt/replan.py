@@ -15,8 +15,10 @@ from dispatch import metrics
 from dispatch.budget import Budget
 from dispatch.check import checked
 from dispatch.config import Settings
+from dispatch.cost import Admission, Cost
 from dispatch.domain import (
     Announced,
+    Answered,
     DayState,
     NewJob,
     Plan,
@@ -30,7 +32,7 @@ from dispatch.domain import (
 )
 from dispatch.errors import DeadlineError, DispatchError, FieldViolation, ProblemError, VersionConflictError
 from dispatch.eta import EtaEvent, eta_events
-from dispatch.matrix import MatrixProvider, day_matrix
+from dispatch.matrix import DayMatrix, MatrixProvider, day_matrix
 from dispatch.matrix.base import job_point
 from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place, unplaced_points
@@ -41,7 +43,7 @@ from dispatch.reopt.quick import QuickPlanner
 from dispatch.solver.objective import plan_score
 from dispatch.solver.retime import label
 from dispatch.solver.runner import Runner, SearchCall
-from dispatch.store import PlanStore, StoredPlan
+from dispatch.store import PlanStore, StoredPlan, replayed
 from dispatch.validate import MAX_WEIGHT
 
 log = logging.getLogger("dispatch")
@@ -74,9 +76,14 @@ class Host(Protocol):
 
     def get_plan(self, plan_id: str) -> StoredPlan: ...
 
+    @property
+    def admission(self) -> Admission: ...
+
     def provider(self, problem: Problem) -> MatrixProvider: ...
 
-    def publish(self, events: list[EtaEvent], version: int) -> None: ...
+    def cost(self, problem: Problem) -> Cost: ...
+
+    def store_version(self, record: StoredPlan, *, expected_version: int, events: list[EtaEvent]) -> StoredPlan: ...
 
 
 @dataclass(frozen=True)
@@ -107,12 +114,21 @@ def reoptimize(
     the quick answer standing, with a warning.
     """
     began = time.monotonic()
-    if shape and any(v.field in ("plan_id", "expected_version") for v in shape):
+    if shape and any(v.field in ("plan_id", "expected_version", "request_id") for v in shape):
         raise ProblemError(shape)
     record = host.get_plan(replan.plan_id)
+    done = record.state.answered(replan.request_id) if replan.request_id else None
+    if done is not None:  # a retry of a re-plan that was stored: its events are not applied again
+        again = ReplanResult(
+            plan=replayed(record, done, replan.fingerprint),
+            diff=PlanDiff(from_version=done.version, to_version=record.version),
+            final=True,
+        )
+        if on_result is not None:
+            on_result(again)
+        return again
     if replan.expected_version is not None and replan.expected_version != record.version:
         raise VersionConflictError(replan.plan_id, replan.expected_version, record.version)
-    base = record.version
     problem = record.problem
     options = _replan_options(host.settings, replan, problem)
     asked = replan.time - problem.epoch
@@ -132,6 +148,45 @@ def reoptimize(
         violations=shape,
         event_indices=replan.event_indices or None,
     )
+    try:
+        with host.admission.reserve(host.cost(day)):
+            return _replan(
+                host, replan, record, day, state, options, now, warnings, began, deadline, on_result, cancelled
+            )
+    except VersionConflictError:
+        # Another call stored a version first: this request's own first attempt, whose write
+        # landed after its client gave up (Redis slow to answer)? Then that is the answer.
+        latest = host.store.get(replan.plan_id) if replan.request_id else None
+        done = latest.state.answered(replan.request_id) if latest is not None else None
+        if latest is None or done is None:
+            raise
+        again = ReplanResult(
+            plan=replayed(latest, done, replan.fingerprint),
+            diff=PlanDiff(from_version=done.version, to_version=latest.version),
+            final=True,
+        )
+        if on_result is not None:
+            on_result(again)
+        return again
+
+
+def _replan(
+    host: Host,
+    replan: Replan,
+    record: StoredPlan,
+    day: Problem,
+    state: DayState,
+    options: SolveOptions,
+    now: int,
+    warnings: list[str],
+    began: float,
+    deadline: float | None,
+    on_result: Callable[[ReplanResult], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> ReplanResult:
+    """The admitted part of ``reoptimize``: travel, the quick answer, the improvement."""
+    base = record.version
+    problem = record.problem
     budget = Budget(began, options.time_limit, deadline, host.settings.deadline_margin)
     travel_by = budget.answer_by()
     day, unplaced = place(day, host.google, deadline=travel_by)
@@ -170,13 +225,59 @@ def reoptimize(
         e.job_id for e in replan.events if isinstance(e, TechnicianProgress) and e.kind is ProgressKind.DEPARTED
     )
     if sound:
-        current, announced = _commit(host, here, quick, state, record, base, base, warnings, announced, departed)
+        current, announced = _commit(
+            host, replan, here, quick, state, record, base, base, warnings, announced, departed
+        )
         departed = frozenset()  # announced with the quick answer
         metrics.REPLAN_DURATION.labels("quick").observe(time.monotonic() - began)
         if on_result is not None:
             on_result(dataclasses.replace(current, final=False))
+    try:
+        return _improve(
+            host, replan, here, part, matrix, planner, quick, start, sound, state, record, current,
+            announced, departed, warnings, budget, began, on_result, cancelled,
+        )  # fmt: skip
+    except Exception as exc:
+        if current is None:
+            raise
+        # The quick answer is stored (and its texts with it): answer it rather than an error
+        # that would invite re-sending the events.
+        log.exception("re-plan of %s: failed after version %d was stored", replan.plan_id, current.plan.version)
+        stood = dataclasses.replace(
+            current,
+            plan=with_warnings(current.plan, f"improvement failed ({type(exc).__name__}): the quick answer stands"),
+            final=True,
+        )
+        if on_result is not None:
+            on_result(stood)
+        return stood
+
+
+def _improve(
+    host: Host,
+    replan: Replan,
+    here: Situation,
+    part: Problem,
+    matrix: DayMatrix,
+    planner: QuickPlanner,
+    quick: Plan,
+    start: dict[int, list[int]],
+    sound: bool,
+    state: DayState,
+    record: StoredPlan,
+    current: ReplanResult | None,
+    announced: tuple[Announced, ...],
+    departed: frozenset[str],
+    warnings: list[str],
+    budget: Budget,
+    began: float,
+    on_result: Callable[[ReplanResult], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> ReplanResult:
+    """Search from the quick answer within what is left of the time limit; store a better plan."""
+    base = record.version
     # The time limit covers the whole call: keep back what checking, storing and answering take.
-    seconds = budget.seconds_left(keep=min(REPLAN_FINISH, 0.1 * options.time_limit))
+    seconds = budget.seconds_left(keep=min(REPLAN_FINISH, 0.1 * budget.limit))
     better = None
     try:
         if seconds <= 0:
@@ -203,6 +304,7 @@ def reoptimize(
             try:
                 current, announced = _commit(
                     host,
+                    replan,
                     here,
                     better,
                     state,
@@ -217,6 +319,17 @@ def reoptimize(
                 if current is None:
                     raise
                 log.info("re-plan of %s: improved plan dropped, the plan moved on (%s)", replan.plan_id, exc)
+            except DispatchError as exc:
+                if current is None:
+                    raise
+                # e.g. the store timed out: the improved version may still land (with its texts);
+                # the quick one is stored for sure, so it is the answer.
+                log.warning(
+                    "re-plan of %s: improved plan not stored (%s); the quick answer stands", replan.plan_id, exc
+                )
+                current = dataclasses.replace(
+                    current, plan=with_warnings(current.plan, f"improved plan not confirmed stored: {exc}")
+                )
     assert current is not None
     current = dataclasses.replace(current, final=True)
     metrics.REPLAN_DURATION.labels("final").observe(time.monotonic() - began)
@@ -264,6 +377,7 @@ def _replan_options(settings: Settings, replan: Replan, problem: Problem) -> Sol
 
 def _commit(
     host: Host,
+    replan: Replan,
     here: Situation,
     part: Plan,
     state: DayState,
@@ -287,8 +401,11 @@ def _commit(
         threshold=host.settings.eta_threshold,
     )
     after = dataclasses.replace(after, announced=told)
-    stored = host.store.put(StoredPlan(problem=here.problem, plan=full, state=after), expected_version=expected)
-    host.publish(events, stored.plan.version)
+    if replan.request_id:
+        after = after.with_answer(Answered(replan.request_id, replan.fingerprint, expected + 1))
+    stored = host.store_version(
+        StoredPlan(problem=here.problem, plan=full, state=after), expected_version=expected, events=events
+    )
     result = ReplanResult(plan=stored.plan, diff=diff(record.plan, stored.plan, record.state.promises), final=False)
     return result, told
 

@@ -31,6 +31,18 @@ SERVICE_NAME = dispatch_pb2.DESCRIPTOR.services_by_name["Dispatch"].full_name
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 #: Concurrent WatchEtas calls (each holds an RPC thread); more get RESOURCE_EXHAUSTED.
 MAX_WATCHERS = 32
+#: RPC threads beyond ``max_calls``: health checks and the refusals of calls over the cap run
+#: there, so they are answered whatever holds the others.
+SPARE_THREADS = 16
+#: Calls gRPC itself accepts at once (its "Concurrent RPC limit exceeded!", which refuses health
+#: checks too): only a last bound on queued refusals, far above ``max_calls``.
+GRPC_MAX_CONCURRENT_RPCS = 2_000
+#: HTTP/2 streams one connection may open at once: only a bound on what one connection can hold.
+#: gRPC refuses streams past it with RST_STREAM (the client sees UNAVAILABLE), so the real cap
+#: per connection is the interceptor's (``max_calls_per_connection``: RESOURCE_EXHAUSTED).
+HTTP2_MAX_STREAMS = 1_000
+#: Seconds between looks at whether the server can take work (the service's gRPC health status).
+READY_POLL = 0.25
 #: Young-generation threshold of the cyclic garbage collector in the server process. A re-plan
 #: allocates tens of thousands of small objects; at Python's default (700) young collections
 #: ran many times per request and the quick answer to a 25 x 250 cancellation took 42 ms
@@ -56,6 +68,12 @@ class DispatchServer:
         self.service: PlanningService | None = None
         self.server: grpc.Server | None = None
         self.port = 0
+        self.interceptor = Interceptor(
+            tokens=settings.auth_tokens,
+            max_calls=settings.max_calls,
+            max_per_connection=settings.max_calls_per_connection,
+            request_wait=settings.request_wait,
+        )
         self._stopped = threading.Event()
         self.notifier: NotifierRun | None = None
         self.metrics: MetricsServer | None = None
@@ -68,14 +86,17 @@ class DispatchServer:
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # The pool (forkserver and workers) starts before any gRPC thread exists.
         self.service = bootstrap(self.settings)
-        threads = self.settings.workers + self.settings.max_waiting + 6 + MAX_WATCHERS  # a thread per ETA watcher
+        settings = self.settings
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch-rpc"),
-            interceptors=[Interceptor(tokens=self.settings.auth_tokens)],
-            maximum_concurrent_rpcs=threads * 4,
+            futures.ThreadPoolExecutor(
+                max_workers=settings.max_calls + SPARE_THREADS, thread_name_prefix="dispatch-rpc"
+            ),
+            interceptors=[self.interceptor],
+            maximum_concurrent_rpcs=max(GRPC_MAX_CONCURRENT_RPCS, 4 * settings.max_calls),
             options=[
-                ("grpc.max_receive_message_length", self.settings.max_request_bytes),
+                ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_concurrent_streams", HTTP2_MAX_STREAMS),
                 ("grpc.so_reuseport", 0),
             ],
         )
@@ -101,7 +122,7 @@ class DispatchServer:
         if self.port == 0:
             raise RuntimeError(f"could not bind {address}")
         self.metrics = metrics_endpoint(
-            self.settings.metrics_port, required=self.settings.metrics_required, ready=self._serving.is_set
+            self.settings.metrics_port, host=self.host, required=self.settings.metrics_required, ready=self.ready
         )
         # Objects alive after start-up (modules, generated code, the pool) never become garbage:
         # keep them out of every collection, and collect the young generation less often.
@@ -118,11 +139,13 @@ class DispatchServer:
                 self.service.etas,
                 self.settings.notifier_consumer or f"serve-{socket.gethostname()}-{os.getpid()}",
                 self.service.integrations,
+                host=self.host,
             )
         threading.Thread(target=self._flush_etas, name="eta-outbox", daemon=True).start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._serving.set()
+        threading.Thread(target=self._watch_readiness, name="dispatch-readiness", daemon=True).start()
         transport = "plaintext" if tls is None else ("mutual TLS" if tls.client_ca else "TLS")
         tokens = len(self.settings.auth_tokens)
         log.info(
@@ -133,6 +156,29 @@ class DispatchServer:
             self.settings.workers,
         )
         return self.port
+
+    def ready(self) -> bool:
+        """Whether this server can take work now (``/readyz``, and the gRPC health status of the
+        ``dispatch.v1.Dispatch`` service): serving, calls in progress under ``max_calls``, and
+        memory budget left. A full solver queue is not unreadiness: it refuses solves, while
+        re-plans, plans and ETAs are served. The process stays live (``/healthz``, the health
+        status of "") while it is busy."""
+        return (
+            self._serving.is_set()
+            and not self.interceptor.gate.full
+            and self.service is not None
+            and self.service.can_take_work()
+        )
+
+    def _watch_readiness(self) -> None:
+        serving = True
+        while not self._stopped.wait(READY_POLL):
+            now = self.ready()
+            if now != serving and not self._stopped.is_set():
+                serving = now
+                status = health_pb2.HealthCheckResponse.SERVING if now else health_pb2.HealthCheckResponse.NOT_SERVING
+                self.health.set(SERVICE_NAME, status)
+                log.warning("dispatch %s", "ready again" if now else "cannot take work now: not ready")
 
     def _flush_etas(self) -> None:
         while not self._stopped.wait(1.0):

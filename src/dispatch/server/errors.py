@@ -17,6 +17,7 @@ from dispatch.errors import (
     DispatchError,
     NotConfiguredError,
     OverloadedError,
+    PlanExistsError,
     PlanNotFoundError,
     ProblemError,
     ProviderUnavailableError,
@@ -37,6 +38,7 @@ STATUS: dict[type[DispatchError], tuple[grpc.StatusCode, int]] = {
     NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
     PlanNotFoundError: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
     VersionConflictError: (grpc.StatusCode.ABORTED, code_pb2.ABORTED),
+    PlanExistsError: (grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS),
     StoreUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
     ProviderUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
     StreamUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
@@ -82,6 +84,16 @@ def to_status(exc: DispatchError) -> grpc.Status:
                     "expected_version": str(exc.expected),
                     "current_version": str(exc.current),
                 },
+            )
+        )
+        status.details.append(detail)
+    if isinstance(exc, PlanExistsError):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.ErrorInfo(
+                reason="PLAN_EXISTS",
+                domain="dispatch.v1",
+                metadata={"plan_id": exc.plan_id, "current_version": str(exc.current)},
             )
         )
         status.details.append(detail)

@@ -1,5 +1,6 @@
 """What every RPC goes through before and after its servicer method, in one place: a request id,
-authentication, Prometheus counts and latency, and one access-log line.
+authentication, a cap on calls in progress, a wait limit for the request message, Prometheus
+counts and latency, and one access-log line.
 
 - **Request id**: the caller's ``x-request-id`` metadata (up to 64 of ``[A-Za-z0-9._:-]``) or a new
   one, sent back as ``x-request-id`` initial metadata and set in ``dispatch.logs.request_id`` so
@@ -10,6 +11,17 @@ authentication, Prometheus counts and latency, and one access-log line.
   passes untouched: not counted, not logged.
   Mutual TLS is the transport's job: a client without a certificate the CA signed never gets a
   connection.
+- **Before any message is read.** gRPC's own unary handlers wait for the request message on a
+  server thread before anything else runs, for as long as the client keeps the stream open: 60
+  calls that sent headers and nothing else held every thread, health checks included. So every
+  call is served here as request-streaming: the token and the cap on calls in progress
+  (``max_calls``, ``DISPATCH_MAX_CALLS``) are checked on the metadata alone, then the cap per
+  client connection (``max_per_connection``, ``DISPATCH_MAX_CALLS_PER_CONNECTION``; not HTTP/2's
+  stream limit, which gRPC enforces by resetting streams: clients see UNAVAILABLE), and a refused
+  call is answered at once without reading its message, and an admitted one gets ``request_wait``
+  seconds (``DISPATCH_REQUEST_WAIT``) for its message, after which the call is cancelled
+  (``CANCELLED``; counted in ``dispatch_rpc_refused_total{reason="no_request"}``). The health
+  service is never capped: the server has threads beyond ``max_calls`` for it.
 - **Metrics**: ``dispatch_rpc_requests_total{method,code}``, ``dispatch_rpc_duration_seconds``,
   ``dispatch_rpc_in_flight``.
 """
@@ -19,6 +31,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -35,11 +48,121 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-class Interceptor(grpc.ServerInterceptor):
-    """Request ids, bearer-token authentication (when ``tokens`` is not empty), metrics, access log."""
+#: Seconds an admitted call may take to send its request message (``DISPATCH_REQUEST_WAIT``).
+REQUEST_WAIT = 30.0
 
-    def __init__(self, *, tokens: Sequence[str] = ()) -> None:
+
+class CallGate:
+    """How many calls (health excepted) are in progress, capped at ``limit``: counted from the
+    moment the call's headers arrive until its handler returns, refused beyond it."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.limit is not None and self._count >= self.limit:
+                return False
+            self._count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+    @property
+    def in_progress(self) -> int:
+        return self._count
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self._count >= self.limit
+
+
+class ConnectionGate:
+    """Calls in progress per client connection (by peer address and port), capped at ``limit``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, peer: str) -> bool:
+        with self._lock:
+            count = self._counts.get(peer, 0)
+            if self.limit is not None and count >= self.limit:
+                return False
+            self._counts[peer] = count + 1
+            return True
+
+    def leave(self, peer: str) -> None:
+        """Uncount a call entered on ``peer`` ("": never entered)."""
+        if not peer:
+            return
+        with self._lock:
+            left = self._counts.get(peer, 0) - 1
+            if left > 0:
+                self._counts[peer] = left
+            else:
+                self._counts.pop(peer, None)
+
+
+class RequestWatch:
+    """Cancels calls whose request message has not arrived ``wait`` seconds after their headers:
+    one thread for all of them (a timer each would be a thread each)."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self._due: dict[int, tuple[float, grpc.ServicerContext]] = {}
+        self._lock = threading.Lock()
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, context: grpc.ServicerContext) -> int:
+        with self._lock:
+            self._next += 1
+            self._due[self._next] = (time.monotonic() + self.wait, context)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dispatch-request-watch", daemon=True)
+                self._thread.start()
+            return self._next
+
+    def done(self, token: int) -> None:
+        with self._lock:
+            self._due.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(min(0.25, self.wait / 4))
+            now = time.monotonic()
+            with self._lock:
+                late = [(t, c) for t, (due, c) in self._due.items() if due <= now]
+                for token, _ in late:
+                    del self._due[token]
+            for _, context in late:
+                metrics.RPC_REFUSED.labels("no_request").inc()
+                log.warning("a call sent no request message in %.0f s: cancelled", self.wait)
+                context.cancel()
+
+
+class Interceptor(grpc.ServerInterceptor):
+    """Request ids, bearer-token authentication (when ``tokens`` is not empty), the cap on calls
+    in progress (``max_calls``; None: no cap), the wait for the request message, metrics, access log."""
+
+    def __init__(
+        self,
+        *,
+        tokens: Sequence[str] = (),
+        max_calls: int | None = None,
+        max_per_connection: int | None = None,
+        request_wait: float = REQUEST_WAIT,
+    ) -> None:
         self.tokens = tuple(t.encode() for t in tokens)
+        self.gate = CallGate(max_calls)
+        self.connections = ConnectionGate(max_per_connection)
+        self.request_watch = RequestWatch(request_wait)
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: grpc.HandlerCallDetails
@@ -51,18 +174,42 @@ class Interceptor(grpc.ServerInterceptor):
             # another wait for the GIL on a busy server, and health p99 must stay under 10 ms).
             return handler
         metadata = dict(details.invocation_metadata or ())
-        refusal = self._refusal(metadata)
         given = metadata.get("x-request-id", "")
         rid = given if isinstance(given, str) and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
         name = method.rsplit("/", 1)[-1]
+        refusal = self._refusal(metadata)
+        if refusal is not None:
+            return _refused(handler, name, rid, grpc.StatusCode.UNAUTHENTICATED, refusal, "unauthenticated")
+        if not self.gate.enter():
+            return _refused(
+                handler,
+                name,
+                rid,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{self.gate.limit} calls in progress already (DISPATCH_MAX_CALLS): try again shortly",
+                "max_calls",
+            )
+        gate, request_watch, connections = self.gate, self.request_watch, self.connections
+
+        def on_connection(context: grpc.ServicerContext) -> str:
+            """Count the call on its connection (``context.peer()``, its address and port), or
+            refuse it, still unread, when that connection has ``max_per_connection`` already."""
+            peer = context.peer()
+            if not connections.enter(peer):
+                metrics.RPC_REFUSED.labels("max_calls_per_connection").inc()
+                metrics.RPC_REQUESTS.labels(name, "RESOURCE_EXHAUSTED").inc()
+                context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"{connections.limit} calls in progress on this connection already "
+                    "(DISPATCH_MAX_CALLS_PER_CONNECTION): try again shortly",
+                )
+            return peer
 
         def begin(context: grpc.ServicerContext) -> float:
-            """Everything before the servicer method; raises (an abort) for a refused call."""
+            """Everything before the servicer method, once the request has arrived."""
             logs.request_id.set(rid)
             metrics.RPC_IN_FLIGHT.labels(name).inc()
             context.send_initial_metadata((("x-request-id", rid),))
-            if refusal is not None:
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal)
             return time.perf_counter()
 
         def end(context: grpc.ServicerContext, began: float) -> None:
@@ -74,43 +221,65 @@ class Interceptor(grpc.ServerInterceptor):
             log.info("%s %s %.1f ms", name, code, took * 1000, extra={"rpc": name, "code": code})
             logs.request_id.set("")
 
+        def first(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            """The one request message, waited for ``request_wait`` seconds at most."""
+            token = request_watch.watch(context)
+            try:
+                return next(requests)  # a cancelled call raises the RpcError gRPC itself ignores
+            except StopIteration:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name} requires exactly one request message")
+            finally:
+                request_watch.done(token)
+
         def unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-            def call(request: Any, context: grpc.ServicerContext) -> Any:
-                began = time.perf_counter()
+            def call(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                peer = ""
                 try:
+                    peer = on_connection(context)
+                    request = first(requests, context)
                     began = begin(context)
-                    return behaviour(request, context)
+                    try:
+                        return behaviour(request, context)
+                    finally:
+                        end(context, began)
                 finally:
-                    end(context, began)
+                    connections.leave(peer)
+                    gate.leave()
 
             return call
 
         def streaming(behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-            def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                began = time.perf_counter()
+            def call(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                peer = ""
                 try:
+                    peer = on_connection(context)
+                    request = first(requests, context)
                     began = begin(context)
-                    yield from behaviour(request, context)
+                    try:
+                        yield from behaviour(request, context)
+                    finally:
+                        end(context, began)
                 finally:
-                    end(context, began)
+                    connections.leave(peer)
+                    gate.leave()
 
             return call
 
-        kinds = (
-            ("unary_unary", grpc.unary_unary_rpc_method_handler, unary),
-            ("unary_stream", grpc.unary_stream_rpc_method_handler, streaming),
-            ("stream_unary", grpc.stream_unary_rpc_method_handler, unary),
-            ("stream_stream", grpc.stream_stream_rpc_method_handler, streaming),
+        if handler.request_streaming:  # none in this service; kept counted, not converted
+            gate.leave()
+            return handler
+        build = (
+            grpc.stream_stream_rpc_method_handler
+            if handler.response_streaming
+            else grpc.stream_unary_rpc_method_handler
         )
-        for attribute, build, wrap in kinds:
-            behaviour = getattr(handler, attribute)
-            if behaviour is not None:
-                return build(
-                    wrap(behaviour),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-        return handler
+        wrap = streaming if handler.response_streaming else unary
+        behaviour = handler.unary_stream if handler.response_streaming else handler.unary_unary
+        return build(
+            wrap(behaviour),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
     def _refusal(self, metadata: dict[str, Any]) -> str | None:
         """Why the call may not go on, or ``None`` (no tokens configured, or a good token)."""
@@ -127,6 +296,29 @@ class Interceptor(grpc.ServerInterceptor):
         if not any([hmac.compare_digest(given, t) for t in self.tokens]):
             return "invalid bearer token"
         return None
+
+
+def _refused(
+    handler: grpc.RpcMethodHandler, name: str, rid: str, code: grpc.StatusCode, why: str, reason: str
+) -> grpc.RpcMethodHandler:
+    """A handler that answers ``code`` at once, without reading the request message."""
+    metrics.RPC_REFUSED.labels(reason).inc()
+    metrics.RPC_REQUESTS.labels(name, code.name).inc()
+
+    def refuse(_requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        logs.request_id.set(rid)
+        log.info("%s %s refused: %s", name, code.name, why, extra={"rpc": name, "code": code.name})
+        logs.request_id.set("")
+        context.set_trailing_metadata((("x-request-id", rid),))
+        context.abort(code, why)
+
+    def refuse_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        refuse(requests, context)
+        yield  # never reached: a generator, as a response-streaming handler must be
+
+    if handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse_stream, response_serializer=handler.response_serializer)
+    return grpc.stream_unary_rpc_method_handler(refuse, response_serializer=handler.response_serializer)
 
 
 def _code(context: grpc.ServicerContext) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import queue
+import re
 import threading
 import time
 
 import grpc
 
 from dispatch import logs
+from dispatch.domain import Replan
 from dispatch.errors import FieldViolation, OverloadedError, ProblemError
 from dispatch.reopt.replan import ReplanResult
 from dispatch.server.convert import (
@@ -49,8 +53,15 @@ class DispatchServicer(pb_grpc.DispatchServicer):
     def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
         self.service.admit()
         problem, shape = problem_from_proto(request)
+        request_id, fingerprint = idempotency(request, shape)
         plan = self.service.solve(
-            problem, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
+            problem,
+            shape,
+            deadline=_deadline(context),
+            cancelled=lambda: not context.is_active(),
+            request_id=request_id,
+            fingerprint=fingerprint,
+            replace=request.replace,
         )
         return pb.SolveResponse(plan=plan_to_proto(plan))
 
@@ -58,6 +69,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
     def SolveStream(self, request: pb.SolveRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
         self.service.admit()
         problem, shape = problem_from_proto(request)
+        request_id, fingerprint = idempotency(request, shape)
         updates: queue.Queue[object] = queue.Queue()
         done = object()
         result: dict[str, object] = {}
@@ -77,6 +89,9 @@ class DispatchServicer(pb_grpc.DispatchServicer):
                     deadline=_deadline(context),
                     on_progress=progress,
                     cancelled=lambda: not context.is_active(),
+                    request_id=request_id,
+                    fingerprint=fingerprint,
+                    replace=request.replace,
                 )
             except Exception as exc:  # noqa: BLE001 (re-raised in the RPC thread)
                 result["error"] = exc
@@ -152,7 +167,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 
     @grpc_errors
     def Reoptimize(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext) -> pb.ReoptimizeResponse:  # noqa: N802
-        replan, shape = replan_from_proto(request)
+        replan, shape = _keyed(request)
         result = self.service.reoptimize(
             replan, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
         )
@@ -160,7 +175,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 
     @grpc_errors
     def ReoptimizeStream(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201
-        replan, shape = replan_from_proto(request)
+        replan, shape = _keyed(request)
         updates: queue.Queue[object] = queue.Queue()
         done = object()
         failed: list[BaseException] = []
@@ -184,6 +199,28 @@ class DispatchServicer(pb_grpc.DispatchServicer):
             yield item
         if failed:
             raise failed[0]
+
+
+#: An idempotency key: what ``x-request-id`` allows, longer.
+_REQUEST_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def idempotency(request: pb.SolveRequest | pb.ReoptimizeRequest, shape: list[FieldViolation]) -> tuple[str, str]:
+    """The request's ``request_id`` (checked; a bad one is added to ``shape``) and a hash of the
+    whole request, so the same key with a different request is recognised."""
+    key = request.request_id
+    if key and not _REQUEST_KEY.fullmatch(key):
+        shape.append(FieldViolation("request_id", "at most 128 of A-Z a-z 0-9 . _ : -"))
+        return "", ""
+    if not key:
+        return "", ""
+    return key, hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()[:32]
+
+
+def _keyed(request: pb.ReoptimizeRequest) -> tuple[Replan, list[FieldViolation]]:
+    replan, shape = replan_from_proto(request)
+    request_id, fingerprint = idempotency(request, shape)
+    return dataclasses.replace(replan, request_id=request_id, fingerprint=fingerprint), shape
 
 
 def _response(result: ReplanResult) -> pb.ReoptimizeResponse:

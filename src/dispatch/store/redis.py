@@ -23,22 +23,27 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
 from dispatch import codec
 from dispatch.errors import StoreUnavailableError
+from dispatch.eta import EtaEvent
 from dispatch.redis_client import fail_fast_client
-from dispatch.store import StoredPlan, next_version
+from dispatch.store import StoredPlan, check_events, next_version
 
 log = logging.getLogger("dispatch")
 
 KEY_PREFIX = "dispatch:plan:"
 DEFAULT_TTL = timedelta(days=7)
 
-# KEYS[1] the plan's hash; ARGV: expected version ("" for none), record, ttl (ms), writer id.
+# KEYS[1] the plan's hash, KEYS[2] the ETA stream; ARGV: expected version ("" for none; 0: the
+# plan must not exist), record, ttl (ms), writer id, the stream's MAXLEN, then the version's ETA
+# events (each a stream entry's "e" field): added in the same script, so a version and its texts
+# land together or not at all.
 # Returns {written (1/0), version}: the new version when written, else the current one (0: none).
 # An expected version never matches a missing plan (``PlanNotFoundError``, as in memory).
 # A put whose reply was lost and is retried finds its own writer id and reports success again.
@@ -47,11 +52,14 @@ local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current > 0 and redis.call('HGET', KEYS[1], 'writer') == ARGV[4] then
     return {1, current}
 end
-if ARGV[1] ~= '' and (current == 0 or tonumber(ARGV[1]) ~= current) then
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= current then
     return {0, current}
 end
 redis.call('HSET', KEYS[1], 'version', current + 1, 'record', ARGV[2], 'writer', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 6, #ARGV do
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i])
+end
 return {1, current + 1}
 """
 
@@ -73,6 +81,16 @@ end
 return {v[1], v[2] or '', 'record', record}
 """
 
+
+class EventLog(Protocol):
+    """The ETA stream a Redis store writes events to (``dispatch.stream.RedisEtaStream``)."""
+
+    key: str
+    max_len: int
+
+    def encode(self, event: EtaEvent) -> bytes: ...
+
+
 #: Decoded records kept per store (the plans this process re-plans most).
 RECENT_RECORDS = 64
 
@@ -87,13 +105,19 @@ class RedisPlanStore:
         retries decide how long a call may block (``from_url`` sets short ones).
     ttl
         How long a plan is kept after its last write.
+    etas
+        The ETA stream on the same Redis (``dispatch.stream.RedisEtaStream``: its ``key``,
+        ``max_len`` and entry encoding): each version's ETA events are added to it in the write
+        that stores the version. None: the caller publishes them.
     """
 
-    def __init__(self, client: redis.Redis, *, ttl: timedelta = DEFAULT_TTL) -> None:
+    def __init__(self, client: redis.Redis, *, ttl: timedelta = DEFAULT_TTL, etas: EventLog | None = None) -> None:
         if ttl <= timedelta(0):
             raise ValueError(f"ttl must be positive, not {ttl}")
         self.client = client
         self.ttl = ttl
+        self.etas = etas
+        self.writes_events = etas is not None
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)  # hashes the script; no I/O
         self._read = client.register_script(_READ)
         self._where = _describe(client)
@@ -108,6 +132,7 @@ class RedisPlanStore:
         socket_timeout: float = 1.0,
         connect_timeout: float = 0.5,
         ttl: timedelta = DEFAULT_TTL,
+        etas: EventLog | None = None,
     ) -> RedisPlanStore:
         """A store on a new client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); connects lazily.
 
@@ -122,7 +147,9 @@ class RedisPlanStore:
         -------
         RedisPlanStore
         """
-        return cls(fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout), ttl=ttl)
+        return cls(
+            fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout), ttl=ttl, etas=etas
+        )
 
     def get(self, plan_id: str) -> StoredPlan | None:
         """The current version of the plan, or ``None`` (never stored, or expired)."""
@@ -147,8 +174,11 @@ class RedisPlanStore:
         self._remember(plan_id, writer, record)
         return record
 
-    def put(self, record: StoredPlan, *, expected_version: int | None = None) -> StoredPlan:
-        """Store ``record`` as the next version of its plan (see ``PlanStore.put``).
+    def put(
+        self, record: StoredPlan, *, expected_version: int | None = None, events: Sequence[EtaEvent] = ()
+    ) -> StoredPlan:
+        """Store ``record`` as the next version of its plan (see ``PlanStore.put``), with its ETA
+        events on the stream in the same script.
 
         Raises
         ------
@@ -160,19 +190,28 @@ class RedisPlanStore:
             Redis could not be reached or did not answer in time. After a timeout the write
             may still land (as the version after the current one).
         """
+        check_events(events, expected_version, self.writes_events)
         plan_id = record.plan.plan_id
         if expected_version is not None:
             record = dataclasses.replace(record, plan=dataclasses.replace(record.plan, version=expected_version + 1))
         ttl_ms = max(1, int(self.ttl.total_seconds() * 1000))
         writer = uuid.uuid4().hex
-        args = ["" if expected_version is None else expected_version, codec.dumps(record), ttl_ms, writer]
+        args = [
+            "" if expected_version is None else expected_version,
+            codec.dumps(record),
+            ttl_ms,
+            writer,
+            self.etas.max_len if self.etas is not None else 0,
+            *(self.etas.encode(e) for e in events if self.etas is not None),
+        ]
+        stream = self.etas.key if self.etas is not None else KEY_PREFIX + "no-events"
         try:
-            written, version = self._compare_and_set(keys=[_key(plan_id)], args=args)
+            written, version = self._compare_and_set(keys=[_key(plan_id), stream], args=args)
         except redis.exceptions.RedisError as error:
             self._forget(plan_id)
             raise self._unavailable(f"writing plan {plan_id!r}", error) from error
         if written:
-            stored = next_version(record, plan_id, int(version) - 1, expected_version)
+            stored = next_version(record, plan_id, int(version) - 1 or None, expected_version)
             self._remember(plan_id, writer.encode(), stored)
             return stored
         # Not written: the current version is not the expected one. The same errors, with the
@@ -194,7 +233,13 @@ class RedisPlanStore:
     def _unavailable(self, doing: str, error: redis.exceptions.RedisError) -> StoreUnavailableError:
         kind = "did not answer in time" if isinstance(error, redis.exceptions.TimeoutError) else "failed"
         log.warning("plan store %s %s while %s: %s", self._where, kind, doing, error)
-        return StoreUnavailableError(f"the plan store ({self._where}) {kind} while {doing}: {error}")
+        after = ""
+        if doing.startswith("writing"):  # the write may have landed (with its texts): say how to retry
+            after = (
+                "; the new version may still have been stored: retry with the same request_id (applied once), "
+                "or read the plan (GetPlan) before sending the events again"
+            )
+        return StoreUnavailableError(f"the plan store ({self._where}) {kind} while {doing}: {error}{after}")
 
 
 def _key(plan_id: str) -> str:

@@ -222,20 +222,24 @@ class TravelMatrix(_message.Message):
     def __init__(self, size: _Optional[int] = ..., durations_seconds: _Optional[_Iterable[int]] = ..., distances_meters: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SolveRequest(_message.Message):
-    __slots__ = ("plan_id", "start_time", "technicians", "jobs", "options", "travel_matrix")
+    __slots__ = ("plan_id", "start_time", "technicians", "jobs", "options", "travel_matrix", "request_id", "replace")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     TECHNICIANS_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_MATRIX_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     start_time: _timestamp_pb2.Timestamp
     technicians: _containers.RepeatedCompositeFieldContainer[Technician]
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
     options: SolveOptions
     travel_matrix: TravelMatrix
-    def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ...) -> None: ...
+    request_id: str
+    replace: bool
+    def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ..., request_id: _Optional[str] = ..., replace: bool = ...) -> None: ...
 
 class Visit(_message.Message):
     __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters", "status", "travel_source")
@@ -459,18 +463,20 @@ class Event(_message.Message):
     def __init__(self, new_job: _Optional[_Union[Job, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., technician_unavailable: _Optional[_Union[TechnicianUnavailable, _Mapping]] = ..., technician_added: _Optional[_Union[Technician, _Mapping]] = ...) -> None: ...
 
 class ReoptimizeRequest(_message.Message):
-    __slots__ = ("plan_id", "expected_version", "time", "events", "options")
+    __slots__ = ("plan_id", "expected_version", "time", "events", "options", "request_id")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     expected_version: int
     time: _timestamp_pb2.Timestamp
     events: _containers.RepeatedCompositeFieldContainer[Event]
     options: SolveOptions
-    def __init__(self, plan_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, plan_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class Reassignment(_message.Message):
     __slots__ = ("job_id", "from_technician_id", "to_technician_id")
