@@ -225,13 +225,13 @@ def retried(call: Callable[[], object], tries: int = 8) -> tuple[object, list[gr
     """``call()`` until it answers, as a client with an idempotency key retries; the answer and
     the codes met on the way (never INTERNAL, never a code that cannot be retried)."""
     codes = []
-    for _ in range(tries):
+    for attempt in range(1, tries + 1):
         try:
             return call(), codes
         except grpc.RpcError as err:
             assert err.code() in RETRYABLE, (err.code(), err.details())
             codes.append(err.code())
-            time.sleep(0.3)
+            time.sleep(0.3 * attempt)  # backing off, as a client does
     raise AssertionError(f"no answer after {tries} tries: {codes}")
 
 
@@ -262,9 +262,10 @@ def the_day(stub: dispatch_pb2_grpc.DispatchStub, tag: str) -> tuple[pb.Plan, pb
 
 
 def test_redis_failing_at_every_step_of_a_solve_and_a_replan_applies_each_once_and_texts_each_once():
-    """Redis behind a proxy that fails one command per run: dropped (killed before the write), run
-    without its reply (killed after it) or held past the client's timeout and then run (frozen,
-    then thawed). For every command a solve and a re-plan send, and each fault: the client's
+    """Redis behind a proxy that fails one command per run: dropped with Redis unreachable for a
+    while (killed before the write, then restarted), run without its reply (killed after it: the
+    client's reconnect-and-retry finds its own write) or held past the client's timeout and then
+    run (frozen, then thawed). For every command a solve and a re-plan send, and each fault: the client's
     retries with the same request_id end with the plan stored once, the re-plan's events applied
     once (one answer per request id, at most two re-plan versions), and every version's ETA
     events on the stream exactly once; a notifier then texts each once."""
@@ -275,7 +276,7 @@ def test_redis_failing_at_every_step_of_a_solve_and_a_replan_applies_each_once_a
     from tests.support.redis_proxy import RedisProxy  # noqa: PLC0415
 
     with RedisServer() as redis_server:
-        proxy = RedisProxy(redis_server.port)
+        proxy = RedisProxy(redis_server.port, freeze=1.5)  # the store's client times out after 1 s
         srv = DispatchServer(
             Settings(worker_niceness=0, workers=1, redis_url=proxy.url, reopt_time_limit=0.5),
             host="127.0.0.1",
@@ -294,16 +295,18 @@ def test_redis_failing_at_every_step_of_a_solve_and_a_replan_applies_each_once_a
                 steps = list(proxy.commands)
                 assert steps, "the day sent no Redis command"
                 for k, command in enumerate(steps):
-                    for fault in ("drop", "lost_reply", "freeze"):
+                    for fault in ("down", "lost_reply", "freeze"):
                         tag = f"{k}-{fault}"
                         proxy.arm(k, fault)
                         _, replanned, met = the_day(stub, tag)
                         fired = proxy.fired
                         proxy.disarm()
-                        time.sleep(proxy.freeze if fault == "freeze" else 0)  # a held write lands
+                        time.sleep(proxy.freeze if fault in ("freeze", "down") else 0)  # a held write lands
                         runs.append((command.decode(), k, fault, met))
                         record = store.get(f"faulted-{tag}")
-                        assert fired, (tag, steps, proxy.commands)
+                        # The re-plan stores an improved version only when the search finds one:
+                        # a run without it has one command less than the reference may have had.
+                        assert fired or (k == len(steps) - 1 and len(proxy.commands) <= k), (tag, steps, proxy.commands)
                         assert record is not None
                         answered = [a.request_id for a in record.state.requests]
                         assert sorted(answered) == [f"replan-{tag}", f"solve-{tag}"], (tag, answered)

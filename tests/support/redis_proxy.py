@@ -4,8 +4,10 @@ sends, then once per command with the fault on that one.
 
 Faults (``arm(k, fault)``: the ``k``-th command counted from now, 0-based):
 
-- ``"drop"``: the command never reaches Redis; the client's connection is closed (Redis killed
-  before the write).
+- ``"drop"``: the command never reaches Redis; the client's connection is closed (the client's
+  one reconnect-and-retry then gets through).
+- ``"down"``: as ``drop``, and every connection is closed at once for ``freeze`` seconds (Redis
+  killed before the write, and restarted a little later).
 - ``"lost_reply"``: the command runs in Redis, then the connection is closed before its reply
   (Redis killed after the write: done, but the client cannot know).
 - ``"freeze"``: the command is held for ``freeze`` seconds (longer than the client's socket
@@ -49,6 +51,7 @@ class RedisProxy:
         self._counted = 0
         self._closed = False
         self._sockets: list[socket.socket] = []
+        self._down_until = 0.0
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -62,7 +65,7 @@ class RedisProxy:
             self.commands = []
 
     def arm(self, index: int, fault: str) -> None:
-        assert fault in ("drop", "lost_reply", "freeze"), fault
+        assert fault in ("drop", "down", "lost_reply", "freeze"), fault
         with self._lock:
             self._armed, self._counted = _Armed(index, fault), 0
             self.commands = []
@@ -90,6 +93,9 @@ class RedisProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if time.monotonic() < self._down_until:  # "down": nobody gets through
+                client.close()
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             self._sockets += [client, upstream]
             link = _Link(self, client, upstream)
@@ -141,7 +147,9 @@ class _Link:
                     raw, name = parsed
                     self.buffer = self.buffer[len(raw) :]
                     fault = self.proxy._decide(name)
-                    if fault == "drop":
+                    if fault == "down":
+                        self.proxy._down_until = time.monotonic() + self.proxy.freeze
+                    if fault in ("drop", "down"):
                         self._shut()
                         return
                     if fault == "freeze":
