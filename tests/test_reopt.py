@@ -227,6 +227,21 @@ def test_technician_unavailable_redistributes_every_remaining_job(service):
     assert moved >= {j for j in bobs if not (bob_route and j in [v.job_id for v in bob_route.visits])}
 
 
+def test_a_pinned_technician_who_becomes_unavailable_leaves_the_job_unassigned_naming_the_pin(service):
+    """Bob holds a pinned afternoon job and calls in sick: the re-plan answers (it raised KeyError in
+    the screening, INTERNAL over gRPC), the job is unassigned with the pin named, the rest re-planned."""
+    techs = [tech("ann", home=0), tech("bob", home=60), tech("cat", home=120)]
+    jobs = [job(f"j{x}", x=x, windows=((0, 8 * HOUR),)) for x in (5, 25, 55, 125)]
+    jobs.append(job("pinned", x=65, windows=((4 * HOUR, 8 * HOUR),), pinned="bob"))
+    first = service.solve(problem(techs, jobs, time_limit=1.0), replace=True)
+    assert who_serves(first, "pinned") == "bob"
+    out = replan(service, first.plan_id, 30 * MIN, TechnicianUnavailable(technician_id="bob", start=0))
+    unassigned = {u.job_id: u for u in out.plan.unassigned}
+    assert "pinned" in unassigned and who_serves(out.plan, "pinned") is None
+    assert "pinned" in unassigned["pinned"].detail and "bob" in unassigned["pinned"].detail, unassigned["pinned"]
+    assert all(who_serves(out.plan, j) in {"ann", "cat", "bob"} for j in ("j5", "j25", "j125"))
+
+
 def test_technician_added_and_shift_extended_take_work_left_over(service):
     """Ann alone, shift 0-2h: four 40-min jobs nearby, so one is left over; Dan joins and takes it.
     Later Ann's shift is extended (same id) and nothing is left."""

@@ -218,6 +218,12 @@ def _cut_off(problem: Problem, matrix: DayMatrix) -> np.ndarray:
 
 def _qualification_detail(problem: Problem, job: Job) -> str:
     if job.pinned_technician_id:
+        if job.pinned_technician_id not in problem.technician_index:
+            # a re-plan without them: unavailable from before now, or their shift is over
+            return (
+                f"pinned to technician {job.pinned_technician_id!r}, who is not working for the rest of the day: "
+                "pin it to another technician, or send it without the pin"
+            )
         tech = problem.technician(job.pinned_technician_id)
         missing = (job.required_skills - tech.skills) | (job.required_tools - tech.tools)
         return f"pinned technician {tech.id!r} lacks {', '.join(sorted(missing))}"
