@@ -7,6 +7,8 @@ with "now" advancing through the day:
 
 - ``--emergencies`` EMERGENCY jobs (respond within 2 h) at random places;
 - ``--cancellations`` cancelled jobs, picked among visits not yet begun;
+- ``--positions`` position reports (``progress`` ``POSITION``) of technicians with work left,
+  a little off their next job: answered with the reporting route re-timed, no search;
 - one technician unavailable from "now", mid-day.
 
 For each it measures, at the client, the time to the first (quick) plan and to the final
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=2.0, help="re-plan time limit")
     parser.add_argument("--emergencies", type=int, default=30)
     parser.add_argument("--cancellations", type=int, default=30)
+    parser.add_argument("--positions", type=int, default=30)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--redis-url", help="keep plans in this Redis (default: in the server process)")
     parser.add_argument("--out", type=Path)
@@ -117,10 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         start = min(t.shift.start.seconds for t in request.technicians)
         now = start + 90 * 60
         lines: list[str] = []
-        quick: dict[str, list[float]] = {"emergency": [], "cancellation": [], "unavailable": []}
-        final: dict[str, list[float]] = {"emergency": [], "cancellation": [], "unavailable": []}
+        quick: dict[str, list[float]] = {"emergency": [], "cancellation": [], "position": [], "unavailable": []}
+        final: dict[str, list[float]] = {"emergency": [], "cancellation": [], "position": [], "unavailable": []}
         served_in_time = 0
-        kinds = ["emergency"] * args.emergencies + ["cancellation"] * args.cancellations
+        places = {j.id: j.location for j in request.jobs}
+        kinds = ["emergency"] * args.emergencies + ["cancellation"] * args.cancellations + ["position"] * args.positions
         rng.shuffle(kinds)
         sick_at = len(kinds) // 2
         for k, kind in enumerate(kinds):
@@ -162,6 +166,21 @@ def main(argv: list[str] | None = None) -> int:
                 a, b, response = day.send(now, [event])
                 visit = next((v for r in response.plan.routes for v in r.visits if v.job_id == job_id), None)
                 served_in_time += visit is not None and visit.start.seconds <= now + 7200
+            elif kind == "position":
+                candidates = day.open_visits()
+                if not candidates:
+                    continue
+                who, visit = rng.choice(candidates)
+                near = places[visit.job_id]
+                report = {
+                    "technician_id": who,
+                    "kind": "POSITION",
+                    "location": {
+                        "lat": near.lat + rng.uniform(-0.02, 0.02),
+                        "lng": near.lng + rng.uniform(-0.02, 0.02),
+                    },
+                }
+                a, b, response = day.send(now, [{"progress": report}])
             else:
                 candidates = day.open_visits()
                 if not candidates:

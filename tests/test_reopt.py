@@ -167,6 +167,39 @@ def test_position_report_plans_a_free_technician_from_where_they_are(service):
     assert visit_of(out.plan, "n").travel_duration == 2 * MIN
 
 
+class CountingRunner(InProcessRunner):
+    def __init__(self) -> None:
+        self.searches = 0
+
+    def solve(self, call):  # type: ignore[no-untyped-def]
+        self.searches += 1
+        return super().solve(call)
+
+
+def test_a_position_report_retimes_the_route_from_there_without_a_search():
+    """Bob reports he is stuck 20 min up the road: his next visit moves by the drive from there,
+    one version is stored, one answer given, and no search runs (it used to, for up to 2 s)."""
+    runner = CountingRunner()
+    service = PlanningService(runner=runner, settings=Settings(reopt_time_limit=0.5))
+    first = service.solve(three_technicians_day(), replace=True)
+    bobs = route_of(first, "bob").visits
+    nxt = min(bobs, key=lambda v: v.start)
+    runner.searches = 0
+    results = []
+    far = at(min(199, 60 + 40))  # 40 min from home, wherever his next job is
+    out = replan(
+        service,
+        first.plan_id,
+        10 * MIN,
+        TechnicianProgress(technician_id="bob", kind=ProgressKind.POSITION, location=far, time=0),
+        results=results,
+    )
+    assert runner.searches == 0 and [r.final for r in results] == [True] and out.plan.version == first.version + 1
+    moved = visit_of(out.plan, nxt.job_id)
+    assert who_serves(out.plan, nxt.job_id) == "bob" or moved is None or moved.start >= 10 * MIN
+    assert not [w for w in out.plan.stats.warnings if "improvement" in w]
+
+
 def test_a_technician_done_for_the_day_goes_home_after_the_last_visit_not_after_now(service):
     """Ann (shift until 2 h) finishes her only job at 0:40 and has nothing more. Re-planned at
     1:50 (a job she cannot take comes in), her day still ends 5 min after 0:40, within her shift."""

@@ -109,7 +109,8 @@ def reoptimize(
 
     The quick answer (the previous plan repaired, new work inserted) is checked, stored as
     the next version and passed to ``on_result`` at once; the solver then improves on it
-    within the time limit, and a better plan is stored as the version after. Returns the
+    within the time limit, and a better plan is stored as the version after. Position reports
+    alone get the quick answer only (the reporting technician's route re-timed): no search. Returns the
     last stored answer. A failed improvement (deadline, crashed worker, busy pool) leaves
     the quick answer standing, with a warning.
     """
@@ -230,8 +231,16 @@ def _replan(
         )
         departed = frozenset()  # announced with the quick answer
         metrics.REPLAN_DURATION.labels("quick").observe(time.monotonic() - began)
-        if on_result is not None:
+        if on_result is not None and not _positions_only(replan):
             on_result(dataclasses.replace(current, final=False))
+    if current is not None and _positions_only(replan):
+        # A technician said where they are: their route is re-timed from there (the quick answer);
+        # nothing else changed that a search could improve on, so none runs.
+        current = dataclasses.replace(current, final=True)
+        metrics.REPLAN_DURATION.labels("final").observe(time.monotonic() - began)
+        if on_result is not None:
+            on_result(current)
+        return current
     try:
         return _improve(
             host, replan, here, part, matrix, planner, quick, start, sound, state, record, current,
@@ -346,6 +355,13 @@ def _improve(
         len(current.plan.unassigned),
     )
     return current
+
+
+def _positions_only(replan: Replan) -> bool:
+    """Whether the re-plan brings position reports and nothing else."""
+    return bool(replan.events) and all(
+        isinstance(e, TechnicianProgress) and e.kind is ProgressKind.POSITION for e in replan.events
+    )
 
 
 def _replan_options(settings: Settings, replan: Replan, problem: Problem) -> SolveOptions:
