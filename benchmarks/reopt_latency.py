@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         "respond_within": "7200s",
                     }
                 }
+                places[job_id] = pb.Location(lat=lat, lng=lng)
                 a, b, response = day.send(now, [event])
                 visit = next((v for r in response.plan.routes for v in r.visits if v.job_id == job_id), None)
                 served_in_time += visit is not None and visit.start.seconds <= now + 7200
@@ -171,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                 if not candidates:
                     continue
                 who, visit = rng.choice(candidates)
-                near = places[visit.job_id]
+                near = places.get(visit.job_id)
+                if near is None:
+                    continue
                 report = {
                     "technician_id": who,
                     "kind": "POSITION",

@@ -242,3 +242,33 @@ def test_slow_clients_on_the_metrics_port_do_not_keep_out_probes(served):
         assert ready(served) == 200
         assert time.monotonic() - began < 5
     release.set()
+
+
+def test_idle_reflection_streams_count_as_calls_and_nothing_stays_counted(served):
+    """Server reflection reads its own messages (request-streaming): idle streams of it hold
+    capped calls, never the threads health needs, and give them back when they end."""
+    release = threading.Event()
+
+    def nothing():
+        release.wait()
+        return
+        yield b""
+
+    reflect = served.channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    with Watch(served, f"{MAX_CALLS} idle reflection streams"):
+        streams = [reflect(nothing(), metadata=AUTH, timeout=30) for _ in range(MAX_CALLS)]
+        time.sleep(0.5)
+        with pytest.raises(grpc.RpcError) as err:
+            served.stub.GetPlan(pb.GetPlanRequest(plan_id="none"), metadata=AUTH, timeout=5)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "DISPATCH_MAX_CALLS" in err.value.details()
+        assert ready(served) == 503
+        release.set()
+        for stream in streams:
+            assert list(stream) == []
+    time.sleep(0.5)
+    authenticated_call_works(served)
+    assert served.metrics()["dispatch_rpc_in_flight"] == 0

@@ -16,12 +16,15 @@ from benchmarks import load, notify, reopt_latency, replay, rich_days, travel
 def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
     out = tmp_path / "latency.md"
     args = ["--technicians", "4", "--jobs", "30", "--solve-time", "1", "--time-limit", "0.3"]
-    assert reopt_latency.main([*args, "--emergencies", "3", "--cancellations", "3", "--out", str(out)]) == 0
+    events = ["--emergencies", "3", "--cancellations", "3", "--positions", "3"]
+    assert reopt_latency.main([*args, *events, "--out", str(out)]) == 0
     text = out.read_text()
     assert "Plans with a checker warning: 0." in text
     assert re.search(r"unavailable at event \d+: \d+ open jobs, .* 0 lost\.", text), text
     counts = dict(re.findall(r"\| (\w+): first plan \| (\d+) \|", text))
-    assert int(counts["emergency"]) + int(counts["cancellation"]) + int(counts["unavailable"]) == 6
+    # nine events, one of them the technician going home sick; a position report needs one with work left
+    assert int(counts["unavailable"]) == 1 and 7 <= sum(int(n) for n in counts.values()) <= 9, counts
+    assert int(counts["emergency"]) + int(counts["cancellation"]) >= 5 and int(counts["position"]) >= 1, counts
 
 
 def test_replay_checks_every_version_of_a_dynamic_day(tmp_path):
@@ -78,7 +81,9 @@ def test_notify_benchmark_texts_emergencies_and_a_day_with_a_killed_notifier_exa
     cells = [int(c) for c in row.strip("|").split("|")]
     due, sent, refused, skipped, missing, moves, updates, stale, at_twilio, unaccounted, _, after_stop, _ = cells
     assert missing == 0 and stale == 0 and unaccounted == 0 and after_stop == 0
-    assert due == sent + refused + skipped and refused == 3 and sent > 60 and updates < moves
+    # three numbers are unsubscribed at Twilio: each refused once, or twice when two of its texts were
+    # on their way at once (eight senders) before the first refusal came back (seen: 4 in 1 of 5 runs)
+    assert due == sent + refused + skipped and 3 <= refused <= 6 and sent > 60 and updates < moves
 
 
 def test_the_load_generator_mixes_every_rpc_and_stops_by_itself():

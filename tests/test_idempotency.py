@@ -16,8 +16,9 @@ from google.rpc import error_details_pb2, status_pb2
 
 from dispatch.config import Settings
 from dispatch.cost import BASE_BYTES, MIB, Admission, estimate
-from dispatch.domain import Delay, NewJob, Replan
+from dispatch.domain import Customer, Delay, NewJob, Replan
 from dispatch.errors import OverloadedError, PlanExistsError, ProblemError
+from dispatch.reopt.events import shift_job, shift_technician
 from dispatch.server.convert import problem_from_proto
 from dispatch.service import PlanningService
 from dispatch.solver.runner import InProcessRunner
@@ -76,6 +77,35 @@ def test_a_live_day_is_not_replaced_by_accident_and_a_replacement_texts_only_cha
     # j75 moved to the afternoon (and whoever's time it moves with it); the others are not told again
     assert third.version == 3 and "j75" in {j for j, _, _ in new} and len(new) < 4, new
     assert {kind for _, _, kind in new} == {"MOVED"}
+
+
+def test_a_replacement_keeps_what_customers_were_told_whatever_its_start_and_reaches_those_it_drops(service):
+    """The same day sent again with its start an hour earlier (times counted from another zero)
+    texts nobody; a job left out of it gets its withdrawal at its customer's number."""
+    phoned = dataclasses.replace(
+        day(),
+        jobs=tuple(
+            dataclasses.replace(j, customer=Customer(name=f"C {j.id}", phone=f"+1720555{k:04d}"))
+            for k, j in enumerate(day().jobs)
+        ),
+    )
+    first = service.solve(phoned)
+    before = texts(service)
+    promised = {c.job_id: c.window for c in service.get_plan("kept").state.promises}
+    earlier = dataclasses.replace(
+        phoned,
+        epoch=phoned.epoch - HOUR,
+        technicians=tuple(shift_technician(t, HOUR) for t in phoned.technicians),
+        jobs=tuple(shift_job(j, HOUR) for j in phoned.jobs),
+    )
+    again = service.solve(earlier, replace=True)
+    assert again.version == first.version + 1 and texts(service) == before  # the same times, another zero
+    kept = {c.job_id: c.window for c in service.get_plan("kept").state.promises}
+    assert kept == {j: dataclasses.replace(w, start=w.start + HOUR, end=w.end + HOUR) for j, w in promised.items()}
+    dropped = dataclasses.replace(earlier, jobs=earlier.jobs[1:])
+    service.solve(dropped, replace=True)
+    withdrawn = [e for _, e in service.etas.read("0", count=10_000) if e.kind.value == "WITHDRAWN"]
+    assert [(e.job_id, e.customer_phone) for e in withdrawn] == [(phoned.jobs[0].id, "+17205550000")]
 
 
 def test_a_solve_without_plan_id_gets_one_from_its_request_id(service):

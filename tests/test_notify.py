@@ -22,6 +22,7 @@ from dispatch.notify.health import IntegrationLog, RedisIntegrationLog
 from dispatch.notify.notifier import Notifier
 from dispatch.notify.outcome import Handled
 from dispatch.notify.policy import text_key
+from dispatch.notify.replies import phone_keys
 from dispatch.notify.sms import Sms, TwilioSettings, e164, mask
 from dispatch.notify.templates import DEFAULTS, Messages, TemplateError, segments
 from dispatch.stream import MemoryEtaStream, RedisEtaStream, encode
@@ -324,6 +325,10 @@ def test_numbers_go_to_twilio_in_e164_however_they_were_written(twilio, fake):
     assert e164("(303) 555-0199") == "+13035550199" == e164("+13035550199") == e164("1-303-555-0199")
     assert e164("+44 20 7946 0958") == "+442079460958"
     assert e164("+64 9 123 4567") == "+6491234567"  # ten digits after a "+": New Zealand, not +1 649
+    # an opt-out stored under the key such a number had before still counts; START lifts both
+    assert phone_keys("+64 9 123 4567") == ("6491234567", "16491234567") and phone_keys("+13035550199") == (
+        "13035550199",
+    )
     assert notifier(twilio).handle(event(phone="(303) 555-0199")) is Handled.SENT
     assert [m["to"] for m in fake.messages] == ["+13035550199"]
 

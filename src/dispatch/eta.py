@@ -24,7 +24,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from dispatch.domain import Announced, Plan, Priority, Problem, VisitStatus
+from dispatch.domain import Announced, Job, Plan, Priority, Problem, VisitStatus
 
 MIN = 60
 #: Default threshold for a moved ETA.
@@ -77,14 +77,17 @@ def eta_events(
     announced: Iterable[Announced] = (),
     departed: Iterable[str] = (),
     threshold: int = DEFAULT_THRESHOLD,
+    earlier_jobs: Iterable[Job] = (),
 ) -> tuple[list[EtaEvent], tuple[Announced, ...]]:
     """The events ``plan`` (just stored) calls for, and what has been announced after them.
 
     ``now`` is the plan's "now" (plan seconds); ``departed``: jobs a technician departed toward
     in the events behind this plan. Visits under way on site or done get no ETA.
+    ``earlier_jobs``: jobs of the day this plan replaced, so a customer whose job left the day
+    is still reached (their number) by the withdrawal.
     """
     told: Mapping[str, Announced] = {a.job_id: a for a in announced}
-    jobs = {j.id: j for j in problem.jobs}
+    jobs = {j.id: j for j in earlier_jobs} | {j.id: j for j in problem.jobs}
     techs = {t.id: t for t in problem.technicians}
     leaving = set(departed)
     epoch = plan.epoch

@@ -18,7 +18,7 @@ from dispatch.budget import Budget
 from dispatch.check import PlanViolation, check_plan, checked
 from dispatch.config import Settings
 from dispatch.cost import Admission, Cost, estimate
-from dispatch.domain import Answered, Plan, Problem, Replan, TravelModel
+from dispatch.domain import Announced, Answered, Commitment, Plan, Problem, Replan, TimeWindow, TravelModel
 from dispatch.errors import (
     DeadlineError,
     DispatchError,
@@ -34,7 +34,7 @@ from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, Ma
 from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place
 from dispatch.notify.health import Health, IntegrationLog
-from dispatch.reopt.day import initial_state
+from dispatch.reopt.day import initial_state, promises
 from dispatch.reopt.replan import ReplanResult, reoptimize
 from dispatch.solver.retime import departures, label, retime
 from dispatch.solver.runner import Runner, SearchCall
@@ -227,9 +227,20 @@ class PlanningService:
         plan = label(problem, matrix, plan)
         plan, _ = checked(problem, matrix, plan)
         state = initial_state(plan, promise_slack=self.settings.promise_slack)
-        # A replaced day: what its customers were told stands, so only real changes are texted.
-        told_before = previous.state.announced if previous is not None else ()
-        events, told = eta_events(problem, plan, now=0, announced=told_before, threshold=self.settings.eta_threshold)
+        told_before: tuple[Announced, ...] = ()
+        if previous is not None:
+            # A replaced day: what its customers were told (announced ETAs, promised windows)
+            # stands, so only real changes are texted; it is counted from this plan's start.
+            told_before, kept = rebased(previous, problem.epoch)
+            state = dataclasses.replace(state, promises=promises(plan, kept, self.settings.promise_slack))
+        events, told = eta_events(
+            problem,
+            plan,
+            now=0,
+            announced=told_before,
+            threshold=self.settings.eta_threshold,
+            earlier_jobs=previous.problem.jobs if previous is not None else (),
+        )
         expected = previous.version if previous is not None else 0
         state = dataclasses.replace(
             state, announced=told, requests=previous.state.requests if previous is not None else ()
@@ -343,3 +354,17 @@ class PlanningService:
     ) -> ReplanResult:
         """Re-plan the rest of the day after ``replan``'s events (``dispatch.reopt.replan.reoptimize``)."""
         return reoptimize(self, replan, shape, deadline=deadline, on_result=on_result, cancelled=cancelled)
+
+
+def rebased(previous: StoredPlan, epoch: int) -> tuple[tuple[Announced, ...], tuple[Commitment, ...]]:
+    """What ``previous``'s customers were told (announced ETAs, promised windows), in seconds from
+    ``epoch`` (a replacing plan may start at another time)."""
+    delta = previous.problem.epoch - epoch
+    announced = tuple(dataclasses.replace(a, eta=a.eta + delta) for a in previous.state.announced)
+    kept = tuple(
+        c
+        if c.window is None
+        else dataclasses.replace(c, window=TimeWindow(start=c.window.start + delta, end=c.window.end + delta))
+        for c in previous.state.promises
+    )
+    return announced, kept

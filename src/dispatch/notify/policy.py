@@ -37,7 +37,7 @@ from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.claims import Claims, ClaimsUnavailableError, key_part
 from dispatch.notify.lease import Run
 from dispatch.notify.outcome import Handled, Unsettled
-from dispatch.notify.replies import phone_key
+from dispatch.notify.replies import phone_keys
 from dispatch.notify.sending import Sender
 from dispatch.notify.templates import Messages, segments
 from dispatch.stream import decode, encode
@@ -156,7 +156,7 @@ class Policy:
         phone = event.customer_phone
         if not phone:
             return Handled.SKIPPED_NO_PHONE
-        if self.claims.opted_out(phone_key(phone)):
+        if any(self.claims.opted_out(key) for key in phone_keys(phone)):
             return Handled.SKIPPED_OPTED_OUT  # or a number Twilio refused as invalid
         if event.kind is EtaKind.MOVED and self.claims.scheduled(slot) is not None:
             # not confirmed yet: nothing to update; the confirmation will carry the new ETA

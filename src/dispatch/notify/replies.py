@@ -38,6 +38,15 @@ def phone_key(phone: str) -> str:
     return "1" + digits if len(digits) == 10 else digits
 
 
+def phone_keys(phone: str) -> tuple[str, ...]:
+    """``phone_key`` and, where it differs, the key written before 2026-12-02 (ten digits after a
+    "+" took a North American 1): an opt-out stored under it still counts, and START lifts both."""
+    key = phone_key(phone)
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    legacy = "1" + digits if len(digits) == 10 else digits
+    return (key,) if legacy == key else (key, legacy)
+
+
 def status_key(sid: str) -> str:
     """Where the last delivery status of the message ``sid`` is kept."""
     return f"dispatch:sms:status:{sid}"
@@ -89,9 +98,10 @@ class Replies:
             self.claims.opt_out(phone_key(phone))
             log.info("%s replied %s: no more texts", mask_phone(phone), word)
         elif word in START_WORDS:
-            self.claims.opt_in(phone_key(phone))
+            for key in phone_keys(phone):
+                self.claims.opt_in(key)
             log.info("%s replied %s: texts resume", mask_phone(phone), word)
 
     def opted_out(self, phone: str) -> bool:
         """Whether ``phone`` (any spelling) replied STOP or was refused as unsubscribed (or invalid)."""
-        return self.claims.opted_out(phone_key(phone))
+        return any(self.claims.opted_out(key) for key in phone_keys(phone))

@@ -14,11 +14,13 @@ counts and latency, and one access-log line.
 - **Before any message is read.** gRPC's own unary handlers wait for the request message on a
   server thread before anything else runs, for as long as the client keeps the stream open: 60
   calls that sent headers and nothing else held every thread, health checks included. So every
-  call is served here as request-streaming: the token and the cap on calls in progress
-  (``max_calls``, ``DISPATCH_MAX_CALLS``) are checked on the metadata alone, then the cap per
-  client connection (``max_per_connection``, ``DISPATCH_MAX_CALLS_PER_CONNECTION``; not HTTP/2's
-  stream limit, which gRPC enforces by resetting streams: clients see UNAVAILABLE), and a refused
-  call is answered at once without reading its message, and an admitted one gets ``request_wait``
+  call is served here as request-streaming: the token is checked on the metadata alone (in the
+  server's own thread), and the cap on calls in progress (``max_calls``, ``DISPATCH_MAX_CALLS``)
+  and per client connection (``max_per_connection``, ``DISPATCH_MAX_CALLS_PER_CONNECTION``; not
+  HTTP/2's stream limit, which gRPC enforces by resetting streams: clients see UNAVAILABLE) as
+  the call's handler starts, before anything is read (counting there, not in the interceptor,
+  means a call gRPC itself refuses is never counted). A refused call is answered at once,
+  without reading its message, and an admitted one gets ``request_wait``
   seconds (``DISPATCH_REQUEST_WAIT``) for its message, after which the call is cancelled
   (``CANCELLED``; counted in ``dispatch_rpc_refused_total{reason="no_request"}``). The health
   service is never capped: the server has threads beyond ``max_calls`` for it.
@@ -28,6 +30,7 @@ counts and latency, and one access-log line.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import re
@@ -136,15 +139,21 @@ class RequestWatch:
     def _run(self) -> None:
         while True:
             time.sleep(min(0.25, self.wait / 4))
-            now = time.monotonic()
-            with self._lock:
-                late = [(t, c) for t, (due, c) in self._due.items() if due <= now]
-                for token, _ in late:
-                    del self._due[token]
-            for _, context in late:
-                metrics.RPC_REFUSED.labels("no_request").inc()
-                log.warning("a call sent no request message in %.0f s: cancelled", self.wait)
+            try:
+                self._cancel_late()
+            except Exception:  # the watch must outlive any one call's failure
+                log.exception("request watch: cancelling a late call failed")
+
+    def _cancel_late(self) -> None:
+        now = time.monotonic()
+        with self._lock:  # under the lock: a call whose message came (``done``) is never cancelled
+            late = [token for token, (due, _) in self._due.items() if due <= now]
+            for token in late:
+                _, context = self._due.pop(token)
                 context.cancel()
+        for _ in late:
+            metrics.RPC_REFUSED.labels("no_request").inc()
+            log.warning("a call sent no request message in %.0f s: cancelled", self.wait)
 
 
 class Interceptor(grpc.ServerInterceptor):
@@ -180,46 +189,59 @@ class Interceptor(grpc.ServerInterceptor):
         refusal = self._refusal(metadata)
         if refusal is not None:
             return _refused(handler, name, rid, grpc.StatusCode.UNAUTHENTICATED, refusal, "unauthenticated")
-        if not self.gate.enter():
-            return _refused(
-                handler,
-                name,
-                rid,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{self.gate.limit} calls in progress already (DISPATCH_MAX_CALLS): try again shortly",
-                "max_calls",
-            )
         gate, request_watch, connections = self.gate, self.request_watch, self.connections
 
-        def on_connection(context: grpc.ServicerContext) -> str:
-            """Count the call on its connection (``context.peer()``, its address and port), or
-            refuse it, still unread, when that connection has ``max_per_connection`` already."""
-            peer = context.peer()
-            if not connections.enter(peer):
-                metrics.RPC_REFUSED.labels("max_calls_per_connection").inc()
-                metrics.RPC_REQUESTS.labels(name, "RESOURCE_EXHAUSTED").inc()
-                context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+        def admit(context: grpc.ServicerContext, *, streamed_out: bool) -> Callable[[], None]:
+            """Count the call, in all and on its connection (``context.peer()``: address and port),
+            or refuse it, still unread (an abort: nothing stays counted). Returns the release, which
+            runs once: from the handler's ``finally``, or for a response-streaming call also from
+            gRPC's end-of-call callback, whichever comes first (a stream its client abandoned holds
+            no thread, but its generator may be finalised late)."""
+            refusal = None
+            if not gate.enter():
+                refusal = ("max_calls", f"{gate.limit} calls in progress already (DISPATCH_MAX_CALLS)")
+            else:
+                peer = context.peer()
+                if connections.enter(peer):
+                    once = threading.Lock()
+
+                    def release() -> None:
+                        if once.acquire(blocking=False):
+                            connections.leave(peer)
+                            gate.leave()
+
+                    if streamed_out:
+                        context.add_callback(release)
+                    return release
+                gate.leave()
+                refusal = (
+                    "max_calls_per_connection",
                     f"{connections.limit} calls in progress on this connection already "
-                    "(DISPATCH_MAX_CALLS_PER_CONNECTION): try again shortly",
+                    "(DISPATCH_MAX_CALLS_PER_CONNECTION)",
                 )
-            return peer
+            metrics.RPC_REFUSED.labels(refusal[0]).inc()
+            metrics.RPC_REQUESTS.labels(name, "RESOURCE_EXHAUSTED").inc()
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{refusal[1]}: try again shortly")
+            raise AssertionError("unreachable: abort raises")
 
-        def begin(context: grpc.ServicerContext) -> float:
-            """Everything before the servicer method, once the request has arrived."""
+        @contextlib.contextmanager
+        def served(context: grpc.ServicerContext) -> Iterator[None]:
+            """The request id, the in-flight gauge, the count, the latency and the access line of
+            a call whose request has arrived, whatever ends it."""
             logs.request_id.set(rid)
+            began = time.perf_counter()
             metrics.RPC_IN_FLIGHT.labels(name).inc()
-            context.send_initial_metadata((("x-request-id", rid),))
-            return time.perf_counter()
-
-        def end(context: grpc.ServicerContext, began: float) -> None:
-            took = time.perf_counter() - began
-            code = _code(context)
-            metrics.RPC_IN_FLIGHT.labels(name).dec()
-            metrics.RPC_REQUESTS.labels(name, code).inc()
-            metrics.RPC_DURATION.labels(name).observe(took)
-            log.info("%s %s %.1f ms", name, code, took * 1000, extra={"rpc": name, "code": code})
-            logs.request_id.set("")
+            try:
+                context.send_initial_metadata((("x-request-id", rid),))
+                yield
+            finally:
+                took = time.perf_counter() - began
+                code = _code(context)
+                metrics.RPC_IN_FLIGHT.labels(name).dec()
+                metrics.RPC_REQUESTS.labels(name, code).inc()
+                metrics.RPC_DURATION.labels(name).observe(took)
+                log.info("%s %s %.1f ms", name, code, took * 1000, extra={"rpc": name, "code": code})
+                logs.request_id.set("")
 
         def first(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
             """The one request message, waited for ``request_wait`` seconds at most."""
@@ -227,56 +249,48 @@ class Interceptor(grpc.ServerInterceptor):
             try:
                 return next(requests)  # a cancelled call raises the RpcError gRPC itself ignores
             except StopIteration:
+                metrics.RPC_REQUESTS.labels(name, "INVALID_ARGUMENT").inc()
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name} requires exactly one request message")
             finally:
                 request_watch.done(token)
 
-        def unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        def unary(behaviour: Callable[..., Any], streamed_in: bool) -> Callable[..., Any]:
             def call(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                peer = ""
+                release = admit(context, streamed_out=False)
                 try:
-                    peer = on_connection(context)
-                    request = first(requests, context)
-                    began = begin(context)
-                    try:
+                    request = requests if streamed_in else first(requests, context)
+                    with served(context):
                         return behaviour(request, context)
-                    finally:
-                        end(context, began)
                 finally:
-                    connections.leave(peer)
-                    gate.leave()
+                    release()
 
             return call
 
-        def streaming(behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        def streaming(behaviour: Callable[..., Iterator[Any]], streamed_in: bool) -> Callable[..., Iterator[Any]]:
             def call(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-                peer = ""
+                release = admit(context, streamed_out=True)
                 try:
-                    peer = on_connection(context)
-                    request = first(requests, context)
-                    began = begin(context)
-                    try:
+                    request = requests if streamed_in else first(requests, context)
+                    with served(context):
                         yield from behaviour(request, context)
-                    finally:
-                        end(context, began)
                 finally:
-                    connections.leave(peer)
-                    gate.leave()
+                    release()
 
             return call
 
-        if handler.request_streaming:  # none in this service; kept counted, not converted
-            gate.leave()
-            return handler
-        build = (
-            grpc.stream_stream_rpc_method_handler
-            if handler.response_streaming
-            else grpc.stream_unary_rpc_method_handler
-        )
-        wrap = streaming if handler.response_streaming else unary
-        behaviour = handler.unary_stream if handler.response_streaming else handler.unary_unary
-        return build(
-            wrap(behaviour),
+        # Request-streaming methods (server reflection) are counted too, their messages read by
+        # their own handler: an idle stream holds one of the capped calls, never a spare thread.
+        streamed_in = handler.request_streaming
+        if handler.response_streaming:
+            inner = handler.stream_stream if streamed_in else handler.unary_stream
+            return grpc.stream_stream_rpc_method_handler(
+                streaming(inner, streamed_in),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        inner = handler.stream_unary if streamed_in else handler.unary_unary
+        return grpc.stream_unary_rpc_method_handler(
+            unary(inner, streamed_in),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
