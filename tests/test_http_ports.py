@@ -228,17 +228,22 @@ def test_no_host_is_every_ipv4_interface_as_before():
         assert inspect.signature(call).parameters["host"].default == "0.0.0.0"
 
 
-@needs_ipv6
-@pytest.mark.parametrize("host", ["[::1]", "::1"])
-def test_binding_the_ipv6_loopback(host):
-    srv = metrics_endpoint(0, host=host)
-    assert srv is not None
+def serves_on_the_ipv6_loopback(srv: MetricsServer) -> None:
+    """``srv`` listens on ::1 (IPv6) and answers there; closed after."""
     try:
         assert srv.httpd.socket.family == socket.AF_INET6 and srv.httpd.server_address[0] == "::1"
         with urllib.request.urlopen(f"http://[::1]:{srv.port}/healthz", timeout=5) as reply:
             assert reply.status == 200
     finally:
         srv.close()
+
+
+@needs_ipv6
+@pytest.mark.parametrize("host", ["[::1]", "::1"])
+def test_binding_the_ipv6_loopback(host):
+    srv = metrics_endpoint(0, host=host)
+    assert srv is not None
+    serves_on_the_ipv6_loopback(srv)
 
 
 @needs_dual_stack
@@ -247,12 +252,7 @@ def test_a_dual_stack_socket_binds(monkeypatch):
     # on ::1, where Linux turns the option back on at bind (a specific address is IPv6 only)
     monkeypatch.setattr(metrics, "listen_address", lambda host: (socket.AF_INET6, "::1", True))
     srv = MetricsServer(0, host="[::]").start()
-    try:
-        assert srv.httpd.socket.family == socket.AF_INET6 and srv.httpd.server_address[0] == "::1"
-        with urllib.request.urlopen(f"http://[::1]:{srv.port}/healthz", timeout=5) as reply:
-            assert reply.status == 200
-    finally:
-        srv.close()
+    serves_on_the_ipv6_loopback(srv)
 
 
 def test_start_notifier_binds_the_webhook_to_the_host_given():

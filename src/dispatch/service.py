@@ -38,7 +38,7 @@ from dispatch.reopt.day import initial_state, promises
 from dispatch.reopt.replan import ReplanResult, reoptimize
 from dispatch.solver.retime import departures, label, retime
 from dispatch.solver.runner import Runner, SearchCall
-from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan, plan_id_for, replayed
+from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan, plan_id_for, replayed, stored_answer
 from dispatch.stream import EtaStream, MemoryEtaStream
 from dispatch.validate import validate
 
@@ -252,13 +252,10 @@ class PlanningService:
                 StoredPlan(problem=problem, plan=plan, state=state), expected_version=expected, events=events
             ).plan
         except (PlanExistsError, VersionConflictError):
-            # Another call stored a version meanwhile: this request's own first attempt, whose
-            # write landed after its client gave up (Redis slow to answer)? Then that is the answer.
-            now = self.store.get(problem.plan_id) if request_id else None
-            done = now.state.answered(request_id) if now is not None else None
-            if now is None or done is None:
+            stored = stored_answer(self.store, problem.plan_id, request_id)
+            if stored is None:
                 raise
-            return replayed(now, done, fingerprint)
+            return replayed(*stored, fingerprint)
         log.info(
             "solved plan %s v%d: %d assigned, %d unassigned, travel %d s in %.2f s",
             plan.plan_id,

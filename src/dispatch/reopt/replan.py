@@ -43,7 +43,7 @@ from dispatch.reopt.quick import QuickPlanner
 from dispatch.solver.objective import plan_score
 from dispatch.solver.retime import label
 from dispatch.solver.runner import Runner, SearchCall
-from dispatch.store import PlanStore, StoredPlan, replayed
+from dispatch.store import PlanStore, StoredPlan, replayed, stored_answer
 from dispatch.validate import MAX_WEIGHT
 
 log = logging.getLogger("dispatch")
@@ -120,14 +120,7 @@ def reoptimize(
     record = host.get_plan(replan.plan_id)
     done = record.state.answered(replan.request_id) if replan.request_id else None
     if done is not None:  # a retry of a re-plan that was stored: its events are not applied again
-        again = ReplanResult(
-            plan=replayed(record, done, replan.fingerprint),
-            diff=PlanDiff(from_version=done.version, to_version=record.version),
-            final=True,
-        )
-        if on_result is not None:
-            on_result(again)
-        return again
+        return _again(record, done, replan, on_result)
     if replan.expected_version is not None and replan.expected_version != record.version:
         raise VersionConflictError(replan.plan_id, replan.expected_version, record.version)
     problem = record.problem
@@ -155,20 +148,25 @@ def reoptimize(
                 host, replan, record, day, state, options, now, warnings, began, deadline, on_result, cancelled
             )
     except VersionConflictError:
-        # Another call stored a version first: this request's own first attempt, whose write
-        # landed after its client gave up (Redis slow to answer)? Then that is the answer.
-        latest = host.store.get(replan.plan_id) if replan.request_id else None
-        done = latest.state.answered(replan.request_id) if latest is not None else None
-        if latest is None or done is None:
+        stored = stored_answer(host.store, replan.plan_id, replan.request_id)
+        if stored is None:
             raise
-        again = ReplanResult(
-            plan=replayed(latest, done, replan.fingerprint),
-            diff=PlanDiff(from_version=done.version, to_version=latest.version),
-            final=True,
-        )
-        if on_result is not None:
-            on_result(again)
-        return again
+        return _again(*stored, replan, on_result)
+
+
+def _again(
+    record: StoredPlan, done: Answered, replan: Replan, on_result: Callable[[ReplanResult], None] | None
+) -> ReplanResult:
+    """The answer to a re-plan ``record`` already holds (``done``): that plan again, final, with
+    an empty diff (the first answer's is not kept)."""
+    again = ReplanResult(
+        plan=replayed(record, done, replan.fingerprint),
+        diff=PlanDiff(from_version=done.version, to_version=record.version),
+        final=True,
+    )
+    if on_result is not None:
+        on_result(again)
+    return again
 
 
 def _replan(

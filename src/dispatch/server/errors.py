@@ -74,30 +74,23 @@ def to_status(exc: DispatchError) -> grpc.Status:
         detail.Pack(bad)
         status.details.append(detail)
     if isinstance(exc, VersionConflictError):
-        detail = any_pb2.Any()
-        detail.Pack(
-            error_details_pb2.ErrorInfo(
-                reason="VERSION_CONFLICT",
-                domain="dispatch.v1",
-                metadata={
-                    "plan_id": exc.plan_id,
-                    "expected_version": str(exc.expected),
-                    "current_version": str(exc.current),
-                },
-            )
+        _error_info(
+            status,
+            "VERSION_CONFLICT",
+            plan_id=exc.plan_id,
+            expected_version=str(exc.expected),
+            current_version=str(exc.current),
         )
-        status.details.append(detail)
     if isinstance(exc, PlanExistsError):
-        detail = any_pb2.Any()
-        detail.Pack(
-            error_details_pb2.ErrorInfo(
-                reason="PLAN_EXISTS",
-                domain="dispatch.v1",
-                metadata={"plan_id": exc.plan_id, "current_version": str(exc.current)},
-            )
-        )
-        status.details.append(detail)
+        _error_info(status, "PLAN_EXISTS", plan_id=exc.plan_id, current_version=str(exc.current))
     return rpc_status.to_status(status)
+
+
+def _error_info(status: status_pb2.Status, reason: str, **metadata: str) -> None:
+    """Add a ``google.rpc.ErrorInfo`` (domain ``dispatch.v1``) to ``status``'s details."""
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="dispatch.v1", metadata=metadata))
+    status.details.append(detail)
 
 
 def grpc_errors(method: F) -> F:

@@ -76,10 +76,6 @@ class CallGate:
             self._count -= 1
 
     @property
-    def in_progress(self) -> int:
-        return self._count
-
-    @property
     def full(self) -> bool:
         return self.limit is not None and self._count >= self.limit
 

@@ -193,6 +193,15 @@ def plan_id_for(request_id: str) -> str:
     return "r-" + hashlib.sha256(request_id.encode()).hexdigest()[:30]
 
 
+def stored_answer(store: PlanStore, plan_id: str, request_id: str) -> tuple[StoredPlan, Answered] | None:
+    """The plan as stored now and the answer ``request_id`` stored in it, if it stored one: what a
+    call that lost a compare-and-set looks for (its own first attempt's write may have landed
+    after its client gave up)."""
+    record = store.get(plan_id) if request_id else None
+    done = record.state.answered(request_id) if record is not None else None
+    return None if record is None or done is None else (record, done)
+
+
 def replayed(record: StoredPlan, done: Answered, fingerprint: str) -> Plan:
     """The answer to a retried request that already stored ``done.version`` of ``record``'s plan."""
     if done.fingerprint != fingerprint:
