@@ -11,6 +11,7 @@ import pytest
 
 from dispatch import codec
 from dispatch.domain import (
+    Assign,
     CancelJob,
     Commitment,
     Customer,
@@ -20,6 +21,7 @@ from dispatch.domain import (
     ExplicitMatrix,
     Job,
     Location,
+    LockRoute,
     NewJob,
     Plan,
     PlanStats,
@@ -27,12 +29,14 @@ from dispatch.domain import (
     Priority,
     Problem,
     ProgressKind,
+    Release,
     Replan,
     Route,
     ScheduledBreak,
     TechnicianAdded,
     TechnicianProgress,
     TechnicianUnavailable,
+    Unassign,
     Unassigned,
     UnassignedReason,
     Visit,
@@ -170,6 +174,11 @@ EVENTS: list[Event] = [
     Delay(job_id="a", extra=20 * MIN),
     TechnicianUnavailable(technician_id="rosa", start=5 * HOUR),
     TechnicianAdded(technician=tech("sam", home=100, skills=("gas",), breaks=((3 * HOUR, 4 * HOUR, 900),))),
+    Assign(job_id="n", technician_id="sam"),
+    Unassign(job_id="a"),
+    Release(job_id="a"),
+    LockRoute(technician_id="mike", until=2 * HOUR),
+    LockRoute(technician_id="rosa"),
 ]
 
 
@@ -299,6 +308,8 @@ ADDED_SINCE = {
     "requests",  # DayState: idempotency keys (2026-12)
     "travel_unreachable_pairs",
     "announced",  # ETAs told to customers (issue 6)
+    "held",  # DayState: jobs the dispatcher holds (issue 18)
+    "locks",  # DayState: locked routes (issue 18)
 }
 
 

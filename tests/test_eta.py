@@ -1,8 +1,10 @@
 """ETAs, the customer window rule, ETA events on plan creation, moves, departures and emergencies,
-the in-process and Redis streams, and WatchEtas over gRPC."""
+broken promises and emergencies nobody can reach, the in-process and Redis streams, and WatchEtas
+over gRPC."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -10,7 +12,22 @@ import grpc
 import pytest
 
 from dispatch.config import Settings
-from dispatch.domain import CancelJob, Delay, NewJob, Priority, ProgressKind, Replan, TechnicianProgress
+from dispatch.domain import (
+    Announced,
+    CancelJob,
+    Customer,
+    Delay,
+    NewJob,
+    Plan,
+    Priority,
+    ProgressKind,
+    Replan,
+    Route,
+    TechnicianProgress,
+    Unassigned,
+    UnassignedReason,
+    Visit,
+)
 from dispatch.eta import EtaKind, eta_events, window_half_width
 from dispatch.service import PlanningService
 from dispatch.solver.runner import InProcessRunner
@@ -242,3 +259,111 @@ def test_watch_etas_needs_a_plan_or_a_technician_and_a_known_plan(stub):
     with pytest.raises(grpc.RpcError) as caught:
         next(iter(stub.WatchEtas(pb.WatchEtasRequest(plan_id="never-solved"), timeout=5)))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# ---------------------------------------------------------------------------- broken promises, emergencies nobody can reach
+
+
+def _day_with_burst():
+    """Ann with j1 and j2; ``burst``, an emergency of Sam's; j1 and burst with customers."""
+    jobs = [
+        dataclasses.replace(job("j1", x=10), customer=Customer(name="Pat", phone="+13035550199"), service_type="AC"),
+        job("j2", x=20),
+        dataclasses.replace(
+            job("burst", x=12, priority=Priority.EMERGENCY, respond_within=2 * HOUR),
+            customer=Customer(name="Sam", phone="+13035550777"),
+            service_type="burst pipe",
+        ),
+    ]
+    return problem([tech("ann", home=0)], jobs)
+
+
+def _plan(version, visits=(), unassigned=()):
+    """Ann's route with ``visits`` ((job, arrival), ...), and ``unassigned`` ((job, reason), ...)."""
+    route = Route(
+        technician_id="ann",
+        start=0,
+        end=9 * HOUR,
+        visits=tuple(
+            Visit(job_id=j, arrival=a, start=a, end=a + 30 * MIN, travel_duration=0, travel_distance=0)
+            for j, a in visits
+        ),
+    )
+    return Plan(
+        plan_id="test",
+        epoch=EPOCH,
+        version=version,
+        routes=(route,),
+        unassigned=tuple(Unassigned(job_id=j, reason=r, detail="why") for j, r in unassigned),
+    )
+
+
+def test_a_promise_no_plan_keeps_is_broken_and_a_held_or_cancelled_job_is_withdrawn():
+    p = _day_with_burst()
+    told = (
+        Announced(job_id="j1", technician_id="ann", eta=HOUR),
+        Announced(job_id="j2", technician_id="ann", eta=2 * HOUR),
+        Announced(job_id="gone", technician_id="ann", eta=3 * HOUR),  # cancelled: left the day
+    )
+    plan = _plan(
+        2,
+        unassigned=(("j1", UnassignedReason.PROMISE_BROKEN), ("j2", UnassignedReason.HELD_BY_DISPATCHER)),
+    )
+    events, after = eta_events(p, plan, now=30 * MIN, announced=told, earlier_jobs=[job("gone", x=5)])
+    kinds = {e.job_id: e.kind for e in events}
+    assert kinds == {"j1": EtaKind.PROMISE_BROKEN, "j2": EtaKind.WITHDRAWN, "gone": EtaKind.WITHDRAWN}
+    broken = next(e for e in events if e.job_id == "j1")
+    assert (broken.eta, broken.technician_id, broken.at, broken.version) == (EPOCH + HOUR, "ann", EPOCH + 30 * MIN, 2)
+    assert (broken.customer_name, broken.customer_phone, broken.service_type) == ("Pat", "+13035550199", "AC")
+    assert broken.technician_name == "Ann" and broken.priority is Priority.NORMAL
+    assert after == ()  # nothing stands: told once, not again
+    assert eta_events(p, plan, now=40 * MIN, announced=after) == ([], ())
+
+
+def test_an_emergency_nobody_can_reach_is_acknowledged_once_and_its_eta_told_when_assigned():
+    p = _day_with_burst()
+    v1 = _plan(1, visits=(("j1", HOUR),), unassigned=(("burst", UnassignedReason.CAPACITY_EXHAUSTED),))
+    events, told = eta_events(p, v1, now=10 * MIN)
+    received = [e for e in events if e.job_id == "burst"]
+    assert [e.kind for e in received] == [EtaKind.EMERGENCY_RECEIVED]
+    e = received[0]
+    assert e.technician_id == "" and e.eta == e.window_start == e.window_end == e.at == EPOCH + 10 * MIN
+    assert (e.priority, e.service_type, e.customer_name, e.customer_phone) == (
+        Priority.EMERGENCY,
+        "burst pipe",
+        "Sam",
+        "+13035550777",
+    )
+    assert Announced(job_id="burst", technician_id="", eta=10 * MIN) in told  # recorded: no ETA standing
+    # still unassigned in the next versions (even held by the dispatcher): not again, and nothing withdrawn
+    v2 = _plan(2, visits=(("j1", HOUR),), unassigned=(("burst", UnassignedReason.NO_REACHABLE_WINDOW),))
+    events, told = eta_events(p, v2, now=20 * MIN, announced=told)
+    assert events == [] and Announced(job_id="burst", technician_id="", eta=10 * MIN) in told
+    v3 = _plan(3, visits=(("j1", HOUR),), unassigned=(("burst", UnassignedReason.HELD_BY_DISPATCHER),))
+    events, told = eta_events(p, v3, now=25 * MIN, announced=told)
+    assert events == [] and {a.job_id for a in told} == {"j1", "burst"}
+    # assigned at last: the emergency text with its ETA, not a move
+    v4 = _plan(4, visits=(("burst", 50 * MIN), ("j1", 2 * HOUR)))
+    events, told = eta_events(p, v4, now=30 * MIN, announced=told)
+    assert [(e.job_id, e.kind) for e in events if e.job_id == "burst"] == [("burst", EtaKind.EMERGENCY)]
+    burst = next(e for e in events if e.job_id == "burst")
+    assert burst.technician_id == "ann" and burst.eta == EPOCH + 50 * MIN and burst.previous_eta == 0
+    assert Announced(job_id="burst", technician_id="ann", eta=50 * MIN) in told
+
+
+def test_an_emergency_whose_customer_was_told_something_is_not_acknowledged_again():
+    p = _day_with_burst()
+    # held by the dispatcher before anyone was told: the office calls, no acknowledgement
+    held = _plan(1, unassigned=(("burst", UnassignedReason.HELD_BY_DISPATCHER),))
+    assert eta_events(p, held, now=0) == ([], ())
+    # told an ETA, then the promise broken: the apology, never "received" after it
+    told = (Announced(job_id="burst", technician_id="ann", eta=HOUR),)
+    broken = _plan(2, unassigned=(("burst", UnassignedReason.PROMISE_BROKEN),))
+    events, told = eta_events(p, broken, now=10 * MIN, announced=told)
+    assert [e.kind for e in events] == [EtaKind.PROMISE_BROKEN]
+    again = _plan(3, unassigned=(("burst", UnassignedReason.CAPACITY_EXHAUSTED),))
+    events, told = eta_events(p, again, now=20 * MIN, announced=told)
+    assert events == [] and [a.technician_id for a in told] == [""]
+    # cancelled: the acknowledgement entry goes, with no withdrawal
+    empty = _plan(4)
+    assert eta_events(p, empty, now=30 * MIN, announced=told) == ([], ())

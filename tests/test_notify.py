@@ -78,8 +78,9 @@ MESSAGES = Messages(
 def notifier(twilio, **kw) -> Notifier:
     kw.setdefault("lease", 0.0)  # one handler at a time here: an unfinished claim is settled at once
     kw.setdefault("settle", 0.0)  # moves texted at once (unless back to what was told): held moves have their test
+    messages = kw.pop("messages", MESSAGES)
     return Notifier(
-        MemoryEtaStream(), sms=Sms(twilio) if twilio else None, messages=MESSAGES, sleep=lambda s: None, **kw
+        MemoryEtaStream(), sms=Sms(twilio) if twilio else None, messages=messages, sleep=lambda s: None, **kw
     )
 
 
@@ -247,6 +248,46 @@ def test_an_appointment_is_confirmed_24_hours_before_with_the_eta_then_current(s
     assert len(fake.messages) == 1 and "arrival between 11:45-12:15" in fake.messages[0]["body"]  # the moved ETA
     assert n.send_due() == [] and len(fake.messages) == 1
     assert n.handle(event(EtaKind.PLANNED, job="j3", eta=int(now[0]) + 3600)) is Handled.SENT  # within 24 h: at once
+
+
+def test_a_broken_promise_is_an_apology_with_the_office_number_and_drops_the_confirmation(twilio, fake):
+    now = [float(T0)]
+    n = notifier(twilio, clock=lambda: now[0], messages=dataclasses.replace(MESSAGES, business_phone="+13035550123"))
+    visit = T0 + 3 * 86_400
+    assert n.handle(event(EtaKind.PLANNED, eta=visit, version=1)) is Handled.SCHEDULED  # confirmed later
+    broken = event(EtaKind.PROMISE_BROKEN, eta=visit, version=2)
+    assert n.handle(broken) is Handled.SENT
+    assert n.handle(broken) is Handled.DUPLICATE  # replayed: texted once
+    assert fake.sent_to(PHONE) == [
+        "Acme Air: we're sorry - we can't make your AC repair visit as planned today. "
+        "Please call us at +13035550123 to rebook."
+    ]
+    now[0] = visit  # the confirmation was dropped: never sent
+    assert n.send_due() == [] and len(fake.messages) == 1
+    assert n.handle(event(EtaKind.MOVED, eta=visit + 3600, version=1)) is Handled.STALE  # older than the apology
+
+
+def test_an_emergency_nobody_can_reach_is_acknowledged_at_once_with_the_emergency_line(twilio, fake):
+    n = notifier(twilio, clock=lambda: float(T0))
+    received = dataclasses.replace(
+        event(EtaKind.EMERGENCY_RECEIVED, eta=T0, priority=Priority.EMERGENCY, service_type="burst pipe"),
+        technician_id="",
+        technician_name="",
+        technician_phone="",
+        window_start=T0,
+        window_end=T0,
+    )
+    assert n.handle(received) is Handled.SENT
+    assert n.handle(received) is Handled.DUPLICATE  # replayed: texted once
+    [body] = fake.sent_to(PHONE)
+    assert body == (
+        "EMERGENCY SERVICE: We received your urgent burst pipe request. All our technicians are busy now; "
+        "our office will call you. Emergency line: +13035550100"
+    )
+    assert (segments(body).encoding, segments(body).segments) == ("GSM-7", 1)
+    # assigned later: the emergency text with its ETA goes out too
+    later = event(EtaKind.EMERGENCY, eta=T0 + 35 * 60, version=3, priority=Priority.EMERGENCY)
+    assert n.handle(later) is Handled.SENT and "will arrive within 35 min" in fake.messages[-1]["body"]
 
 
 def test_a_held_move_caught_mid_send_is_settled_before_a_departure_drops_it(twilio, fake):

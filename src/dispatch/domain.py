@@ -105,6 +105,10 @@ class UnassignedReason(enum.Enum):
     UNREACHABLE = "UNREACHABLE"
     #: The search ran out of time before it tried to place the job.
     TIME_LIMIT_REACHED = "TIME_LIMIT_REACHED"
+    #: Taken off the board by the dispatcher until they assign or release it.
+    HELD_BY_DISPATCHER = "HELD_BY_DISPATCHER"
+    #: Its customer was told an ETA and no feasible plan keeps it (the cause in the detail).
+    PROMISE_BROKEN = "PROMISE_BROKEN"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -400,7 +404,64 @@ class TechnicianAdded:
     technician: Technician
 
 
-Event = NewJob | CancelJob | TechnicianProgress | Delay | TechnicianUnavailable | TechnicianAdded
+@dataclass(frozen=True, kw_only=True)
+class Assign:
+    """The dispatcher puts job ``job_id`` on technician ``technician_id``, for the rest of the day."""
+
+    job_id: str
+    technician_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unassign:
+    """The dispatcher takes job ``job_id`` off the routes and holds it."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release:
+    """Job ``job_id`` (held, or assigned to a technician) goes back to the optimizer."""
+
+    job_id: str
+
+
+#: A ``LockRoute`` without an end: the whole day (plan seconds, past any shift).
+LOCK_WHOLE_DAY = 1 << 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockRoute:
+    """Technician ``technician_id``'s visits starting before ``until`` (None: the end of the day) keep
+    their order and technician."""
+
+    technician_id: str
+    until: int | None = None
+
+
+Event = (
+    NewJob
+    | CancelJob
+    | TechnicianProgress
+    | Delay
+    | TechnicianUnavailable
+    | TechnicianAdded
+    | Assign
+    | Unassign
+    | Release
+    | LockRoute
+)
+
+
+class ChangeScope(enum.Enum):
+    """How much of the current plan a re-plan may change."""
+
+    #: Planned visits keep their technician and their order; new work may go between them.
+    TIMES_ONLY = "TIMES_ONLY"
+    #: Planned visits keep their technician.
+    RESEQUENCE = "RESEQUENCE"
+    #: Anything, at the reassign and promise costs.
+    REASSIGN = "REASSIGN"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -467,6 +528,11 @@ class DayState:
     announced: tuple[Announced, ...] = ()
     #: The requests with an idempotency key that stored versions of this plan, oldest first.
     requests: tuple[Answered, ...] = ()
+    #: Jobs the dispatcher holds off the routes (``Unassign``), until an ``Assign`` or ``Release``.
+    held: tuple[str, ...] = ()
+    #: Locked routes: technician and the plan second before which their visits keep order and
+    #: technician (``LockRoute``; the end of the day is their shift's end).
+    locks: tuple[tuple[str, int], ...] = ()
 
     def answered(self, request_id: str) -> Answered | None:
         """The stored answer to ``request_id``, if it stored one."""
@@ -499,3 +565,4 @@ class Replan:
     reassign_penalty: int | None = None
     promise_weight: int | None = None
     emergency_weight: int | None = None
+    change_scope: ChangeScope = ChangeScope.REASSIGN

@@ -75,6 +75,16 @@ class PlanExistsError(DispatchError):
         )
 
 
+class OverrideError(DispatchError):
+    """A dispatcher's override (``assign``) that the day cannot honour: nothing is stored.
+
+    ``violations`` name the event (``events[2].assign``) and the rule that rules it out."""
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(str(v) for v in violations))
+
+
 class ProviderUnavailableError(DispatchError):
     """A travel provider (Google) did not answer for something the request cannot do without
     (a technician's address to geocode). Travel times themselves fall back instead."""

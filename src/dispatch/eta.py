@@ -9,10 +9,24 @@ An ``EtaEvent`` is due when a plan is created (each visit: ``PLANNED``, or ``EME
 emergency), when a re-plan or progress moves a visit's ETA by ``threshold`` or more from the
 ETA last announced, or gives it to another technician (``MOVED``), when a newly assigned
 emergency appears (``EMERGENCY``), and when the technician departs toward the job
-(``DEPARTED``). A job announced and then no longer planned (cancelled, or left unassigned by a
-re-plan) is ``WITHDRAWN`` (with the ETA it had): no text of its own — the office calls that
-customer — but a confirmation not yet sent is dropped, and consoles see it. What was announced is kept with the plan (``DayState.announced``), so small moves
-do not pile up unseen and a restarted server announces nothing twice.
+(``DEPARTED``). A job announced and then no longer planned is:
+
+- ``PROMISE_BROKEN`` when the plan leaves it unassigned for that reason (its customer was told an
+  ETA and no feasible plan keeps it): the customer gets an apology and the office number;
+- ``WITHDRAWN`` otherwise (cancelled, or held by the dispatcher): no text of its own — the office
+  calls that customer — but a confirmation not yet sent is dropped, and consoles see it.
+
+Both carry the ETA the job had. An emergency the plan leaves unassigned (nobody can reach it)
+whose customer was never told anything about it is ``EMERGENCY_RECEIVED``, once: the request was
+received, no ETA yet (``technician_id`` "", the ETA and window the event's time). One held by the
+dispatcher is not (the office calls).
+
+What was announced is kept with the plan (``DayState.announced``), so small moves do not pile up
+unseen and a restarted server announces nothing twice. An entry with ``technician_id`` "" (``NO_ETA``)
+says the customer of an unassigned emergency was told something but has no ETA standing: the
+request acknowledged, or an ETA withdrawn or broken. It is kept while the job stays unassigned and
+makes no event of its own, so nothing is said twice; dropped when the job leaves the day; and
+when the job is assigned, the customer gets the ETA as for a job never announced (``EMERGENCY``).
 
 Events carry Unix seconds and what a text needs (names, phones, service type): a consumer in
 another process needs nothing else.
@@ -24,11 +38,13 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from dispatch.domain import Announced, Job, Plan, Priority, Problem, VisitStatus
+from dispatch.domain import Announced, Job, Plan, Priority, Problem, UnassignedReason, VisitStatus
 
 MIN = 60
 #: Default threshold for a moved ETA.
 DEFAULT_THRESHOLD = 10 * MIN
+#: The ``technician_id`` of an ``Announced`` entry with no ETA standing (see the module docstring).
+NO_ETA = ""
 
 
 class EtaKind(enum.Enum):
@@ -37,6 +53,8 @@ class EtaKind(enum.Enum):
     DEPARTED = "DEPARTED"
     EMERGENCY = "EMERGENCY"
     WITHDRAWN = "WITHDRAWN"
+    PROMISE_BROKEN = "PROMISE_BROKEN"
+    EMERGENCY_RECEIVED = "EMERGENCY_RECEIVED"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +102,8 @@ def eta_events(
     ``now`` is the plan's "now" (plan seconds); ``departed``: jobs a technician departed toward
     in the events behind this plan. Visits under way on site or done get no ETA.
     ``earlier_jobs``: jobs of the day this plan replaced, so a customer whose job left the day
-    is still reached (their number) by the withdrawal.
+    is still reached (their number) by the withdrawal. The announced tuple returned may hold
+    ``NO_ETA`` entries: unassigned emergencies whose customers were told something, no ETA.
     """
     told: Mapping[str, Announced] = {a.job_id: a for a in announced}
     jobs = {j.id: j for j in earlier_jobs} | {j.id: j for j in problem.jobs}
@@ -94,15 +113,26 @@ def eta_events(
     events: list[EtaEvent] = []
     after: list[Announced] = []
     routed = {v.job_id for r in plan.routes for v in r.visits}
+    left = {u.job_id: u.reason for u in plan.unassigned}
+
+    def emergency(job_id: str) -> bool:
+        job = jobs.get(job_id)
+        return job is not None and job.priority is Priority.EMERGENCY
+
     for job_id in sorted(set(told) - routed):
         withdrawn = told[job_id]
+        if withdrawn.technician_id == NO_ETA:  # nothing standing to withdraw
+            if job_id in left:
+                after.append(withdrawn)
+            continue
         gone = jobs.get(job_id)
         tech = techs.get(withdrawn.technician_id)
+        broken = left.get(job_id) is UnassignedReason.PROMISE_BROKEN
         events.append(
             EtaEvent(
                 plan_id=plan.plan_id,
                 version=plan.version,
-                kind=EtaKind.WITHDRAWN,
+                kind=EtaKind.PROMISE_BROKEN if broken else EtaKind.WITHDRAWN,
                 job_id=job_id,
                 technician_id=withdrawn.technician_id,
                 eta=epoch + withdrawn.eta,
@@ -117,6 +147,32 @@ def eta_events(
                 technician_phone=tech.phone if tech else "",
             )
         )
+        if job_id in left and emergency(job_id):  # told something: never "received" after this
+            after.append(Announced(job_id=job_id, technician_id=NO_ETA, eta=withdrawn.eta))
+    for job_id, reason in left.items():  # emergencies nobody can reach, their customers told nothing yet
+        job = jobs.get(job_id)
+        if job is None or job_id in told or job_id in routed or not emergency(job_id):
+            continue
+        if reason is UnassignedReason.HELD_BY_DISPATCHER:
+            continue  # the dispatcher has it: the office calls
+        events.append(
+            EtaEvent(
+                plan_id=plan.plan_id,
+                version=plan.version,
+                kind=EtaKind.EMERGENCY_RECEIVED,
+                job_id=job.id,
+                technician_id=NO_ETA,
+                eta=epoch + now,
+                window_start=epoch + now,
+                window_end=epoch + now,
+                at=epoch + now,
+                priority=job.priority,
+                service_type=job.service_type,
+                customer_name=job.customer.name,
+                customer_phone=job.customer.phone,
+            )
+        )
+        after.append(Announced(job_id=job.id, technician_id=NO_ETA, eta=now))
     for route in plan.routes:
         tech = techs.get(route.technician_id)
         for visit in route.visits:
@@ -124,6 +180,8 @@ def eta_events(
             if job is None or tech is None or visit.status in (VisitStatus.COMPLETED, VisitStatus.ON_SITE):
                 continue
             before = told.get(job.id)
+            if before is not None and before.technician_id == NO_ETA:
+                before = None  # no ETA given yet: the customer gets one as if newly planned
             kinds: list[EtaKind] = []
             if before is None:
                 kinds.append(EtaKind.EMERGENCY if job.priority is Priority.EMERGENCY else EtaKind.PLANNED)

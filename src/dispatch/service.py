@@ -36,6 +36,7 @@ from dispatch.matrix.geocode import place
 from dispatch.notify.health import Health, IntegrationLog
 from dispatch.reopt.day import initial_state, promises
 from dispatch.reopt.replan import ReplanResult, reoptimize
+from dispatch.reopt.suggest import Suggestions, SuggestRequest, suggest
 from dispatch.solver.retime import departures, label, retime
 from dispatch.solver.runner import Runner, SearchCall
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan, plan_id_for, replayed, stored_answer
@@ -351,6 +352,12 @@ class PlanningService:
     ) -> ReplanResult:
         """Re-plan the rest of the day after ``replan``'s events (``dispatch.reopt.replan.reoptimize``)."""
         return reoptimize(self, replan, shape, deadline=deadline, on_result=on_result, cancelled=cancelled)
+
+    def suggest(
+        self, ask: SuggestRequest, shape: list[FieldViolation] | None = None, *, deadline: float | None = None
+    ) -> Suggestions:
+        """Who can take ``ask``'s job, best first (``dispatch.reopt.suggest``); nothing is stored."""
+        return suggest(self, ask, shape, deadline=deadline)
 
 
 def rebased(previous: StoredPlan, epoch: int) -> tuple[tuple[Announced, ...], tuple[Commitment, ...]]:

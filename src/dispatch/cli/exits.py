@@ -4,7 +4,7 @@ worker died, deadline); 2 invalid input (every bad field printed) or unusable se
 
 from __future__ import annotations
 
-from dispatch.errors import ConfigError, DispatchError, ProblemError
+from dispatch.errors import ConfigError, DispatchError, OverrideError, ProblemError
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
@@ -22,6 +22,8 @@ def exit_for(exc: Exception) -> tuple[int, list[str]]:
         return exc.code, exc.lines
     if isinstance(exc, ProblemError):
         return EXIT_INVALID, ["invalid request:", *(f"  {v}" for v in exc.violations)]
+    if isinstance(exc, OverrideError):  # a dispatcher's assign the day cannot honour
+        return EXIT_INVALID, ["override refused:", *(f"  {v}" for v in exc.violations)]
     if isinstance(exc, ConfigError):  # the environment: named, never a secret's value
         return EXIT_INVALID, [str(exc)]
     if isinstance(exc, DispatchError):

@@ -1,7 +1,8 @@
 """What to do with one ETA event: text the customer now, later, or not at all; each text at most once.
 
 For each event: pick the message (``EMERGENCY`` → emergency, ``DEPARTED`` → en route, ``MOVED`` →
-ETA update, ``PLANNED`` → appointment confirmation), skip customers without a phone or who opted
+ETA update, ``PLANNED`` → appointment confirmation, ``PROMISE_BROKEN`` → the apology with the office
+number, ``EMERGENCY_RECEIVED`` → the emergency acknowledged without an ETA), skip customers without a phone or who opted
 out (``replies``: replied STOP, or a number Twilio refused as unsubscribed or invalid), render,
 count segments, then:
 
@@ -21,7 +22,9 @@ disagree, and a customer must not get "11:00", "10:30", "11:00" within a minute.
 Appointment confirmations go out ``APPOINTMENT_LEAD`` (24 h) before the ETA, at once for a visit
 sooner than that: a ``PLANNED`` event further ahead is kept (Redis hash and sorted set, or memory)
 until then; a ``MOVED`` event for it changes what will be confirmed instead of texting an update
-(nothing was told yet), ``WITHDRAWN`` (a cancelled job) drops it, and a departure makes it moot.
+(nothing was told yet), ``WITHDRAWN`` (a cancelled job) drops it (so does ``PROMISE_BROKEN``, which
+then texts the apology), and a departure makes it moot. ``EMERGENCY`` and ``EMERGENCY_RECEIVED`` are
+texted at once.
 """
 
 from __future__ import annotations
@@ -49,7 +52,11 @@ MESSAGE_OF = {
     EtaKind.DEPARTED: "en_route",
     EtaKind.MOVED: "eta_update",
     EtaKind.PLANNED: "appointment",
+    EtaKind.PROMISE_BROKEN: "promise_broken",
+    EtaKind.EMERGENCY_RECEIVED: "emergency_received",
 }
+#: Texts that give the customer no ETA to expect (``TOLD`` is left as it was).
+NO_ETA = frozenset({EtaKind.PROMISE_BROKEN, EtaKind.EMERGENCY_RECEIVED})
 #: ETAs within one bucket share a dedupe key.
 ETA_BUCKET = 600
 #: A moved ETA is texted once it has held this long (the latest move, if it still differs from
@@ -60,7 +67,7 @@ MOVE = "move:"
 TOLD = "dispatch:sms:told:"
 #: Events that say what the customer's visit is (not that something happened): an older version
 #: than one already handled for the job is out of date and dropped.
-STATEFUL = frozenset({EtaKind.PLANNED, EtaKind.MOVED, EtaKind.WITHDRAWN})
+STATEFUL = frozenset({EtaKind.PLANNED, EtaKind.MOVED, EtaKind.WITHDRAWN, EtaKind.PROMISE_BROKEN})
 #: An appointment is confirmed this long before its ETA (at once when the plan is made later).
 APPOINTMENT_LEAD = 86_400
 
@@ -153,6 +160,10 @@ class Policy:
         if event.kind is EtaKind.WITHDRAWN:
             self.claims.unschedule(slot)
             return Handled.WITHDRAWN if self._drop_held_move(slot) else Handled.RETRY
+        if event.kind is EtaKind.PROMISE_BROKEN:  # as a withdrawal, then the apology below
+            self.claims.unschedule(slot)  # a confirmation not sent yet: never sent
+            if not self._drop_held_move(slot):
+                return Handled.RETRY
         phone = event.customer_phone
         if not phone:
             return Handled.SKIPPED_NO_PHONE
@@ -197,10 +208,11 @@ class Policy:
                 return Handled.RETRY
             if sid:  # it went out before the crash: the customer has this ETA
                 self.claims.set(key, f"sent:{sid}")
-                self.claims.set(TOLD + slot, str(event.eta))
+                if event.kind not in NO_ETA:
+                    self.claims.set(TOLD + slot, str(event.eta))
                 return Handled.DUPLICATE
         outcome = self.sender.send(key, phone, body, kind, parts)
-        if outcome in (Handled.SENT, Handled.LOGGED):
+        if outcome in (Handled.SENT, Handled.LOGGED) and event.kind not in NO_ETA:
             self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
         return outcome
 

@@ -39,6 +39,14 @@ DEFAULTS: dict[str, str] = {
         "Tell us how we did: {survey_link}"
     ),
     "payment_reminder": "{business_name}: a friendly reminder that {invoice_total} is due. Questions? {business_phone}",
+    "promise_broken": (
+        "{business_name}: we're sorry - we can't make your {service_type} visit as planned today. "
+        "Please call us at {business_phone} to rebook."
+    ),
+    "emergency_received": (
+        "EMERGENCY SERVICE: We received your urgent {service_type} request. All our technicians are busy now; "
+        "our office will call you. Emergency line: {emergency_phone}"
+    ),
 }
 
 _COMMON = {"business_name", "business_phone", "customer_name", "technician_name", "technician_phone", "service_type"}
@@ -49,6 +57,9 @@ VARIABLES: dict[str, frozenset[str]] = {
     "appointment": frozenset(_COMMON | {"eta", "eta_window", "date"}),
     "service_complete": frozenset(_COMMON | {"invoice_total", "survey_link"}),
     "payment_reminder": frozenset(_COMMON | {"invoice_total", "payment_link"}),
+    #: The ETA (and window, date) the visit had.
+    "promise_broken": frozenset(_COMMON | {"eta", "eta_window", "date"}),
+    "emergency_received": frozenset(_COMMON | {"emergency_phone"}),
 }
 
 #: GSM 03.38 basic set, and the extension set (each costs two characters).

@@ -11,6 +11,9 @@ Rules (a dispatcher's, in order):
   before now are taken.
 - A technician unavailable from a time at or before now drops the visit under way (it
   goes back to be planned) and plans nothing more; their history stays.
+- A job the dispatcher holds (``Unassign``) is off the board: unassigned, ``HELD_BY_DISPATCHER``.
+- A job whose customer was told an ETA and that the re-plan leaves unassigned is
+  ``PROMISE_BROKEN``, with the cause in its detail.
 - Everything else — new jobs, planned visits not yet begun, jobs left unassigned before —
   is re-planned from each technician's current place and free time, as a ``Problem``
   whose time 0 is now (the re-plan problem), with what customers were told as
@@ -39,6 +42,8 @@ from dispatch.domain import (
     SolveOptions,
     Technician,
     TimeWindow,
+    Unassigned,
+    UnassignedReason,
     Visit,
     VisitFact,
     VisitStatus,
@@ -155,6 +160,8 @@ class Situation:
     #: Previous routes of the re-plan problem: its job indices per its technician index.
     previous: dict[int, list[int]]
     legs: Legs
+    #: Jobs the dispatcher holds off the board.
+    held: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ back to the day
 
@@ -200,7 +207,31 @@ class Situation:
                 )
             )
         blank = Plan(plan_id=self.problem.plan_id, epoch=self.problem.epoch, version=self.plan.version)
-        return with_routes(blank, routes, unassigned=part.unassigned, stats=part.stats)
+        return with_routes(blank, routes, unassigned=self.unassigned(part.unassigned), stats=part.stats)
+
+    def unassigned(self, left: tuple[Unassigned, ...]) -> tuple[Unassigned, ...]:
+        """The day's unassigned jobs: ``left`` by the re-plan (a customer who was told an ETA:
+        ``PROMISE_BROKEN``, the cause kept in the detail), then the held ones."""
+        told = {c.job_id for c in self.replan.commitments}
+        out = []
+        for u in left:
+            if u.job_id in told and u.reason is not UnassignedReason.PROMISE_BROKEN:
+                cause = f"{u.reason.value}: {u.detail}" if u.detail else u.reason.value
+                u = Unassigned(
+                    job_id=u.job_id,
+                    reason=UnassignedReason.PROMISE_BROKEN,
+                    detail=f"its customer was told an ETA; no feasible plan keeps it ({cause})",
+                )
+            out.append(u)
+        out += [
+            Unassigned(
+                job_id=job_id,
+                reason=UnassignedReason.HELD_BY_DISPATCHER,
+                detail="held by the dispatcher: assign it to a technician or release it to the optimizer",
+            )
+            for job_id in self.held
+        ]
+        return tuple(out)
 
     def state_after(self, plan: Plan, previous: DayState, *, promise_slack: int) -> DayState:
         """The day's facts once ``plan`` (from ``assemble``) is the current plan.
@@ -272,6 +303,7 @@ def situation(
     jobs = {j.id: j for j in problem.jobs}
     legs.learn(problem, plan)
     facts = {f.job_id: f for f in state.facts if f.job_id in jobs}
+    held = frozenset(state.held)
     positions = {p.technician_id: p for p in state.positions}
     unavailable = dict(state.unavailable)
     routes = {r.technician_id: r for r in plan.routes}
@@ -295,7 +327,7 @@ def situation(
             if f.completed is None and not f.reported:
                 del facts[f.job_id]  # implied last time: implied afresh below
         if current is None and route is not None:
-            current = _infer(route, tech.id, facts, jobs, now, last_report)
+            current = _infer(route, tech.id, facts, jobs, now, last_report, held)
         gone = tech.id in unavailable and unavailable[tech.id] <= now
         if gone and current is not None:
             del facts[current.job_id]
@@ -377,7 +409,7 @@ def situation(
         days.append(day)
 
     busy = {v.job_id for d in days for v in d.fixed}
-    replan = _replan_problem(problem, state, days, busy, now, options)
+    replan = _replan_problem(problem, state, days, busy | held, now, options)
     q_jobs = replan.job_index
     q_techs = replan.technician_index
     previous: dict[int, list[int]] = {}
@@ -396,16 +428,24 @@ def situation(
         replan=replan,
         previous=previous,
         legs=legs,
+        held=tuple(j for j in state.held if j in jobs),
     )
 
 
 def _infer(
-    route: Route, tech_id: str, facts: dict[str, VisitFact], jobs: dict[str, Job], now: int, last_report: int | None
+    route: Route,
+    tech_id: str,
+    facts: dict[str, VisitFact],
+    jobs: dict[str, Job],
+    now: int,
+    last_report: int | None,
+    held: frozenset[str] = frozenset(),
 ) -> VisitFact | None:
     """Follow the plan where the technician has not reported: planned visits that should be done
-    by now become history (``facts``); the one that should be under way is returned."""
+    by now become history (``facts``); the one that should be under way is returned. A visit
+    the dispatcher holds (``held``) is not followed: the technician was told not to go."""
     for visit in route.visits:
-        if visit.status is VisitStatus.COMPLETED or visit.job_id not in jobs:
+        if visit.status is VisitStatus.COMPLETED or visit.job_id not in jobs or visit.job_id in held:
             continue
         fact = facts.get(visit.job_id)
         if fact is not None:

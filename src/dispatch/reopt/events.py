@@ -1,4 +1,5 @@
-"""Apply a re-plan's events to the live day: new and cancelled jobs, progress, delays, staff changes.
+"""Apply a re-plan's events to the live day: new and cancelled jobs, progress, delays, staff
+changes, and the dispatcher's overrides (assign, unassign, release, lock a route).
 
 Every event is checked first, all of them, and every bad one is reported under its path
 (``events[3].cancel_job.job_id``) in one ``ProblemError``; nothing is applied unless all
@@ -12,22 +13,27 @@ import dataclasses
 from collections.abc import Iterable
 
 from dispatch.domain import (
+    LOCK_WHOLE_DAY,
+    Assign,
     Break,
     CancelJob,
     DayState,
     Delay,
     Event,
     Job,
+    LockRoute,
     NewJob,
     Position,
     Problem,
     ProgressKind,
+    Release,
     Technician,
     TechnicianAdded,
     TechnicianProgress,
     TechnicianUnavailable,
     TimeWindow,
     TravelModel,
+    Unassign,
     VisitFact,
     evolve,
 )
@@ -102,6 +108,8 @@ class _Day:
         self.positions: dict[str, Position] = {p.technician_id: p for p in state.positions}
         self.cancelled: list[str] = list(state.cancelled)
         self.unavailable: dict[str, int] = dict(state.unavailable)
+        self.held: list[str] = list(state.held)
+        self.locks: dict[str, int] = dict(state.locks)
         self.state = state
 
     def bad(self, path: str, description: str) -> None:
@@ -117,6 +125,8 @@ class _Day:
             positions=tuple(self.positions.values()),
             cancelled=tuple(self.cancelled),
             unavailable=tuple(sorted(self.unavailable.items())),
+            held=tuple(self.held),
+            locks=tuple(sorted(self.locks.items())),
         )
         return problem, state
 
@@ -135,6 +145,14 @@ class _Day:
             self.unavailable_from(f"{path}.technician_unavailable", event)
         elif isinstance(event, TechnicianAdded):
             self.technician_added(f"{path}.technician_added", event.technician)
+        elif isinstance(event, Assign):
+            self.assign(f"{path}.assign", event)
+        elif isinstance(event, Unassign):
+            self.unassign(f"{path}.unassign", event.job_id)
+        elif isinstance(event, Release):
+            self.release(f"{path}.release", event.job_id)
+        elif isinstance(event, LockRoute):
+            self.lock_route(f"{path}.lock_route", event)
         else:  # pragma: no cover (the converter only builds the types above)
             self.bad(path, f"unknown event {type(event).__name__}")
 
@@ -178,6 +196,8 @@ class _Day:
             )
         del self.jobs[job_id]
         self.cancelled.append(job_id)
+        if job_id in self.held:
+            self.held.remove(job_id)
 
     def progress(self, path: str, event: TechnicianProgress) -> None:
         tech = self.technician(f"{path}.technician_id", event.technician_id)
@@ -245,3 +265,71 @@ class _Day:
         if len(self.check.violations) == before:
             self.techs[tech.id] = shift_technician(tech, self.now)  # new, or replaces (shift extended)
             self.unavailable.pop(tech.id, None)
+
+    # ------------------------------------------------------------------ the dispatcher's overrides
+
+    def under_way(self, job_id: str) -> VisitFact | None:
+        """The reported visit of ``job_id`` a technician has begun (departed or arrived) and not finished."""
+        fact = self.facts.get(job_id)
+        if fact is None or fact.completed is not None or not fact.reported:
+            return None
+        return fact if fact.departed is not None or fact.arrived is not None else None
+
+    def assign(self, path: str, event: Assign) -> None:
+        job = self.open_job(f"{path}.job_id", event.job_id)
+        tech = self.technician(f"{path}.technician_id", event.technician_id)
+        if job is None or tech is None:
+            return
+        gone = self.unavailable.get(tech.id)
+        if gone is not None and gone <= self.now:
+            self.bad(f"{path}.technician_id", f"technician {tech.id[:40]!r} is unavailable for the rest of the day")
+            return
+        busy = self.under_way(job.id)
+        if busy is not None and busy.technician_id != tech.id:
+            self.bad(
+                f"{path}.job_id",
+                f"job {job.id[:40]!r} is under way with {busy.technician_id[:40]!r}: report its progress or cancel it",
+            )
+            return
+        self.jobs[job.id] = dataclasses.replace(job, pinned_technician_id=tech.id)
+        if job.id in self.held:
+            self.held.remove(job.id)
+
+    def unassign(self, path: str, job_id: str) -> None:
+        job = self.open_job(f"{path}.job_id", job_id)
+        if job is None:
+            return
+        busy = self.under_way(job.id)
+        if busy is not None:
+            self.bad(
+                f"{path}.job_id",
+                f"job {job.id[:40]!r} is under way with {busy.technician_id[:40]!r}: report its progress or cancel it",
+            )
+            return
+        if job.id not in self.held:
+            self.held.append(job.id)
+        self.facts.pop(job.id, None)  # a visit implied under way by the plan alone is not begun
+
+    def release(self, path: str, job_id: str) -> None:
+        job = self.open_job(f"{path}.job_id", job_id)
+        if job is None:
+            return
+        if job.id not in self.held and not job.pinned_technician_id:
+            self.bad(f"{path}.job_id", f"job {job.id[:40]!r} is neither held nor assigned to a technician")
+            return
+        if job.id in self.held:
+            self.held.remove(job.id)
+        self.jobs[job.id] = dataclasses.replace(job, pinned_technician_id="")
+
+    def lock_route(self, path: str, event: LockRoute) -> None:
+        tech = self.technician(f"{path}.technician_id", event.technician_id)
+        if tech is None:
+            return
+        if event.until is None:
+            self.locks[tech.id] = LOCK_WHOLE_DAY
+        elif event.until <= 0:
+            self.locks.pop(tech.id, None)  # a lock until now (or before) is lifted
+        elif event.until > self.check.limits.max_future:
+            self.bad(f"{path}.until", f"more than {self.check.limits.max_future // 86_400} days ahead")
+        else:
+            self.locks[tech.id] = event.until + self.now

@@ -19,23 +19,36 @@ from dispatch.cost import Admission, Cost
 from dispatch.domain import (
     Announced,
     Answered,
+    Assign,
+    ChangeScope,
     DayState,
+    LockRoute,
     NewJob,
     Plan,
     Problem,
     ProgressKind,
+    Release,
     Replan,
     SolveOptions,
     TechnicianProgress,
     TravelModel,
+    Unassign,
     with_warnings,
 )
-from dispatch.errors import DeadlineError, DispatchError, FieldViolation, ProblemError, VersionConflictError
+from dispatch.errors import (
+    DeadlineError,
+    DispatchError,
+    FieldViolation,
+    OverrideError,
+    ProblemError,
+    VersionConflictError,
+)
 from dispatch.eta import EtaEvent, eta_events
 from dispatch.matrix import DayMatrix, MatrixProvider, day_matrix
 from dispatch.matrix.base import job_point
 from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place, unplaced_points
+from dispatch.reopt.controls import Controls, controls, merged, searchable
 from dispatch.reopt.day import Situation, situation
 from dispatch.reopt.diff import PlanDiff, diff
 from dispatch.reopt.events import apply_events
@@ -110,7 +123,9 @@ def reoptimize(
     The quick answer (the previous plan repaired, new work inserted) is checked, stored as
     the next version and passed to ``on_result`` at once; the solver then improves on it
     within the time limit, and a better plan is stored as the version after. Position reports
-    alone get the quick answer only (the reporting technician's route re-timed): no search. Returns the
+    alone, and the dispatcher's overrides alone, get the quick answer only: no search
+    (``_quick_is_final``). An ``assign`` the day cannot honour is refused (``OverrideError``),
+    nothing stored. Returns the
     last stored answer. A failed improvement (deadline, crashed worker, busy pool) leaves
     the quick answer standing, with a warning.
     """
@@ -124,7 +139,7 @@ def reoptimize(
     if replan.expected_version is not None and replan.expected_version != record.version:
         raise VersionConflictError(replan.plan_id, replan.expected_version, record.version)
     problem = record.problem
-    options = _replan_options(host.settings, replan, problem)
+    options = replan_options(host.settings, replan, problem)
     asked = replan.time - problem.epoch
     now, warnings = asked, []
     if asked < record.state.now:
@@ -185,13 +200,87 @@ def _replan(
 ) -> ReplanResult:
     """The admitted part of ``reoptimize``: travel, the quick answer, the improvement."""
     base = record.version
-    problem = record.problem
     budget = Budget(began, options.time_limit, deadline, host.settings.deadline_margin)
+    path = functools.partial(_event_path, replan)
+    ready = prepare(host, record, day, state, options, now, budget, warnings, path=path, scope=replan.change_scope)
+    here, part, fixed, matrix, planner = ready.here, ready.part, ready.fixed, ready.matrix, ready.planner
+    quick, start = planner.plan(here.previous, fixed)
+    quick, sound = checked(part, matrix, label(part, matrix, quick))
+    if sound:
+        _honour_overrides(replan, day, here.assemble(quick))
+    current = None
+    announced = state.announced
+    departed = frozenset(
+        e.job_id for e in replan.events if isinstance(e, TechnicianProgress) and e.kind is ProgressKind.DEPARTED
+    )
+    if sound:
+        current, announced = _commit(
+            host, replan, here, quick, state, record, base, base, warnings, announced, departed
+        )
+        departed = frozenset()  # announced with the quick answer
+        metrics.REPLAN_DURATION.labels("quick").observe(time.monotonic() - began)
+        if on_result is not None and not _quick_is_final(replan):
+            on_result(dataclasses.replace(current, final=False))
+    if current is not None and _quick_is_final(replan):
+        current = dataclasses.replace(current, final=True)
+        metrics.REPLAN_DURATION.labels("final").observe(time.monotonic() - began)
+        if on_result is not None:
+            on_result(current)
+        return current
+    try:
+        return _improve(
+            host, replan, here, part, matrix, planner, fixed, quick, start, sound, state, record, current,
+            announced, departed, warnings, budget, began, on_result, cancelled,
+        )  # fmt: skip
+    except Exception as exc:
+        if current is None:
+            raise
+        # The quick answer is stored (and its texts with it): answer it rather than an error
+        # that would invite re-sending the events.
+        log.exception("re-plan of %s: failed after version %d was stored", replan.plan_id, current.plan.version)
+        stood = dataclasses.replace(
+            current,
+            plan=with_warnings(current.plan, f"improvement failed ({type(exc).__name__}): the quick answer stands"),
+            final=True,
+        )
+        if on_result is not None:
+            on_result(stood)
+        return stood
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A re-plan ready for its quick answer: the day at "now", the re-plan problem with this
+    re-plan's pins and fixed orders, its matrix and the quick planner."""
+
+    here: Situation
+    part: Problem
+    fixed: Controls
+    matrix: DayMatrix
+    planner: QuickPlanner
+
+
+def prepare(
+    host: Host,
+    record: StoredPlan,
+    day: Problem,
+    state: DayState,
+    options: SolveOptions,
+    now: int,
+    budget: Budget,
+    warnings: list[str],
+    *,
+    path: Callable[[str, str], str],
+    scope: ChangeScope = ChangeScope.REASSIGN,
+) -> Prepared:
+    """Travel and the day at ``now`` for ``day`` (``record``'s problem after the events, ``state``
+    its facts). ``path(job_id, field)`` names the request field of a new job whose address cannot
+    be placed (``ProblemError``); ``warnings`` gets what the answer should say."""
     travel_by = budget.answer_by()
     day, unplaced = place(day, host.google, deadline=travel_by)
-    known = {j.id for j in problem.jobs}
+    known = {j.id for j in record.problem.jobs}
     bad = [
-        FieldViolation(_event_path(replan, job.id, "location.address"), unplaced[job_point(day, i)])
+        FieldViolation(path(job.id, "location.address"), unplaced[job_point(day, i)])
         for i, job in enumerate(day.jobs)
         if job_point(day, i) in unplaced and job.id not in known
     ]
@@ -213,51 +302,9 @@ def _replan(
             f"{len(here.legs.estimated)} leg(s) of the day's history have no road route in {provider.name} "
             "(a position off the road network?): great-circle estimates used"
         )
-    part = here.replan
+    part, fixed = controls(here, state, scope)
     matrix = day_matrix(part, provider, traffic=False, deadline=travel_by, unplaced=unplaced_points(part))
-    planner = QuickPlanner(part, matrix)
-    quick, start = planner.plan(here.previous)
-    quick, sound = checked(part, matrix, label(part, matrix, quick))
-    current = None
-    announced = state.announced
-    departed = frozenset(
-        e.job_id for e in replan.events if isinstance(e, TechnicianProgress) and e.kind is ProgressKind.DEPARTED
-    )
-    if sound:
-        current, announced = _commit(
-            host, replan, here, quick, state, record, base, base, warnings, announced, departed
-        )
-        departed = frozenset()  # announced with the quick answer
-        metrics.REPLAN_DURATION.labels("quick").observe(time.monotonic() - began)
-        if on_result is not None and not _positions_only(replan):
-            on_result(dataclasses.replace(current, final=False))
-    if current is not None and _positions_only(replan):
-        # A technician said where they are: their route is re-timed from there (the quick answer);
-        # nothing else changed that a search could improve on, so none runs.
-        current = dataclasses.replace(current, final=True)
-        metrics.REPLAN_DURATION.labels("final").observe(time.monotonic() - began)
-        if on_result is not None:
-            on_result(current)
-        return current
-    try:
-        return _improve(
-            host, replan, here, part, matrix, planner, quick, start, sound, state, record, current,
-            announced, departed, warnings, budget, began, on_result, cancelled,
-        )  # fmt: skip
-    except Exception as exc:
-        if current is None:
-            raise
-        # The quick answer is stored (and its texts with it): answer it rather than an error
-        # that would invite re-sending the events.
-        log.exception("re-plan of %s: failed after version %d was stored", replan.plan_id, current.plan.version)
-        stood = dataclasses.replace(
-            current,
-            plan=with_warnings(current.plan, f"improvement failed ({type(exc).__name__}): the quick answer stands"),
-            final=True,
-        )
-        if on_result is not None:
-            on_result(stood)
-        return stood
+    return Prepared(here=here, part=part, fixed=fixed, matrix=matrix, planner=QuickPlanner(part, matrix))
 
 
 def _improve(
@@ -267,6 +314,7 @@ def _improve(
     part: Problem,
     matrix: DayMatrix,
     planner: QuickPlanner,
+    fixed: Controls,
     quick: Plan,
     start: dict[int, list[int]],
     sound: bool,
@@ -289,16 +337,32 @@ def _improve(
     try:
         if seconds <= 0:
             raise DeadlineError("no time left to improve on the quick answer")
-        better = host.runner.solve(
-            SearchCall(
-                problem=part,
-                matrix=matrix,
-                time_limit=seconds,
-                budget=budget,
-                start=start if sound else None,
-                cancelled=cancelled,
+        if fixed.frozen and sound:
+            # Routes the dispatcher fixed stay as the quick answer made them: search the rest.
+            sub, sub_matrix, sub_start = searchable(part, matrix, start, fixed, planner.left_out)
+            if sub.technicians and sub.jobs:
+                searched = host.runner.solve(
+                    SearchCall(
+                        problem=sub,
+                        matrix=sub_matrix,
+                        time_limit=seconds,
+                        budget=budget,
+                        start=sub_start,
+                        cancelled=cancelled,
+                    )
+                )
+                better = merged(quick, searched, part, fixed)
+        else:
+            better = host.runner.solve(
+                SearchCall(
+                    problem=part,
+                    matrix=matrix,
+                    time_limit=seconds,
+                    budget=budget,
+                    start=start if sound else None,
+                    cancelled=cancelled,
+                )
             )
-        )
     except DispatchError as exc:
         if current is None:
             raise
@@ -307,7 +371,7 @@ def _improve(
     if better is not None:
         better, ok = checked(part, matrix, label(part, matrix, better))
         score = functools.partial(plan_score, part, objective=planner.objective)
-        if current is None or (ok and score(better) < score(quick)):
+        if current is None or (ok and score(better) < score(quick) and _keeps_pins(part, quick, better)):
             try:
                 current, announced = _commit(
                     host,
@@ -355,14 +419,57 @@ def _improve(
     return current
 
 
-def _positions_only(replan: Replan) -> bool:
-    """Whether the re-plan brings position reports and nothing else."""
-    return bool(replan.events) and all(
-        isinstance(e, TechnicianProgress) and e.kind is ProgressKind.POSITION for e in replan.events
+def _keeps_pins(problem: Problem, quick: Plan, better: Plan) -> bool:
+    """Whether ``better`` serves every pinned job (a dispatcher's assignment) ``quick`` serves: the
+    search does not trade one away for an equal job elsewhere."""
+    pinned = {j.id for j in problem.jobs if j.pinned_technician_id}
+    served = set(better.assigned_job_ids)
+    return all(job_id in served for job_id in pinned.intersection(quick.assigned_job_ids))
+
+
+def _honour_overrides(replan: Replan, day: Problem, plan: Plan) -> None:
+    """Raise ``OverrideError`` naming each ``assign`` of ``replan`` that ``plan`` (the day) cannot
+    honour: the job is not on that technician's route, and why."""
+    on = {x.job_id: r.technician_id for r in plan.routes for x in r.visits}
+    left = {u.job_id: u for u in plan.unassigned}
+    pins = {j.id: j.pinned_technician_id for j in day.jobs}
+    bad = []
+    for event, i in zip(replan.events, replan.event_indices or range(len(replan.events)), strict=False):
+        if not isinstance(event, Assign) or pins.get(event.job_id) != event.technician_id:
+            continue  # released or re-assigned later in the same request
+        if on.get(event.job_id) == event.technician_id:
+            continue
+        u = left.get(event.job_id)
+        why = f"{u.reason.value}: {u.detail}" if u is not None else "it is not on that technician's route"
+        bad.append(
+            FieldViolation(
+                f"events[{i}].assign",
+                f"job {event.job_id[:40]!r} cannot go to technician {event.technician_id[:40]!r}: {why}",
+            )
+        )
+    if bad:
+        raise OverrideError(bad)
+
+
+def _quick_is_final(replan: Replan) -> bool:
+    """Whether the quick answer is the re-plan's answer, no search run after it: the re-plan brings
+    only position reports (the reporting technician's route is re-timed from there; nothing else
+    changed that a search could improve on) or only the dispatcher's own decisions -- overrides,
+    and new jobs it assigns in the same request. Those are applied as ``SuggestTechnicians``
+    showed them (its options are the quick answer's insertion), and nothing else moves; the next
+    event's re-plan searches again."""
+    if not replan.events:
+        return False
+    assigned = {e.job_id for e in replan.events if isinstance(e, Assign)}
+    return all(
+        (isinstance(e, TechnicianProgress) and e.kind is ProgressKind.POSITION)
+        or isinstance(e, Assign | Unassign | Release | LockRoute)
+        or (isinstance(e, NewJob) and e.job.id in assigned)
+        for e in replan.events
     )
 
 
-def _replan_options(settings: Settings, replan: Replan, problem: Problem) -> SolveOptions:
+def replan_options(settings: Settings, replan: Replan, problem: Problem) -> SolveOptions:
     limit = settings.reopt_time_limit if replan.time_limit is None else replan.time_limit
     bad = []
     if not 0 < limit <= settings.limits.max_time_limit:

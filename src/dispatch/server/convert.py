@@ -15,20 +15,24 @@ import numpy as np
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from dispatch.domain import (
+    Assign,
     Break,
     CancelJob,
+    ChangeScope,
     Customer,
     Delay,
     Event,
     ExplicitMatrix,
     Job,
     Location,
+    LockRoute,
     NewJob,
     Plan,
     PlanStats,
     Priority,
     Problem,
     ProgressKind,
+    Release,
     Replan,
     Route,
     ScheduledBreak,
@@ -39,6 +43,7 @@ from dispatch.domain import (
     TechnicianUnavailable,
     TimeWindow,
     TravelModel,
+    Unassign,
     Unassigned,
     UnassignedReason,
     Visit,
@@ -48,6 +53,7 @@ from dispatch.errors import FieldViolation
 from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.health import Health
 from dispatch.reopt.diff import PlanDiff
+from dispatch.reopt.suggest import Suggestions, SuggestRequest
 from dispatch.v1 import dispatch_pb2 as pb
 
 DEFAULT_TIME_LIMIT = 10.0
@@ -65,6 +71,8 @@ _STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 _PROGRESS = {pb.ProgressKind.Value(k.value): k for k in ProgressKind}
 _REASON_TO_PB = {r: pb.UnassignedReason.Value(r.value) for r in UnassignedReason}
 _REASON_FROM_PB = {v: k for k, v in _REASON_TO_PB.items()}
+_SCOPE = {pb.CHANGE_SCOPE_UNSPECIFIED: ChangeScope.REASSIGN, **{pb.ChangeScope.Value(c.value): c for c in ChangeScope}}
+_EVENT_KINDS = ", ".join(f.name for f in pb.Event.DESCRIPTOR.oneofs_by_name["event"].fields)
 
 
 class _Parser:
@@ -200,6 +208,10 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
         ),
         travel_matrix=matrix,
     )
+    if options.change_scope not in _SCOPE:
+        parser.bad("options.change_scope", f"unknown value {options.change_scope}")
+    elif _SCOPE[options.change_scope] is not ChangeScope.REASSIGN:
+        parser.bad("options.change_scope", "applies to re-plans (Reoptimize) only: a Solve plans the whole day")
     return problem, parser.violations
 
 
@@ -224,6 +236,8 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
         time_limit = options.time_limit.seconds + options.time_limit.nanos / 1e9
         if not math.isfinite(time_limit) or time_limit <= 0:
             parser.bad("options.time_limit", "must be positive")
+    if options.change_scope not in _SCOPE:
+        parser.bad("options.change_scope", f"unknown value {options.change_scope}")
     return (
         Replan(
             plan_id=request.plan_id,
@@ -237,18 +251,69 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
             else None,
             promise_weight=options.promise_weight if options.HasField("promise_weight") else None,
             emergency_weight=options.emergency_weight if options.HasField("emergency_weight") else None,
+            change_scope=_SCOPE.get(options.change_scope, ChangeScope.REASSIGN),
         ),
         parser.violations,
+    )
+
+
+def suggest_from_proto(request: pb.SuggestTechniciansRequest) -> tuple[SuggestRequest, list[FieldViolation]]:
+    """Parse a ``SuggestTechniciansRequest``: times in seconds from ``time`` (unset: now)."""
+    when = request.time.seconds if request.HasField("time") else int(time.time())
+    parser = _Parser(when)
+    if not request.plan_id:
+        parser.bad("plan_id", "required")
+    if request.expected_version < 0:
+        parser.bad("expected_version", "must not be negative")
+    if not request.HasField("job"):
+        parser.bad("job", "required: the job to place")
+    job = parser.job("job", request.job)
+    ask = SuggestRequest(
+        plan_id=request.plan_id,
+        time=when,
+        job=job,
+        expected_version=request.expected_version or None,
+        max_options=request.max_options,
+    )
+    return ask, parser.violations
+
+
+def suggestions_to_proto(found: Suggestions) -> pb.SuggestTechniciansResponse:
+    epoch = found.epoch
+    return pb.SuggestTechniciansResponse(
+        plan_id=found.plan_id,
+        plan_version=found.plan_version,
+        options=[
+            pb.TechnicianOption(
+                technician_id=o.technician_id,
+                feasible=o.feasible,
+                arrival=timestamp(epoch, o.arrival) if o.feasible else None,
+                start=timestamp(epoch, o.start) if o.feasible else None,
+                added_travel=duration(o.added_travel) if o.feasible else None,
+                displaced=[
+                    pb.DisplacedVisit(
+                        job_id=d.job_id,
+                        old_start=timestamp(epoch, d.old_start),
+                        new_start=timestamp(epoch, d.new_start),
+                    )
+                    for d in o.displaced
+                ],
+                newly_unassigned=[
+                    pb.Unassigned(job_id=u.job_id, reason=_REASON_TO_PB[u.reason], detail=u.detail)
+                    for u in o.newly_unassigned
+                ],
+                promises_broken=o.promises_broken,
+                note=o.note,
+            )
+            for o in found.options
+        ],
     )
 
 
 def _event(parser: _Parser, path: str, e: pb.Event) -> Event | None:
     kind = e.WhichOneof("event")
     if kind is None:
-        parser.bad(
-            path,
-            "empty event: set one of new_job, cancel_job, progress, delay, technician_unavailable, technician_added",
-        )
+        parser.bad(path, f"empty event: set one of {_EVENT_KINDS}")
         return None
     path = f"{path}.{kind}"
     if kind == "new_job":
@@ -276,6 +341,16 @@ def _event(parser: _Parser, path: str, e: pb.Event) -> Event | None:
         return TechnicianUnavailable(
             technician_id=u.technician_id, start=parser.moment(u, "from", path) if u.HasField("from") else 0
         )
+    if kind == "assign":
+        return Assign(job_id=e.assign.job_id, technician_id=e.assign.technician_id)
+    if kind == "unassign":
+        return Unassign(job_id=e.unassign.job_id)
+    if kind == "release":
+        return Release(job_id=e.release.job_id)
+    if kind == "lock_route":
+        lock = e.lock_route
+        until = parser.moment(lock, "until", path) if lock.HasField("until") else None
+        return LockRoute(technician_id=lock.technician_id, until=until)
     return TechnicianAdded(technician=parser.technician(path, e.technician_added))
 
 

@@ -17,6 +17,7 @@ from dispatch.errors import (
     DispatchError,
     NotConfiguredError,
     OverloadedError,
+    OverrideError,
     PlanExistsError,
     PlanNotFoundError,
     ProblemError,
@@ -36,6 +37,7 @@ STATUS: dict[type[DispatchError], tuple[grpc.StatusCode, int]] = {
     DeadlineError: (grpc.StatusCode.DEADLINE_EXCEEDED, code_pb2.DEADLINE_EXCEEDED),
     WorkerCrashedError: (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL),
     NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
+    OverrideError: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
     PlanNotFoundError: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
     VersionConflictError: (grpc.StatusCode.ABORTED, code_pb2.ABORTED),
     PlanExistsError: (grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS),
@@ -81,6 +83,13 @@ def to_status(exc: DispatchError) -> grpc.Status:
             expected_version=str(exc.expected),
             current_version=str(exc.current),
         )
+    if isinstance(exc, OverrideError):
+        failure = error_details_pb2.PreconditionFailure()
+        for v in exc.violations[:20]:
+            failure.violations.add(type="OVERRIDE", subject=_short(v.field), description=_short(v.description))
+        detail = any_pb2.Any()
+        detail.Pack(failure)
+        status.details.append(detail)
     if isinstance(exc, PlanExistsError):
         _error_info(status, "PLAN_EXISTS", plan_id=exc.plan_id, current_version=str(exc.current))
     return rpc_status.to_status(status)

@@ -24,6 +24,8 @@ from dispatch.server.convert import (
     plan_to_proto,
     problem_from_proto,
     replan_from_proto,
+    suggest_from_proto,
+    suggestions_to_proto,
 )
 from dispatch.server.errors import grpc_errors
 from dispatch.service import PlanningService
@@ -172,6 +174,13 @@ class DispatchServicer(pb_grpc.DispatchServicer):
             replan, shape, deadline=_deadline(context), cancelled=lambda: not context.is_active()
         )
         return _response(result)
+
+    @grpc_errors
+    def SuggestTechnicians(  # noqa: N802
+        self, request: pb.SuggestTechniciansRequest, context: grpc.ServicerContext
+    ) -> pb.SuggestTechniciansResponse:
+        ask, shape = suggest_from_proto(request)
+        return suggestions_to_proto(self.service.suggest(ask, shape, deadline=_deadline(context)))
 
     @grpc_errors
     def ReoptimizeStream(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201

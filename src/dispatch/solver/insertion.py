@@ -43,6 +43,10 @@ class Insertion:
         self.objective = objective
         self.timer = timer
         self.eligible = [set(e) for e in screening.eligible]
+        #: Per technician, the leading visits nothing is inserted among (a locked route's).
+        self.closed: dict[int, int] = {}
+        #: Jobs that keep their place: never displaced for another (a locked or times-only route's).
+        self.fixed: set[int] = set()
         self._earliest: dict[tuple[int, tuple[int, ...]], list[int]] = {}  # earliest service starts
         self._latest: dict[tuple[int, tuple[int, ...]], list[int]] = {}
 
@@ -121,7 +125,7 @@ class Insertion:
         service = jobs[j].service_duration
         stops = [m.start_point(v), *(m.job_point(k) for k in route), m.end_point(v)]
         out = []
-        for pos in range(len(stops) - 1):
+        for pos in range(min(self.closed.get(v, 0), len(route)), len(stops) - 1):
             a, b = stops[pos], stops[pos + 1]
             leave = bounds[0] if pos == 0 else starts[pos - 1] + jobs[route[pos - 1]].service_duration
             start = timer.first_start(j, leave + m.duration(a, point))
@@ -167,7 +171,7 @@ class Insertion:
         best, best_key = None, None
         for v in self.eligible[j]:
             for k in routes[v]:
-                if jobs[k].priority >= jobs[j].priority:
+                if jobs[k].priority >= jobs[j].priority or k in self.fixed:
                     continue
                 if best_key is not None and int(jobs[k].priority) > best_key[0]:
                     continue

@@ -1,7 +1,8 @@
 """The one objective every search and every comparison of plans uses, in plain Python.
 
 Plans are compared lexicographically: more EMERGENCY jobs served, then HIGH, then NORMAL, then
-LOW; then the lower cost. The cost is the travel time plus, per visit:
+LOW; then (re-plans) more of the customers who were told an ETA kept, so a promised job is
+dropped only for more urgent work or when no feasible plan keeps it; then the lower cost. The cost is the travel time plus, per visit:
 
 - ``emergency_weight`` per second an EMERGENCY job starts after the earliest moment any
   qualified technician could start it (``Screening.earliest``): the nearest free technician
@@ -86,6 +87,11 @@ class Objective:
             return 0
         return timing.travel + sum(self.visit_cost(v, j, s) for j, s in zip(route, timing.starts, strict=True))
 
+    @property
+    def promised(self) -> frozenset[int]:
+        """The jobs whose customers were told an ETA (re-plans): they have a commitment."""
+        return frozenset(self.owner) | frozenset(self.window)
+
     def served(self, jobs: Iterable[int]) -> tuple[int, int, int, int]:
         """How many of ``jobs`` are EMERGENCY, HIGH, NORMAL, LOW."""
         counts = dict.fromkeys(URGENCY, 0)
@@ -94,8 +100,11 @@ class Objective:
         return tuple(counts[p] for p in URGENCY)  # type: ignore[return-value]
 
     def key(self, jobs: Iterable[int], cost: int) -> tuple[int, ...]:
-        """Lower is better: the served counts (negated, most urgent first), then the cost."""
-        return (*(-c for c in self.served(jobs)), cost)
+        """Lower is better: the served counts (negated, most urgent first), the promised jobs
+        served (negated), then the cost."""
+        jobs = list(jobs)
+        kept = len(self.promised.intersection(jobs)) if self.stable else 0
+        return (*(-c for c in self.served(jobs)), -kept, cost)
 
     def plan_cost(self, problem: Problem, plan: Plan) -> int:
         """Travel plus the visits' costs of a plan of ``problem`` (built from any source)."""
@@ -109,10 +118,13 @@ class Objective:
 
 def plan_score(problem: Problem, plan: Plan, objective: Objective) -> tuple[int, ...]:
     """Lower is better, compared lexicographically: unassigned jobs by priority (EMERGENCY first),
-    then travel plus the visits' costs -- the solver's objective, for plans from any source."""
+    then promised jobs unassigned, then travel plus the visits' costs -- the solver's objective
+    (``Objective.key``), for plans from any source."""
     prio = {j.id: j.priority for j in problem.jobs}
     dropped = [sum(1 for u in plan.unassigned if prio.get(u.job_id) is p) for p in URGENCY]
-    return (*dropped, objective.plan_cost(problem, plan))
+    promised = {c.job_id for c in problem.commitments}
+    broken = sum(1 for u in plan.unassigned if u.job_id in promised)
+    return (*dropped, broken, objective.plan_cost(problem, plan))
 
 
 def drop_penalties(problem: Problem, screening: Screening, max_arc: int, *, stable: bool) -> dict[Priority, int]:

@@ -25,6 +25,13 @@ class TravelModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPLICIT: _ClassVar[TravelModel]
     GOOGLE: _ClassVar[TravelModel]
 
+class ChangeScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANGE_SCOPE_UNSPECIFIED: _ClassVar[ChangeScope]
+    TIMES_ONLY: _ClassVar[ChangeScope]
+    RESEQUENCE: _ClassVar[ChangeScope]
+    REASSIGN: _ClassVar[ChangeScope]
+
 class VisitStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     VISIT_STATUS_UNSPECIFIED: _ClassVar[VisitStatus]
@@ -43,6 +50,8 @@ class UnassignedReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ADDRESS_NOT_FOUND: _ClassVar[UnassignedReason]
     UNREACHABLE: _ClassVar[UnassignedReason]
     TIME_LIMIT_REACHED: _ClassVar[UnassignedReason]
+    HELD_BY_DISPATCHER: _ClassVar[UnassignedReason]
+    PROMISE_BROKEN: _ClassVar[UnassignedReason]
 
 class ProgressKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -60,6 +69,8 @@ class EtaKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ETA_DEPARTED: _ClassVar[EtaKind]
     ETA_EMERGENCY: _ClassVar[EtaKind]
     ETA_WITHDRAWN: _ClassVar[EtaKind]
+    ETA_PROMISE_BROKEN: _ClassVar[EtaKind]
+    ETA_EMERGENCY_RECEIVED: _ClassVar[EtaKind]
 PRIORITY_UNSPECIFIED: Priority
 LOW: Priority
 NORMAL: Priority
@@ -68,6 +79,10 @@ EMERGENCY: Priority
 GREAT_CIRCLE: TravelModel
 EXPLICIT: TravelModel
 GOOGLE: TravelModel
+CHANGE_SCOPE_UNSPECIFIED: ChangeScope
+TIMES_ONLY: ChangeScope
+RESEQUENCE: ChangeScope
+REASSIGN: ChangeScope
 VISIT_STATUS_UNSPECIFIED: VisitStatus
 VISIT_PLANNED: VisitStatus
 VISIT_EN_ROUTE: VisitStatus
@@ -81,6 +96,8 @@ CAPACITY_EXHAUSTED: UnassignedReason
 ADDRESS_NOT_FOUND: UnassignedReason
 UNREACHABLE: UnassignedReason
 TIME_LIMIT_REACHED: UnassignedReason
+HELD_BY_DISPATCHER: UnassignedReason
+PROMISE_BROKEN: UnassignedReason
 PROGRESS_KIND_UNSPECIFIED: ProgressKind
 DEPARTED: ProgressKind
 ARRIVED: ProgressKind
@@ -92,6 +109,8 @@ ETA_MOVED: EtaKind
 ETA_DEPARTED: EtaKind
 ETA_EMERGENCY: EtaKind
 ETA_WITHDRAWN: EtaKind
+ETA_PROMISE_BROKEN: EtaKind
+ETA_EMERGENCY_RECEIVED: EtaKind
 
 class Location(_message.Message):
     __slots__ = ("lat", "lng", "matrix_index", "address")
@@ -196,20 +215,22 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
-    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic", "emergency_weight")
+    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic", "emergency_weight", "change_scope")
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_MODEL_FIELD_NUMBER: _ClassVar[int]
     REASSIGN_PENALTY_FIELD_NUMBER: _ClassVar[int]
     PROMISE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_SCOPE_FIELD_NUMBER: _ClassVar[int]
     time_limit: _duration_pb2.Duration
     travel_model: TravelModel
     reassign_penalty: _duration_pb2.Duration
     promise_weight: int
     traffic: bool
     emergency_weight: int
-    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ..., traffic: bool = ..., emergency_weight: _Optional[int] = ...) -> None: ...
+    change_scope: ChangeScope
+    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ..., traffic: bool = ..., emergency_weight: _Optional[int] = ..., change_scope: _Optional[_Union[ChangeScope, str]] = ...) -> None: ...
 
 class TravelMatrix(_message.Message):
     __slots__ = ("size", "durations_seconds", "distances_meters")
@@ -447,20 +468,56 @@ class TechnicianUnavailable(_message.Message):
     def __init__(self, technician_id: _Optional[str] = ..., **kwargs) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("new_job", "cancel_job", "progress", "delay", "technician_unavailable", "technician_added")
+    __slots__ = ("new_job", "cancel_job", "progress", "delay", "technician_unavailable", "technician_added", "assign", "unassign", "release", "lock_route")
     NEW_JOB_FIELD_NUMBER: _ClassVar[int]
     CANCEL_JOB_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     DELAY_FIELD_NUMBER: _ClassVar[int]
     TECHNICIAN_UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     TECHNICIAN_ADDED_FIELD_NUMBER: _ClassVar[int]
+    ASSIGN_FIELD_NUMBER: _ClassVar[int]
+    UNASSIGN_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    LOCK_ROUTE_FIELD_NUMBER: _ClassVar[int]
     new_job: Job
     cancel_job: CancelJob
     progress: Progress
     delay: Delay
     technician_unavailable: TechnicianUnavailable
     technician_added: Technician
-    def __init__(self, new_job: _Optional[_Union[Job, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., technician_unavailable: _Optional[_Union[TechnicianUnavailable, _Mapping]] = ..., technician_added: _Optional[_Union[Technician, _Mapping]] = ...) -> None: ...
+    assign: Assign
+    unassign: Unassign
+    release: Release
+    lock_route: LockRoute
+    def __init__(self, new_job: _Optional[_Union[Job, _Mapping]] = ..., cancel_job: _Optional[_Union[CancelJob, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., technician_unavailable: _Optional[_Union[TechnicianUnavailable, _Mapping]] = ..., technician_added: _Optional[_Union[Technician, _Mapping]] = ..., assign: _Optional[_Union[Assign, _Mapping]] = ..., unassign: _Optional[_Union[Unassign, _Mapping]] = ..., release: _Optional[_Union[Release, _Mapping]] = ..., lock_route: _Optional[_Union[LockRoute, _Mapping]] = ...) -> None: ...
+
+class Assign(_message.Message):
+    __slots__ = ("job_id", "technician_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    technician_id: str
+    def __init__(self, job_id: _Optional[str] = ..., technician_id: _Optional[str] = ...) -> None: ...
+
+class Unassign(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class Release(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class LockRoute(_message.Message):
+    __slots__ = ("technician_id", "until")
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    technician_id: str
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, technician_id: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReoptimizeRequest(_message.Message):
     __slots__ = ("plan_id", "expected_version", "time", "events", "options", "request_id")
@@ -477,6 +534,62 @@ class ReoptimizeRequest(_message.Message):
     options: SolveOptions
     request_id: str
     def __init__(self, plan_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SuggestTechniciansRequest(_message.Message):
+    __slots__ = ("plan_id", "expected_version", "time", "job", "max_options")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    MAX_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    expected_version: int
+    time: _timestamp_pb2.Timestamp
+    job: Job
+    max_options: int
+    def __init__(self, plan_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., max_options: _Optional[int] = ...) -> None: ...
+
+class DisplacedVisit(_message.Message):
+    __slots__ = ("job_id", "old_start", "new_start")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OLD_START_FIELD_NUMBER: _ClassVar[int]
+    NEW_START_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    old_start: _timestamp_pb2.Timestamp
+    new_start: _timestamp_pb2.Timestamp
+    def __init__(self, job_id: _Optional[str] = ..., old_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., new_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TechnicianOption(_message.Message):
+    __slots__ = ("technician_id", "arrival", "start", "added_travel", "displaced", "newly_unassigned", "promises_broken", "note", "feasible")
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    ADDED_TRAVEL_FIELD_NUMBER: _ClassVar[int]
+    DISPLACED_FIELD_NUMBER: _ClassVar[int]
+    NEWLY_UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    PROMISES_BROKEN_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    FEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    technician_id: str
+    arrival: _timestamp_pb2.Timestamp
+    start: _timestamp_pb2.Timestamp
+    added_travel: _duration_pb2.Duration
+    displaced: _containers.RepeatedCompositeFieldContainer[DisplacedVisit]
+    newly_unassigned: _containers.RepeatedCompositeFieldContainer[Unassigned]
+    promises_broken: int
+    note: str
+    feasible: bool
+    def __init__(self, technician_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., added_travel: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., displaced: _Optional[_Iterable[_Union[DisplacedVisit, _Mapping]]] = ..., newly_unassigned: _Optional[_Iterable[_Union[Unassigned, _Mapping]]] = ..., promises_broken: _Optional[int] = ..., note: _Optional[str] = ..., feasible: bool = ...) -> None: ...
+
+class SuggestTechniciansResponse(_message.Message):
+    __slots__ = ("plan_id", "plan_version", "options")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    plan_version: int
+    options: _containers.RepeatedCompositeFieldContainer[TechnicianOption]
+    def __init__(self, plan_id: _Optional[str] = ..., plan_version: _Optional[int] = ..., options: _Optional[_Iterable[_Union[TechnicianOption, _Mapping]]] = ...) -> None: ...
 
 class Reassignment(_message.Message):
     __slots__ = ("job_id", "from_technician_id", "to_technician_id")

@@ -74,6 +74,11 @@ class DispatchStub(object):
                 request_serializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthRequest.SerializeToString,
                 response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthResponse.FromString,
                 _registered_method=True)
+        self.SuggestTechnicians = channel.unary_unary(
+                '/dispatch.v1.Dispatch/SuggestTechnicians',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansResponse.FromString,
+                _registered_method=True)
 
 
 class DispatchServicer(object):
@@ -139,6 +144,15 @@ class DispatchServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestTechnicians(self, request, context):
+        """"Who can go": each qualified technician's best way to take `job` into the current plan and
+        what it costs the other customers, best first. Nothing is stored; take an option with
+        Reoptimize (new_job + assign).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +195,11 @@ def add_DispatchServicer_to_server(servicer, server):
                     servicer.GetIntegrationHealth,
                     request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthRequest.FromString,
                     response_serializer=dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthResponse.SerializeToString,
+            ),
+            'SuggestTechnicians': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestTechnicians,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +418,33 @@ class Dispatch(object):
             '/dispatch.v1.Dispatch/GetIntegrationHealth',
             dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthRequest.SerializeToString,
             dispatch_dot_v1_dot_dispatch__pb2.GetIntegrationHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestTechnicians(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/SuggestTechnicians',
+            dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansResponse.FromString,
             options,
             channel_credentials,
             insecure,
