@@ -13,6 +13,15 @@ fixed). The rest is solved at the start of the day. Then, in time order, for eac
 3. the returned full-day plan is checked by the independent checker against the day as
    known so far (every job released until then), and its diff's broken promises counted.
 
+With ``--overrides P``, the dispatcher overrules the optimizer at a share P of the events: the
+same request also assigns a planned job to another technician (``assign``), takes one off the
+board (``unassign``), returns a held one (``release``) or locks a technician's route
+(``lock_route``, the whole day; a later lock of the same route lifts it). An ``assign`` the day
+cannot honour is refused (FAILED_PRECONDITION) and the events are sent again without it. Every
+later version is checked to honour every override standing: an assigned job on its technician,
+a held job unassigned ``HELD_BY_DISPATCHER``, a locked route's visits on it in their order with
+nothing among them.
+
 At the end it solves the same jobs with everything known in advance (the same time limit
 as the morning solve) and reports the travel ratio dynamic/static, jobs served, the
 latency of the first and of the final plan per event, and the promised windows broken.
@@ -100,6 +109,13 @@ class Replay:
         self.checked_versions = 0
         self.broken: set[str] = set()
         self.plan: pb.Plan | None = None
+        # The dispatcher's overrides standing, and how often a version did not honour one.
+        self.assigned: dict[str, str] = {}
+        self.held: set[str] = set()
+        self.locked: dict[str, list[str]] = {}
+        self.overrides = 0
+        self.refused = 0
+        self.not_honoured = 0
 
     def progress(self, now: int) -> list[dict[str, Any]]:
         """Reports of the technicians following the current plan up to ``now`` (plan seconds)."""
@@ -125,7 +141,100 @@ class Replay:
         stamp = datetime.fromtimestamp(self.epoch + at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"progress": {"technician_id": tech, "kind": kind, "job_id": job_id, "time": stamp}}
 
-    def reoptimize(self, now: int, events: list[dict[str, Any]], known: dict[str, Any]) -> None:
+    def override(self, now: int, rng: random.Random) -> dict[str, Any] | None:
+        """One dispatcher's override of the current plan at ``now`` (plan seconds), or None."""
+        assert self.plan is not None
+        later = [
+            (r.technician_id, v.job_id)
+            for r in self.plan.routes
+            for v in r.visits
+            if v.status == pb.VISIT_PLANNED and v.arrival.seconds - v.travel_duration.seconds - self.epoch > now + 60
+        ]
+        later = [(t, j) for t, j in later if j not in self.assigned and not any(j in x for x in self.locked.values())]
+        techs = [t["id"] for t in self.request["technicians"]]
+        kinds = ["assign", "unassign", "lock"] + (["release"] if self.held else [])
+        kind = rng.choice(kinds)
+        if kind == "release":
+            return {"release": {"job_id": rng.choice(sorted(self.held))}}
+        if kind == "lock":
+            tech = rng.choice(techs)
+            return (
+                {"lock_route": {"technician_id": tech}}
+                if tech not in self.locked
+                else {"lock_route": {"technician_id": tech, "until": self._stamp(now)}}
+            )
+        if not later:
+            return None
+        owner, job_id = rng.choice(later)
+        if kind == "unassign":
+            return {"unassign": {"job_id": job_id}}
+        others = [t for t in techs if t != owner and t not in self.locked]
+        return {"assign": {"job_id": job_id, "technician_id": rng.choice(others)}} if others else None
+
+    def _stamp(self, at: int) -> str:
+        return datetime.fromtimestamp(self.epoch + at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def took(self, action: dict[str, Any], now: int) -> None:
+        """Record ``action``, sent with the re-plan about to be made."""
+        assert self.plan is not None
+        self.overrides += 1
+        if "assign" in action:
+            a = action["assign"]
+            self.assigned[a["job_id"]] = a["technician_id"]
+            self.held.discard(a["job_id"])
+        elif "unassign" in action:
+            self.held.add(action["unassign"]["job_id"])
+            self.assigned.pop(action["unassign"]["job_id"], None)
+        elif "release" in action:
+            self.held.discard(action["release"]["job_id"])
+            self.assigned.pop(action["release"]["job_id"], None)
+        else:
+            tech = action["lock_route"]["technician_id"]
+            if "until" in action["lock_route"]:
+                self.locked.pop(tech, None)
+            else:
+                route = next((r for r in self.plan.routes if r.technician_id == tech), None)
+                self.locked[tech] = [v.job_id for v in route.visits if v.status != pb.VISIT_COMPLETED] if route else []
+
+    def honoured(self, plan: pb.Plan) -> int:
+        """How many standing overrides ``plan`` does not honour."""
+        on = {v.job_id: r.technician_id for r in plan.routes for v in r.visits}
+        done = {v.job_id for r in plan.routes for v in r.visits if v.status == pb.VISIT_COMPLETED}
+        reasons = {u.job_id: u.reason for u in plan.unassigned}
+        wrong = [f"{j} assigned to {t}, on {on.get(j)}" for j, t in self.assigned.items() if on.get(j) != t]
+        wrong += [f"{j} held, {reasons.get(j)}" for j in self.held if reasons.get(j) != pb.HELD_BY_DISPATCHER]
+        for tech, jobs in self.locked.items():
+            route = next((r for r in plan.routes if r.technician_id == tech), None)
+            rest = [v.job_id for v in route.visits if v.status != pb.VISIT_COMPLETED] if route else []
+            keep = [j for j in jobs if j not in done]
+            if rest[: len(keep)] != keep:
+                wrong.append(f"{tech} locked {keep}, route {rest}")
+        for w in wrong:
+            print(f"  override not honoured in v{plan.version}: {w}", file=sys.stderr)
+        return len(wrong)
+
+    def reoptimize(
+        self,
+        now: int,
+        events: list[dict[str, Any]],
+        known: dict[str, Any],
+        action: dict[str, Any] | None = None,
+    ) -> None:
+        assert self.plan is not None
+        if action is not None:
+            standing = (dict(self.assigned), set(self.held), dict(self.locked), self.overrides)
+            self.took(action, now)  # the versions this re-plan stores must honour it already
+            try:
+                self._reoptimize(now, [*events, action], known)
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                    raise
+                self.assigned, self.held, self.locked, self.overrides = standing
+                self.refused += 1  # the assign cannot fit: the dispatcher is told why; the rest goes on
+        self._reoptimize(now, events, known)
+
+    def _reoptimize(self, now: int, events: list[dict[str, Any]], known: dict[str, Any]) -> None:
         assert self.plan is not None
         request = json_format.ParseDict(
             {
@@ -158,6 +267,7 @@ class Replay:
         domain_plan, _ = plan_from_proto(plan, problem.epoch)
         violations = check_plan(problem, day_matrix(problem, ExplicitProvider(problem.travel_matrix)), domain_plan)
         self.checked_versions += 1
+        self.not_honoured += self.honoured(plan)
         if violations or any(w.startswith("checker") for w in plan.stats.warnings):
             self.infeasible_versions += 1
             for v in violations[:3]:
@@ -173,6 +283,7 @@ def replay(
     reopt_limit: float,
     seed: int,
     reassign_penalty: float | None = None,
+    overrides: float = 0.0,
 ) -> dict[str, Any]:
     full = request_for(name, solve_limit)
     rng = random.Random(f"{name}-{share}-{seed}")
@@ -187,7 +298,9 @@ def replay(
     by_id = {j["id"]: j for j in full["jobs"]}
     for job_id, at in sorted(released.items(), key=lambda kv: (kv[1], kv[0])):
         known["jobs"].append(by_id[job_id])
-        run.reoptimize(at, [*run.progress(at), {"new_job": by_id[job_id]}], known)
+        reports = run.progress(at)
+        action = run.override(at, rng) if overrides and rng.random() < overrides else None
+        run.reoptimize(at, [*reports, {"new_job": by_id[job_id]}], known, action)
     static_request = copy.deepcopy(full)
     static_request["plan_id"] = morning["plan_id"] + "-static"
     static = stub.Solve(json_format.ParseDict(static_request, pb.SolveRequest()), timeout=solve_limit + 60).plan
@@ -209,6 +322,9 @@ def replay(
         "versions_checked": run.checked_versions,
         "infeasible_versions": run.infeasible_versions,
         "broken_promises": len(run.broken),
+        "overrides": run.overrides,
+        "refused": run.refused,
+        "not_honoured": run.not_honoured,
     }
 
 
@@ -221,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reassign-penalty", type=float, help="seconds per visit moved (default: the server's, 1800)")
     parser.add_argument("--server", help="host:port (default: start `dispatch serve` with two workers)")
+    parser.add_argument("--overrides", type=float, default=0.0, help="share of events with a dispatcher's override")
     parser.add_argument("--out", type=Path, help="write a markdown table here")
     args = parser.parse_args(argv)
 
@@ -239,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                     reopt_limit=args.time_limit,
                     seed=args.seed,
                     reassign_penalty=args.reassign_penalty,
+                    overrides=args.overrides,
                 )
                 rows.append(row)
                 print(row, file=sys.stderr)
@@ -251,13 +369,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.time_limit:g} s, reassign penalty {penalty}, seed {args.seed}.",
         f"Command: `python -m benchmarks.replay {' '.join(args.instances)} --dynamism "
         f"{' '.join(f'{d:g}' for d in args.dynamism)} --solve-time {args.solve_time:g} --time-limit {args.time_limit:g}"
-        f"{'' if args.reassign_penalty is None else f' --reassign-penalty {args.reassign_penalty:g}'}`",
+        f"{'' if args.reassign_penalty is None else f' --reassign-penalty {args.reassign_penalty:g}'}"
+        f"{f' --overrides {args.overrides:g}' if args.overrides else ''}`",
         "",
         "Latency in ms at the client (first = quick plan, final = last message). Travel in seconds (instance units x 10).",
         "",
         "| instance | dynamism | events | served dyn/static | travel dyn/static | ratio | first p50/p95/p99 "
-        "| final p50/p95/p99 | versions checked | infeasible | promises broken |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| final p50/p95/p99 | versions checked | infeasible | promises broken "
+        "| overrides (refused) | overrides not honoured |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r["travel_dynamic"] / r["travel_static"] if r["travel_static"] else float("nan")
@@ -266,13 +386,14 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['travel_dynamic']}/{r['travel_static']} | {ratio:.3f} "
             f"| {r['first_p50'] * 1000:.0f}/{r['first_p95'] * 1000:.0f}/{r['first_p99'] * 1000:.0f} "
             f"| {r['final_p50'] * 1000:.0f}/{r['final_p95'] * 1000:.0f}/{r['final_p99'] * 1000:.0f} "
-            f"| {r['versions_checked']} | {r['infeasible_versions']} | {r['broken_promises']} |"
+            f"| {r['versions_checked']} | {r['infeasible_versions']} | {r['broken_promises']} "
+            f"| {r['overrides']} ({r['refused']}) | {r['not_honoured']} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         args.out.write_text(text)
-    return 0 if all(r["infeasible_versions"] == 0 for r in rows) else 1
+    return 0 if all(r["infeasible_versions"] == 0 and r["not_honoured"] == 0 for r in rows) else 1
 
 
 if __name__ == "__main__":

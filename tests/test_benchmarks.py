@@ -28,13 +28,16 @@ def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
 
 
 def test_replay_checks_every_version_of_a_dynamic_day(tmp_path):
+    """With the dispatcher overruling the optimizer at half the events: every version is feasible
+    and honours every override standing."""
     out = tmp_path / "replay.md"
-    args = ["C101", "--dynamism", "0.1", "--solve-time", "1", "--time-limit", "0.2", "--out", str(out)]
-    assert replay.main(args) == 0  # no infeasible version
+    args = ["C101", "--dynamism", "0.1", "--solve-time", "1", "--time-limit", "0.2", "--overrides", "0.5"]
+    assert replay.main([*args, "--out", str(out)]) == 0  # no infeasible version, every override honoured
     row = next(line for line in out.read_text().splitlines() if line.startswith("| C101 "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     events, checked, infeasible = int(cells[2]), int(cells[8]), int(cells[9])
     assert events >= 5 and checked >= events + 1 and infeasible == 0
+    assert int(cells[11].split()[0]) >= 1 and cells[12] == "0"  # overrides made, none not honoured
 
 
 def test_rich_days_solves_a_small_day_with_both_solvers_and_checks_every_plan(tmp_path):

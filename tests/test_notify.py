@@ -267,6 +267,65 @@ def test_a_broken_promise_is_an_apology_with_the_office_number_and_drops_the_con
     assert n.handle(event(EtaKind.MOVED, eta=visit + 3600, version=1)) is Handled.STALE  # older than the apology
 
 
+APOLOGY = (
+    "Acme Air: we're sorry - we can't make your AC repair visit as planned today. "
+    "Please call us at +13035550123 to rebook."
+)
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_broken_promise_the_final_answer_takes_back_is_not_apologised_for(store, twilio, fake, request):
+    """A re-plan's quick answer drops a promised job, its final answer (the next version, seconds
+    later) places it again: the apology is held, then dropped; the customer gets the normal text."""
+    now = [float(T0)]
+    n = notifier(
+        twilio,
+        claims=claims_in(store, request),
+        clock=lambda: now[0],
+        settle=30.0,
+        messages=dataclasses.replace(MESSAGES, business_phone="+13035550123"),
+    )
+    visit = T0 + 3 * 3600
+    assert n.handle(event(EtaKind.PLANNED, eta=visit, version=1)) is Handled.SENT  # confirmed: 13:00
+    broken = event(EtaKind.PROMISE_BROKEN, eta=visit, version=2)  # the quick answer
+    assert n.handle(broken) is Handled.HELD and len(fake.messages) == 1
+    now[0] += 2
+    assert n.handle(event(EtaKind.PLANNED, eta=visit + 600, version=3)) is Handled.SENT  # the final answer
+    assert n.handle(broken) is Handled.STALE  # replayed after the final answer: out of date
+    now[0] += 31
+    assert n.send_due() == []  # nothing held any more
+    bodies = fake.sent_to(PHONE)
+    assert len(bodies) == 2 and all("confirmed" in b for b in bodies) and APOLOGY not in bodies
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_broken_promise_that_holds_is_apologised_for_once_after_the_settle_period(store, twilio, fake, request):
+    now = [float(T0)]
+    claims = claims_in(store, request)
+    kw = {
+        "claims": claims,
+        "clock": lambda: now[0],
+        "settle": 30.0,
+        "messages": dataclasses.replace(MESSAGES, business_phone="+13035550123"),
+    }
+    n = notifier(twilio, **kw)
+    visit = T0 + 3 * 3600
+    assert n.handle(event(EtaKind.PLANNED, eta=visit, version=1)) is Handled.SENT
+    broken = event(EtaKind.PROMISE_BROKEN, eta=visit, version=2)
+    assert n.handle(broken) is Handled.HELD
+    now[0] += 20
+    assert n.send_due() == [] and len(fake.messages) == 1  # still settling
+    n = notifier(twilio, **kw)  # a restart: the held apology is kept with the claims
+    assert n.handle(broken) is Handled.HELD  # replayed (unacknowledged): held again in its one slot
+    now[0] += 31
+    assert n.send_due() == [Handled.SENT]
+    assert fake.sent_to(PHONE)[1:] == [APOLOGY]
+    assert n.send_due() == []
+    assert n.handle(broken) is Handled.HELD  # replayed once more, after the text
+    now[0] += 31
+    assert n.send_due() == [Handled.DUPLICATE] and fake.sent_to(PHONE)[1:] == [APOLOGY]  # texted once
+
+
 def test_an_emergency_nobody_can_reach_is_acknowledged_at_once_with_the_emergency_line(twilio, fake):
     n = notifier(twilio, clock=lambda: float(T0))
     received = dataclasses.replace(

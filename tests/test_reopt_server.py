@@ -166,3 +166,74 @@ def test_cli_reoptimize_uses_the_current_version_and_writes_the_response(stub, s
     # A stale --expected-version: exit 1, naming the conflict.
     assert main([*argv, "--expected-version", str(plan.version)]) == 1
     assert "ABORTED" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the dispatcher's controls (issue 18)
+
+
+def _details(err: grpc.RpcError, message_type):
+    for key, value in err.trailing_metadata():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                out = message_type()
+                if detail.Unpack(out):
+                    return out
+    return None
+
+
+def test_suggest_then_assign_over_grpc_in_the_public_names(stub):
+    plan = solved(stub)
+    job = dict(EMERGENCY["new_job"])
+    ask = json_format.ParseDict(
+        {"plan_id": plan.plan_id, "time": NOW, "job": job, "max_options": 3}, pb.SuggestTechniciansRequest()
+    )
+    answer = stub.SuggestTechnicians(ask, timeout=30)
+    assert answer.plan_version == plan.version and 1 <= len(answer.options) <= 3
+    best = answer.options[0]
+    assert best.feasible and best.note and best.start.seconds >= best.arrival.seconds
+    as_json = json_format.MessageToDict(answer)
+    assert {"technicianId", "arrival", "start", "addedTravel", "note"} <= set(as_json["options"][0])
+    # Nothing stored; taking the option is new_job + assign, and the re-plan keeps its numbers.
+    assert stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan.version == plan.version
+    take = reopt_request(plan, [EMERGENCY, {"assign": {"job_id": "burst-pipe", "technician_id": best.technician_id}}])
+    new = stub.Reoptimize(take, timeout=30).plan
+    visit, tech = next((v, r.technician_id) for r in new.routes for v in r.visits if v.job_id == "burst-pipe")
+    assert tech == best.technician_id and visit.start.seconds == best.start.seconds
+
+
+def test_an_assign_that_cannot_fit_is_failed_precondition_naming_the_event(stub):
+    plan = solved(stub)
+    job = dict(EMERGENCY["new_job"], required_skills=["plumbing", "nobody-has-this"])
+    tech = plan.routes[0].technician_id
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Reoptimize(
+            reopt_request(plan, [{"new_job": job}, {"assign": {"job_id": "burst-pipe", "technician_id": tech}}]),
+            timeout=30,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    failure = _details(err.value, error_details_pb2.PreconditionFailure)
+    assert failure is not None and failure.violations[0].subject == "events[1].assign"
+    assert "nobody-has-this" in failure.violations[0].description
+    assert stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan.version == plan.version
+
+
+def test_unassign_lock_and_change_scope_over_grpc(stub):
+    plan = solved(stub)
+    victim = plan.routes[0].visits[-1].job_id
+    response = stub.Reoptimize(
+        reopt_request(
+            plan,
+            [{"unassign": {"job_id": victim}}, {"lock_route": {"technician_id": plan.routes[-1].technician_id}}],
+            options={"time_limit": "0.5s", "change_scope": "RESEQUENCE"},
+        ),
+        timeout=30,
+    )
+    held = {u.job_id: u for u in response.plan.unassigned}
+    assert held[victim].reason == pb.HELD_BY_DISPATCHER
+    # change_scope is for re-plans: a Solve with TIMES_ONLY names the field.
+    day = small_day(jobs=4)
+    day["options"] = {"change_scope": "TIMES_ONLY"}
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Solve(to_proto(day), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "options.change_scope" in field_violations(err.value)

@@ -1,6 +1,6 @@
 """The ``dispatch`` command: ``serve``, ``notifier``, ``health``, ``solve``, ``reoptimize``,
-``validate``, ``show``, ``demo``. Exit codes: ``dispatch.cli.exits`` (0 planned, 1 infrastructure
-failure, 2 invalid input)."""
+``suggest``, ``validate``, ``show``, ``demo``. Exit codes: ``dispatch.cli.exits`` (0 planned,
+1 infrastructure failure, 2 invalid input)."""
 
 from dispatch.cli.commands import EXAMPLE_DAY
 from dispatch.cli.parser import main

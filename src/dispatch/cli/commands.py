@@ -1,5 +1,5 @@
-"""The commands: ``serve``, ``notifier``, ``health``, ``solve``, ``reoptimize``, ``validate``,
-``show``, ``demo`` (each ``(args) -> exit code``; errors they let through: ``exits.exit_for``)."""
+"""The commands: ``serve``, ``notifier``, ``health``, ``solve``, ``reoptimize``, ``suggest``,
+``validate``, ``show``, ``demo`` (each ``(args) -> exit code``; errors they let through: ``exits.exit_for``)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from dispatch.show.progress import ProgressBar
 
 from dispatch.cli.exits import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, CliError
-from dispatch.cli.output import print_diff, print_summary
+from dispatch.cli.output import print_diff, print_suggestions, print_summary
 from dispatch.cli.remote import call
 
 M = TypeVar("M", bound=Message)
@@ -159,10 +159,7 @@ def _reoptimize(args: argparse.Namespace) -> int:
     request = _read_events(args.events)
     request.plan_id = args.plan_id
     if args.time:
-        try:
-            request.time.FromJsonString(args.time)
-        except ValueError as exc:
-            raise CliError(EXIT_INVALID, [f"--time: not an RFC 3339 time ({exc})"]) from None
+        _set_time(request, args.time)
     if args.time_limit is not None:
         request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
     if args.expected_version is not None:
@@ -177,6 +174,43 @@ def _reoptimize(args: argparse.Namespace) -> int:
         args.out.write_text(_to_json(response))
         print(f"\nplan written to {args.out}")
     return EXIT_OK
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    """Who can go: the server's options for one more job in a stored plan, as a table."""
+    tz = _zone(args.tz)
+    if args.max is not None and args.max < 1:
+        raise CliError(EXIT_INVALID, [f"--max: at least 1 option (got {args.max})"])
+    raw = _load_json(args.job)
+    if not isinstance(raw, dict):
+        raise CliError(EXIT_INVALID, [f"{args.job}: expected one Job (a JSON object), got a JSON {type(raw).__name__}"])
+    request = pb.SuggestTechniciansRequest(plan_id=args.plan_id, job=_parse(raw, pb.Job(), args.job))
+    if args.time:
+        _set_time(request, args.time)
+    if args.expected_version is not None:
+        request.expected_version = args.expected_version
+    if args.max is not None:
+        request.max_options = args.max
+    response: pb.SuggestTechniciansResponse = call(args.server, "SuggestTechnicians", request, timeout=60)  # type: ignore[assignment]
+    print_suggestions(response, request.job.id, tz, sys.stdout)
+    if args.out:
+        args.out.write_text(_to_json(response))
+        print(f"\noptions written to {args.out}")
+    return EXIT_OK
+
+
+def _set_time(request: pb.ReoptimizeRequest | pb.SuggestTechniciansRequest, value: str) -> None:
+    try:
+        request.time.FromJsonString(value)
+    except ValueError as exc:
+        raise CliError(EXIT_INVALID, [f"--time: not an RFC 3339 time ({exc})"]) from None
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        raise CliError(EXIT_INVALID, [f"--tz: unknown time zone {name!r}"]) from None
 
 
 def _read_events(path: Path) -> pb.ReoptimizeRequest:
@@ -210,10 +244,7 @@ def _show(args: argparse.Namespace) -> int:
     after = args.plan or args.after
     if after is None:
         raise CliError(EXIT_INVALID, ["show: which plan? give PLAN (or --before and --after)"])
-    try:
-        tz = ZoneInfo(args.tz)
-    except (KeyError, ValueError):
-        raise CliError(EXIT_INVALID, [f"--tz: unknown time zone {args.tz!r}"]) from None
+    tz = _zone(args.tz)
     loaded: list[Any] = []
     for path, load in ((after, _load_plan), (args.before, _load_plan), (args.request, _load_request)):
         if path is None:

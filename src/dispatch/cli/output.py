@@ -1,4 +1,4 @@
-"""What the command prints: a plan's summary and a re-plan's changes."""
+"""What the command prints: a plan's summary, a re-plan's changes and who can go."""
 
 from __future__ import annotations
 
@@ -72,3 +72,44 @@ def print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: Te
             print(f"  {u.job_id}: {pb.UnassignedReason.Name(u.reason)} — {u.detail}", file=out)
     for warning in s.warnings:
         print(f"warning: {warning}", file=out)
+
+
+#: What an infeasible option shows in the columns it has no value for.
+NONE = "—"
+
+
+def print_suggestions(response: pb.SuggestTechniciansResponse, job_id: str, tz: ZoneInfo, out: TextIO) -> None:
+    """The options, best first, one row each; an infeasible one has ``—`` for its numbers and says why."""
+
+    def clock(ts: object) -> str:
+        return datetime.fromtimestamp(ts.seconds, UTC).astimezone(tz).strftime("%H:%M")  # type: ignore[attr-defined]
+
+    job = f"job {job_id}" if job_id else "the job"
+    print(f"Plan {response.plan_id} v{response.plan_version}: who can take {job} (times {tz.key})", file=out)
+    if not response.options:
+        print("no option: no technician in the plan holds the job's skills and tools", file=out)
+        return
+    width = max(len("technician"), *(len(o.technician_id) for o in response.options))
+    print(
+        f"{'rank':>4}  {'technician':<{width}}  {'start':>5}  {'arrival':>7}  {'+travel':>8}  {'displaced':>9}  "
+        f"{'unassigned':>10}  {'promises broken':>15}  note",
+        file=out,
+    )
+    for rank, o in enumerate(response.options, 1):
+        if o.feasible:
+            cells = (
+                clock(o.start),
+                clock(o.arrival),
+                f"{round(o.added_travel.ToTimedelta().total_seconds() / 60):+d} min",
+                str(len(o.displaced)),
+                str(len(o.newly_unassigned)),
+                str(o.promises_broken),
+            )
+        else:
+            cells = (NONE,) * 6
+        start, arrive, travel, displaced, unassigned, broken = cells
+        print(
+            f"{rank:>4}  {o.technician_id:<{width}}  {start:>5}  {arrive:>7}  {travel:>8}  {displaced:>9}  "
+            f"{unassigned:>10}  {broken:>15}  {o.note or NONE}",
+            file=out,
+        )

@@ -18,6 +18,7 @@ from dispatch.cli.commands import (
     _serve,
     _show,
     _solve,
+    _suggest,
     _validate,
 )
 from dispatch.cli.exits import EXIT_INVALID, EXIT_OK, HANDLED, exit_for
@@ -134,6 +135,41 @@ def _parser() -> argparse.ArgumentParser:
     reopt.add_argument("--out", type=Path, help="write the ReoptimizeResponse JSON here")
     reopt.add_argument("--tz", default="UTC", help="time zone for the printed summary")
     reopt.set_defaults(run=_reoptimize)
+
+    suggest = sub.add_parser(
+        "suggest",
+        help="who can go: rank the technicians who could take one more job into a stored plan (needs a server)",
+        description=(
+            "Ask a dispatch server which technicians could take JOB into the stored plan PLAN_ID, best first, "
+            "and print one row per option: when each would arrive and start, the travel it adds, the visits "
+            "it pushes, the jobs it leaves unassigned and the promised windows it breaks. Nothing is stored: "
+            "to take an option, send the job as a new_job event with an assign (dispatch reoptimize). "
+            "There is no in-process mode: the plan lives on the server (--server)."
+        ),
+    )
+    suggest.add_argument("plan_id", metavar="PLAN_ID")
+    suggest.add_argument(
+        "job",
+        metavar="JOB.json",
+        type=Path,
+        help="one Job in the protobuf JSON mapping (usually a new EMERGENCY; respond_within from --time)",
+    )
+    suggest.add_argument(
+        "--server",
+        default=os.environ.get("DISPATCH_SERVER", "localhost:50051"),
+        help="host:port of the dispatch server holding the plan (default $DISPATCH_SERVER or localhost:50051)",
+    )
+    suggest.add_argument("--time", metavar="RFC3339", help="now, RFC 3339 (default: the server's clock)")
+    suggest.add_argument(
+        "--expected-version",
+        type=int,
+        metavar="V",
+        help="the plan version to suggest against (default: the current one)",
+    )
+    suggest.add_argument("--max", type=int, metavar="N", help="at most N options (server default 5)")
+    suggest.add_argument("--out", type=Path, metavar="RESP.json", help="write the SuggestTechniciansResponse JSON here")
+    suggest.add_argument("--tz", default="UTC", help="time zone of the printed clock times (e.g. America/Denver)")
+    suggest.set_defaults(run=_suggest)
 
     validate = sub.add_parser("validate", help="check a plan (SolveResponse or Plan JSON) against a request")
     validate.add_argument("problem", type=Path)

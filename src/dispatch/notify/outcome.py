@@ -31,7 +31,7 @@ class Handled(StrEnum):
     SCHEDULED = "scheduled"
     #: A move of a visit not confirmed yet: the scheduled confirmation carries the new ETA.
     RESCHEDULED = "rescheduled"
-    #: A moved ETA held for ``SETTLE`` before it is texted.
+    #: A moved ETA, or a broken promise's apology, held for ``SETTLE`` before it is texted.
     HELD = "held"
     #: A held move back to (or near) the ETA the customer was told last: nothing to tell.
     UNCHANGED = "unchanged"

@@ -19,11 +19,21 @@ A moved ETA is held for ``SETTLE`` (30 s) and texted then only if it still diffe
 the customer was told last by the threshold: a re-plan's quick answer and its final answer can
 disagree, and a customer must not get "11:00", "10:30", "11:00" within a minute.
 
+A broken promise is held the same way, in the same slot (``MOVE``), so that a quick answer that
+drops a promised job and a final answer that places it again (seconds later) do not send an
+apology and then a confirmation. Whatever a later version says about the visit takes the held
+text's place: a newer ``MOVED`` replaces it, and ``PLANNED``, ``EMERGENCY``, ``DEPARTED``,
+``WITHDRAWN`` and ``PROMISE_BROKEN`` of its version or later drop it (``_drop_held``); the event
+that dropped it counts the outcome (the held text has none of its own). A held text is kept
+with the claims (in Redis, through a restart) and sent once its time comes, unless a later version
+of the visit was handled meanwhile (``STALE``, as any out-of-date event); it goes through the
+claims as any text, so a replayed event is texted once.
+
 Appointment confirmations go out ``APPOINTMENT_LEAD`` (24 h) before the ETA, at once for a visit
 sooner than that: a ``PLANNED`` event further ahead is kept (Redis hash and sorted set, or memory)
 until then; a ``MOVED`` event for it changes what will be confirmed instead of texting an update
 (nothing was told yet), ``WITHDRAWN`` (a cancelled job) drops it (so does ``PROMISE_BROKEN``, which
-then texts the apology), and a departure makes it moot. ``EMERGENCY`` and ``EMERGENCY_RECEIVED`` are
+then holds the apology), and a departure makes it moot. ``EMERGENCY`` and ``EMERGENCY_RECEIVED`` are
 texted at once.
 """
 
@@ -60,9 +70,13 @@ NO_ETA = frozenset({EtaKind.PROMISE_BROKEN, EtaKind.EMERGENCY_RECEIVED})
 #: ETAs within one bucket share a dedupe key.
 ETA_BUCKET = 600
 #: A moved ETA is texted once it has held this long (the latest move, if it still differs from
-#: what the customer was told by the threshold).
+#: what the customer was told by the threshold); so is a broken promise's apology (unless a later
+#: version placed the visit again).
 SETTLE = 30.0
-#: Scheduled-slot prefix of held moves, and key prefix of the ETA each customer was told last.
+#: Texts held for ``SETTLE`` before they are sent.
+SETTLING = frozenset({EtaKind.MOVED, EtaKind.PROMISE_BROKEN})
+#: Scheduled-slot prefix of held texts (moves, apologies), and key prefix of the ETA each customer
+#: was told last.
 MOVE = "move:"
 TOLD = "dispatch:sms:told:"
 #: Events that say what the customer's visit is (not that something happened): an older version
@@ -153,16 +167,18 @@ class Policy:
 
     def _handle(self, event: EtaEvent, *, settled: bool = False) -> Handled:
         """Text ``event``'s customer if due; ``RETRY`` when not done (the event stays
-        unacknowledged). ``settled``: a held move whose time has come."""
+        unacknowledged). ``settled``: a held text (move, apology) whose time has come."""
         slot = visit_slot(event.plan_id, event.job_id)
-        if event.kind in STATEFUL and not settled and not self.claims.advance(slot, event.version):
-            return self._leftover(event)  # a later version of this visit was handled (events came out of order)
+        if event.kind in STATEFUL and not self.claims.advance(slot, event.version):
+            # a later version of this visit was handled (events came out of order, or it came while
+            # this one was held: a job dropped by a quick answer and placed again by the final one)
+            return self._leftover(event)
         if event.kind is EtaKind.WITHDRAWN:
             self.claims.unschedule(slot)
-            return Handled.WITHDRAWN if self._drop_held_move(slot) else Handled.RETRY
-        if event.kind is EtaKind.PROMISE_BROKEN:  # as a withdrawal, then the apology below
+            return Handled.WITHDRAWN if self._drop_held(slot, event.version) else Handled.RETRY
+        if event.kind is EtaKind.PROMISE_BROKEN and not settled:  # as a withdrawal, then the apology below
             self.claims.unschedule(slot)  # a confirmation not sent yet: never sent
-            if not self._drop_held_move(slot):
+            if not self._drop_held(slot, event.version):
                 return Handled.RETRY
         phone = event.customer_phone
         if not phone:
@@ -177,10 +193,11 @@ class Policy:
             else:
                 self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
                 return Handled.RESCHEDULED
-        elif event.kind is EtaKind.MOVED and not settled and self.settle > 0:
-            # told once the ETA has stayed put for a while: a re-plan's quick answer and its final one
-            # can disagree, and the customer must not get "11:00", "10:30", "11:00" within a minute
-            if not self._drop_held_move(slot):  # the one it replaces was caught mid-send: settle it first
+        elif event.kind in SETTLING and not settled and self.settle > 0:
+            # told once the visit has stayed put for a while: a re-plan's quick answer and its final one
+            # can disagree, and the customer must not get "11:00", "10:30", "11:00" within a minute, nor
+            # an apology and then a confirmation
+            if not self._drop_held(slot, event.version):  # the one it replaces was caught mid-send: settle it first
                 return Handled.RETRY
             self.claims.schedule(MOVE + slot, self.clock() + self.settle, encode(event))
             return Handled.HELD
@@ -188,12 +205,15 @@ class Policy:
             told = self.claims.get(TOLD + slot)
             if told is not None and abs(event.eta - int(told)) < self.threshold:
                 return Handled.UNCHANGED  # back to (or near) what the customer was told last
-        elif event.kind is EtaKind.PLANNED and event.eta - self.appointment_lead > self.clock():
-            self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
-            return Handled.SCHEDULED
+        elif event.kind is EtaKind.PLANNED:
+            if not self._drop_held(slot, event.version):  # placed again: an apology held is taken back
+                return Handled.RETRY
+            if event.eta - self.appointment_lead > self.clock():
+                self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
+                return Handled.SCHEDULED
         elif event.kind in (EtaKind.DEPARTED, EtaKind.EMERGENCY):
             self.claims.unschedule(slot)  # on the way already: a confirmation would come too late
-            if not self._drop_held_move(slot):  # and this text carries the ETA
+            if not self._drop_held(slot, event.version):  # and this text carries the ETA
                 return Handled.RETRY
         kind, body = self.text(event)
         parts = segments(body)
@@ -216,14 +236,19 @@ class Policy:
             self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
         return outcome
 
-    def _drop_held_move(self, slot: str) -> bool:
-        """Drop the move held for ``slot``, if any; ``False`` while a text of it caught mid-send
-        (a crash) waits to be settled with Twilio: its claim must say whether it went out."""
+    def _drop_held(self, slot: str, version: int) -> bool:
+        """Drop the text (move, apology) held for ``slot``, if any, unless it is of a later plan
+        version than ``version`` (the event that would drop it came late); ``False`` while a text
+        of it caught mid-send (a crash) waits to be settled with Twilio: its claim must say whether
+        it went out."""
         held = self.claims.scheduled(MOVE + slot)
         if held is None:
             return True
         try:
-            if self._leftover(decode(held)) is Handled.RETRY:
+            event = decode(held)
+            if event.version > version:
+                return True  # newer than what would drop it: it stands
+            if self._leftover(event) is Handled.RETRY:
                 return False
         except (KeyError, TypeError, ValueError):
             pass  # unreadable: nothing to settle

@@ -47,12 +47,36 @@ class QuickPlanner:
         self.insertion = Insertion(problem, matrix, self.screening, self.objective, self.timer)
         #: Jobs out of a fixed order that no longer fit in it: left unassigned, not searched.
         self.left_out: set[int] = set()
+        self._dropped: dict[int, int] = {}
 
     def plan(self, previous: dict[int, list[int]], fixed: Controls | None = None) -> tuple[Plan, dict[int, list[int]]]:
         """The quick plan from ``previous`` routes (job indices per technician index), keeping the
         orders ``fixed`` holds, and its routes."""
         began = time.monotonic()
         fixed = fixed or Controls()
+        routes, pool = self.repaired(previous, fixed)
+        tried = self.insertion.fill(routes, pool)
+        cost = sum(self.insertion.cost(v, r) or 0 for v, r in routes.items())
+        plan = routes_plan(
+            self.problem,
+            self.screening,
+            self.timer,
+            routes,
+            tried=tried,
+            objective=cost,
+            status="QUICK",
+            solve_time=time.monotonic() - began,
+        )
+        if self.left_out:
+            out = {j: fixed.dropped(self.problem, j, v) for j, v in self._dropped.items()}
+            plan = dataclasses.replace(
+                plan, unassigned=tuple(out.get(self.problem.job_index[u.job_id], u) for u in plan.unassigned)
+            )
+        return plan, {v: r for v, r in routes.items() if r}
+
+    def repaired(self, previous: dict[int, list[int]], fixed: Controls) -> tuple[dict[int, list[int]], list[int]]:
+        """``previous`` routes less the visits that no longer fit (each technician's order kept), and
+        the jobs to insert into them (``plan`` inserts them; ``SuggestTechnicians`` too)."""
         eligible = self.insertion.eligible
         routes: dict[int, list[int]] = {v: [] for v in range(len(self.problem.technicians))}
         dropped: dict[int, int] = {}  # job -> technician: out of a fixed order that no longer fits
@@ -65,27 +89,11 @@ class QuickPlanner:
             v: sum(1 for j in fixed.kept[v][:n] if j in routes[v]) for v, n in fixed.closed.items()
         }
         placed = {j for r in routes.values() for j in r}
-        tried = self.insertion.fill(
-            routes, [j for j in range(len(self.problem.jobs)) if eligible[j] and j not in placed and j not in dropped]
-        )
+        self._dropped = dropped
         self.left_out = set(dropped)
-        cost = sum(self.insertion.cost(v, r) or 0 for v, r in routes.items())
-        plan = routes_plan(
-            self.problem,
-            self.screening,
-            self.timer,
-            routes,
-            tried=tried,
-            objective=cost,
-            status="QUICK",
-            solve_time=time.monotonic() - began,
-        )
-        if dropped:
-            out = {j: fixed.dropped(self.problem, j, v) for j, v in dropped.items()}
-            plan = dataclasses.replace(
-                plan, unassigned=tuple(out.get(self.problem.job_index[u.job_id], u) for u in plan.unassigned)
-            )
-        return plan, {v: r for v, r in routes.items() if r}
+        return routes, [
+            j for j in range(len(self.problem.jobs)) if eligible[j] and j not in placed and j not in dropped
+        ]
 
 
 def _eligible(eligible: Sequence[Collection[int]], v: int, j: int) -> bool:

@@ -96,7 +96,10 @@ def suggest(
         raise VersionConflictError(ask.plan_id, ask.expected_version, record.version)
     problem = record.problem
     as_replan = Replan(plan_id=ask.plan_id, time=ask.time, events=(NewJob(job=ask.job),))
-    options = replan_options(host.settings, as_replan, problem)
+    try:
+        options = replan_options(host.settings, as_replan, problem)
+    except ProblemError as exc:
+        raise ProblemError([*bad, *exc.violations]) from None
     asked = ask.time - problem.epoch
     now = max(asked, record.state.now)
     try:
@@ -136,14 +139,22 @@ def _options(ready: Prepared, job_id: str) -> tuple[TechnicianOption, ...]:
     insertion, timer, objective = planner.insertion, planner.timer, planner.objective
     eligible = set(insertion.eligible[j])
     insertion.eligible[j] = set()
-    base_plan, _ = planner.plan(here.previous, ready.fixed)
-    routes: dict[int, list[int]] = {v: [] for v in range(len(part.technicians))}
+    # The plan as it stands now: the quick answer's repair of the stored routes, left-over work
+    # inserted. Should that place some, each option inserts the job with it (most urgent first),
+    # as the re-plan's quick answer does.
+    repaired, pool = planner.repaired(here.previous, ready.fixed)
+    rest = [k for k in pool if k != j]
+    routes = {w: list(r) for w, r in repaired.items()}
+    insertion.fill(routes, rest)
+    redo = routes != repaired
     index = part.job_index
-    for route in base_plan.routes:
-        routes[part.technician_index[route.technician_id]] = [index[x.job_id] for x in route.visits]
     base_timing = {v: timer.timing(v, r) for v, r in routes.items() if r}
     base_travel = {v: t.travel for v, t in base_timing.items() if t is not None}
-    base_start = {index[x.job_id]: x.start for r in base_plan.routes for x in r.visits}
+    base_start = {
+        k: x.start
+        for v, t in base_timing.items()
+        for x, k in zip(timer.route(v, routes[v], t).visits, routes[v], strict=True)
+    }
     # What the dispatcher sees now: the stored plan's visits still to come (plan seconds).
     shown = {x.job_id: x.start for r in here.plan.routes for x in r.visits if x.status is VisitStatus.PLANNED}
     promised = objective.window
@@ -168,8 +179,8 @@ def _options(ready: Prepared, job_id: str) -> tuple[TechnicianOption, ...]:
             out.append(TechnicianOption(technician_id=tech_id, feasible=False, note=_why_not(part.technicians[v], job)))
             continue
         insertion.eligible[j] = {v}
-        trial = {w: list(r) for w, r in routes.items()}
-        insertion.fill(trial, [j])
+        trial = {w: list(r) for w, r in (repaired if redo else routes).items()}
+        insertion.fill(trial, [j, *rest] if redo else [j])
         if j not in trial[v]:
             out.append(
                 TechnicianOption(
