@@ -8,7 +8,10 @@ nasties (NaN and infinite coordinates, empty, duplicate, unicode and enormous id
 or year 9999 or backwards, negative and enormous durations, unknown enum numbers, matrices of the
 wrong size or with negatives, pins to unknown technicians, empty days; for re-plans, events about
 jobs and technicians the day does not know, cancelled twice, progress out of order, thousands of
-events; for Validate, plans with visits that are not the request's, times in year 1 …).
+events, the dispatcher's overrides (assign, unassign, release, lock_route) of jobs cancelled, done or
+under way, released twice, locks until year 1 or int64's end, change scopes out of range -- an assign
+the day cannot honour is FAILED_PRECONDITION naming the event; for SuggestTechnicians, the Solve
+corpus's bad jobs, no job, stale versions, option counts out of range; for Validate, plans with visits that are not the request's, times in year 1 …).
 ``derandomize`` makes them the same corpora on every run: regression tests.
 """
 
@@ -16,17 +19,20 @@ from __future__ import annotations
 
 import copy
 import math
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import json_format
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.support.console_requests import small_day
+from tests.support.console_requests import burst_pipe, small_day
 from tests.support.redis_server import free_port
 from tests.support.served import DispatchProcess
 from tests.test_server import field_violations
@@ -223,6 +229,7 @@ LIVE_ANSWERS = {
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.NOT_FOUND,
     grpc.StatusCode.ABORTED,
+    grpc.StatusCode.FAILED_PRECONDITION,  # an assign the day cannot honour
 }
 TECH_IDS = ["mike", "rosa", "ghost", "", "x" * 5000]
 JOB_IDS = ["job-0", "job-3", "job-5", "nobody", "", "🚐\u0000id"]
@@ -279,12 +286,74 @@ def event_of(kind: str, i: int, pick: int) -> list[dict[str, Any]]:
 
 
 LIVE_KINDS = ["new_job", "cancel", "progress", "delay", "unavailable", "added", "many", "empty",
-              "plan_id", "version", "time", "options"]  # fmt: skip
+              "plan_id", "version", "time", "options",
+              "assign", "unassign", "release", "lock_route", "scope"]  # fmt: skip
+OVERRIDE_KINDS = ["assign", "unassign", "release", "lock_route"]  # the dispatcher's overrides
+
+OVERRIDE_JOB_IDS = ["job-0", "job-1", "job-3", "job-5", "nobody", "", "x" * 100_000, "🚐\u0000id"]
+OVERRIDE_TECH_IDS = ["mike", "rosa", "mike", "ghost", "", "x" * 100_000]
+#: lock_route.until as JSON: long ago, far ahead, just before and after now, beyond the 31 days a plan looks ahead.
+UNTIL_STAMPS = [*BAD_STAMPS, "2026-03-02T16:00:00Z", "2026-03-02T19:30:00Z", "2026-04-15T00:00:00Z"]
+#: Timestamps no JSON carries (seconds, nanos), set on the message after parsing: int64's ends, year 10000,
+#: nanos out of their range.
+_NOW_S = int(datetime(2026, 3, 2, 17, tzinfo=UTC).timestamp())
+RAW_STAMPS = [(2**63 - 1, 0), (-(2**63), 0), (253402300800, 0), (_NOW_S + 3600, -1), (_NOW_S + 3600, 10**9),
+              (_NOW_S, 2**31 - 1), (-1, -(2**31))]  # fmt: skip
+SCOPES = [99, -1, 2**31 - 1, 1, 2, 3, 0]  # unknown numbers; TIMES_ONLY, RESEQUENCE, REASSIGN, unset
+
+
+def override_of(kind: str, i: int, pick: int) -> tuple[list[dict[str, Any]], list[tuple[int, int, int]]]:
+    """A dispatcher's override of ``kind`` (assign, unassign, release, lock_route) with bad ids or times, in
+    a context that makes it wrong (the job cancelled, completed or under way, the technician gone, the
+    event twice ...); and the (event offset, seconds, nanos) of the lock_route ``until``s to set raw."""
+    job_id, tech_id = OVERRIDE_JOB_IDS[pick % len(OVERRIDE_JOB_IDS)], OVERRIDE_TECH_IDS[i % len(OVERRIDE_TECH_IDS)]
+    other = "rosa" if tech_id == "mike" else "mike"
+    raw: list[tuple[int, int, int]] = []
+    if kind == "assign":
+        event: dict[str, Any] = {"assign": {"job_id": job_id, "technician_id": tech_id}}
+    elif kind == "unassign":
+        event = {"unassign": {"job_id": job_id}}
+    elif kind == "release":
+        event = {"release": {"job_id": job_id}}
+    else:
+        lock: dict[str, Any] = {"technician_id": tech_id}
+        u = (pick // 64) % (1 + len(UNTIL_STAMPS) + len(RAW_STAMPS))
+        if 0 < u <= len(UNTIL_STAMPS):
+            lock["until"] = UNTIL_STAMPS[u - 1]
+        elif u > len(UNTIL_STAMPS):
+            lock["until"] = NOW
+            raw.append((0, *RAW_STAMPS[u - 1 - len(UNTIL_STAMPS)]))
+        event = {"lock_route": lock}
+    before: list[dict[str, Any]] = []
+    after: list[dict[str, Any]] = []
+    setup = (pick // 8) % 8
+    if setup == 7 and kind == "assign":  # a job of a skill the technician lacks: FAILED_PRECONDITION
+        event["assign"]["job_id"] = {"mike": "job-3", "rosa": "job-2"}.get(tech_id, job_id)
+    if setup == 1:  # the job cancelled first
+        before = [{"cancel_job": {"job_id": job_id}}]
+    elif setup == 2:  # the job done
+        before = [{"progress": {"technician_id": other, "kind": "COMPLETED", "job_id": job_id}}]
+    elif setup == 3:  # the technician gone for the day
+        before = [{"technician_unavailable": {"technician_id": tech_id}}]
+    elif setup == 4:  # the job under way with someone else
+        before = [{"progress": {"technician_id": other, "kind": "ARRIVED", "job_id": job_id}}]
+    elif setup == 5:  # the event twice (released twice, held twice, assigned twice, locked twice)
+        after = [copy.deepcopy(event)]
+    elif setup == 6 and kind == "assign":  # a new job no technician can do, put on one: FAILED_PRECONDITION
+        job = burst_pipe(id=f"unfit-{pick}", required_skills=["plumbing", "nobody-has-this"])
+        event["assign"]["job_id"] = job["id"]
+        before = [{"new_job": job}]
+    elif setup == 6 and kind in ("unassign", "release"):  # held, released, released again
+        before = [{"unassign": {"job_id": job_id}}, {"release": {"job_id": job_id}}] if kind == "release" else []
+        after = [] if kind == "release" else [{"release": {"job_id": job_id}}, {"release": {"job_id": job_id}}]
+    raw = [(k + len(before), s, n) for k, s, n in raw]
+    return [*before, event, *after], raw
 
 
 def replan_of(plan: pb.Plan, mutations: list[tuple[str, int, int]]) -> pb.ReoptimizeRequest | None:
     body: dict[str, Any] = {"plan_id": plan.plan_id, "expected_version": str(plan.version), "time": NOW, "events": []}
     body["options"] = {"time_limit": "0.2s"}
+    raw: list[tuple[int, int, int]] = []  # lock_route untils no JSON carries
     for kind, i, pick in mutations:
         if kind == "plan_id":
             body["plan_id"] = BAD_IDS[pick % len(BAD_IDS)]
@@ -299,20 +368,65 @@ def replan_of(plan: pb.Plan, mutations: list[tuple[str, int, int]]) -> pb.Reopti
                 "promise_weight": [-5, 10**6, 0, 2**31 - 1][pick % 4],
                 "emergency_weight": [2**31 - 1, -1, 3, 10**6][i % 4],
             }
+        elif kind == "scope":
+            body["options"]["change_scope"] = SCOPES[pick % len(SCOPES)]
+        elif kind in OVERRIDE_KINDS:
+            events, stamps = override_of(kind, i, pick)
+            raw.extend((k + len(body["events"]), s, n) for k, s, n in stamps)
+            body["events"].extend(events)
         else:
             body["events"].extend(event_of(kind, i, pick))
     try:
-        return json_format.ParseDict(body, pb.ReoptimizeRequest())
+        request = json_format.ParseDict(body, pb.ReoptimizeRequest())
     except json_format.ParseError:
         return None
+    for k, seconds, nanos in raw:
+        request.events[k].lock_route.until.seconds = seconds
+        request.events[k].lock_route.until.nanos = nanos
+    return request
 
 
-LIVE_MUTATIONS = st.lists(
-    st.tuples(st.sampled_from(LIVE_KINDS), st.integers(0, 50), st.integers(0, 10_000)), min_size=1, max_size=3
+LIVE_MUTATIONS = st.lists(  # the dispatcher's overrides twice as often as the other kinds
+    st.tuples(st.sampled_from([*LIVE_KINDS, *OVERRIDE_KINDS]), st.integers(0, 50), st.integers(0, 10_000)),
+    min_size=1,
+    max_size=3,
 )
 
 
-@corpus(300)
+def details(err: grpc.RpcError, message_type):
+    """The first detail of ``message_type`` in ``err``'s status, or None."""
+    for key, value in err.trailing_metadata():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                out = message_type()
+                if detail.Unpack(out):
+                    return out
+    return None
+
+
+SOLVE_OPTIONS = set(pb.SolveOptions.DESCRIPTOR.fields_by_name)
+EVENT_PATH = re.compile(r"events\[(\d+)\](?:\.(\w+))?")
+
+
+def misnamed_replan_fields(fields: dict[str, str], request: pb.ReoptimizeRequest) -> list[str]:
+    """The violations' paths that name no field of ``request``: an event's path names its index and its kind
+    (``events[3].assign.job_id`` of an ``assign``), an option one of SolveOptions' fields."""
+    wrong = []
+    for path in fields:
+        event = EVENT_PATH.match(path)
+        if event:
+            k = int(event[1])
+            if k >= len(request.events) or event[2] != request.events[k].WhichOneof("event"):
+                wrong.append(path)
+        elif path.startswith("options."):
+            if path.split(".")[1] not in SOLVE_OPTIONS:
+                wrong.append(path)
+        elif path not in ("plan_id", "expected_version", "time", "events", "…"):  # …: more than the details hold
+            wrong.append(path)
+    return wrong
+
+
+@corpus(400)
 @given(LIVE_MUTATIONS, st.booleans())
 def test_every_malformed_replan_is_refused_by_field_or_answered_never_a_crash(stub, mutations, streaming):
     plan = live_plan(stub)
@@ -320,6 +434,8 @@ def test_every_malformed_replan_is_refused_by_field_or_answered_never_a_crash(st
     if request is None:
         SEEN["replan unparsable"] = SEEN.get("replan unparsable", 0) + 1
         return
+    if {kind for kind, _, _ in mutations} & {*OVERRIDE_KINDS, "scope"}:
+        SEEN["replan with overrides or scope"] = SEEN.get("replan with overrides or scope", 0) + 1
     try:
         if streaming:
             updates = list(stub.ReoptimizeStream(request, timeout=30))
@@ -332,7 +448,16 @@ def test_every_malformed_replan_is_refused_by_field_or_answered_never_a_crash(st
         code = err.code()
         assert code in LIVE_ANSWERS, (code, err.details(), mutations)
         if code == grpc.StatusCode.INVALID_ARGUMENT:
-            assert field_violations(err), (err.details(), mutations)
+            fields = field_violations(err)
+            assert fields, (err.details(), mutations)
+            assert not misnamed_replan_fields(fields, request), (fields, mutations)
+        elif code == grpc.StatusCode.FAILED_PRECONDITION:  # names each assign it cannot honour, and why
+            failure = details(err, error_details_pb2.PreconditionFailure)
+            assert failure is not None and failure.violations, (err.details(), mutations)
+            for v in failure.violations:
+                event = EVENT_PATH.fullmatch(v.subject)
+                assert event and event[2] == "assign" == request.events[int(event[1])].WhichOneof("event"), v
+                assert v.description, v
     else:
         # A mutated plan_id may name another stored plan (the Solve test stores plans under odd but valid ids).
         assert reply.plan.plan_id == request.plan_id
@@ -340,6 +465,101 @@ def test_every_malformed_replan_is_refused_by_field_or_answered_never_a_crash(st
         assert not [w for w in reply.plan.stats.warnings if w.startswith("checker")], reply.plan.stats.warnings
         LIVE_STATE["dirty"] = True
     SEEN[f"replan {code.name}"] = SEEN.get(f"replan {code.name}", 0) + 1
+
+
+# ---------------------------------------------------------------------------- SuggestTechnicians
+
+#: The Solve corpus's nasties that a lone job can carry (``known_id``: a job the day has already).
+SUGGEST_JOB_KINDS = ["coordinate", "job_id", "window", "many_windows", "service_duration", "respond_within",
+                     "priority", "parts", "skills", "pin", "phone", "location_missing", "matrix", "known_id"]  # fmt: skip
+SUGGEST_KINDS = [*SUGGEST_JOB_KINDS, "no_job", "plan_id", "version", "time", "raw_time", "max_options"]
+SUGGEST_ROOTS = ("job", "max_options", "plan_id", "expected_version", "time")
+
+
+def suggestion_of(plan: pb.Plan, mutations: list[tuple[str, int, int]]) -> pb.SuggestTechniciansRequest | None:
+    """A request for options for an emergency (or a copy of one of the day's jobs), with ``mutations``."""
+    first = mutations[0][1]
+    if first % 2:
+        job = copy.deepcopy(_job(LIVE, first // 2))
+        job["id"] = f"asked-{first}"
+    else:
+        job = burst_pipe(
+            customer={"name": "Asker", "phone": "+13035550142"},
+            time_windows=[{"start": NOW, "end": "2026-03-02T21:00:00Z"}],
+        )
+    body: dict[str, Any] = {"plan_id": plan.plan_id, "expected_version": str(plan.version), "time": NOW, "job": job}
+    raw: tuple[int, int] | None = None
+    for kind, i, pick in mutations:
+        if kind == "known_id":
+            job["id"] = _job(LIVE, pick)["id"]
+        elif kind in SUGGEST_JOB_KINDS:
+            day = {"jobs": [job], "technicians": copy.deepcopy(LIVE["technicians"]), "options": {}}
+            mutate(day, kind, i, pick)
+        elif kind == "no_job":
+            body.pop("job", None)
+        elif kind == "plan_id":
+            body["plan_id"] = [*BAD_IDS, "never-made"][pick % (len(BAD_IDS) + 1)]
+        elif kind == "version":
+            body["expected_version"] = str([-1, 10**12, max(plan.version - 1, 0), plan.version + 1, -(2**63)][pick % 5])
+        elif kind == "time":
+            body["time"] = [*BAD_STAMPS, "2026-04-15T00:00:00Z", None][pick % (len(BAD_STAMPS) + 2)]
+            if body["time"] is None:
+                del body["time"]  # the server's clock
+        elif kind == "raw_time":
+            raw = RAW_STAMPS[pick % len(RAW_STAMPS)]
+        elif kind == "max_options":
+            body["max_options"] = [-1, -(2**31), 201, 2**31 - 1, 1, 200, 0][pick % 7]
+    try:
+        request = json_format.ParseDict(body, pb.SuggestTechniciansRequest())
+    except json_format.ParseError:
+        return None
+    if raw is not None:
+        request.time.seconds, request.time.nanos = raw
+    return request
+
+
+@corpus(500)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(SUGGEST_KINDS), st.integers(0, 50), st.integers(0, 10_000)), min_size=1, max_size=3
+    )
+)
+def test_every_malformed_suggest_request_is_refused_by_field_or_answered_never_a_crash(stub, mutations):
+    plan = live_plan(stub)
+    request = suggestion_of(plan, mutations)
+    if request is None:
+        SEEN["suggest unparsable"] = SEEN.get("suggest unparsable", 0) + 1
+        return
+    kinds = {kind for kind, _, _ in mutations}
+    try:
+        reply = stub.SuggestTechnicians(request, timeout=30)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as err:
+        code = err.code()
+        assert code in LIVE_ANSWERS - {grpc.StatusCode.FAILED_PRECONDITION}, (code, err.details(), mutations)
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            fields = field_violations(err)
+            assert fields, (err.details(), mutations)
+            wrong = [f for f in fields if f != "…" and f.split(".")[0].split("[")[0] not in SUGGEST_ROOTS]
+            assert not wrong, (fields, mutations)
+        elif code == grpc.StatusCode.NOT_FOUND:  # a plan never made
+            assert "plan_id" in kinds, (err.details(), mutations)
+        elif code == grpc.StatusCode.ABORTED:  # a stale version (or the live one's, of another stored plan)
+            assert kinds & {"version", "plan_id"}, (err.details(), mutations)
+    else:
+        # Options for the job, at most as many as asked, the feasible first; nothing stored.
+        assert reply.plan_id == request.plan_id
+        assert len(reply.options) <= (request.max_options or 5), (len(reply.options), mutations)
+        feasible = [o.feasible for o in reply.options]
+        assert feasible == sorted(feasible, reverse=True), feasible
+        for option in reply.options:
+            assert option.note, option
+            assert not option.feasible or option.start.ToSeconds() >= option.arrival.ToSeconds(), option
+        if request.plan_id == plan.plan_id:
+            assert reply.plan_version == plan.version
+            techs = [o.technician_id for o in reply.options]
+            assert len(set(techs)) == len(techs) and set(techs) <= {t["id"] for t in LIVE["technicians"]}, techs
+    SEEN[f"suggest {code.name}"] = SEEN.get(f"suggest {code.name}", 0) + 1
 
 
 # ---------------------------------------------------------------------------- Validate, GetPlan, WatchEtas
@@ -437,6 +657,9 @@ def test_the_server_is_whole_after_the_corpora(remote, stub):
         assert sent >= 1000 and SEEN.get("INVALID_ARGUMENT", 0) > 0 and SEEN.get("OK", 0) > 0, SEEN
     if any(k.startswith("replan") for k in SEEN):
         assert SEEN.get("replan INVALID_ARGUMENT", 0) > 0 and SEEN.get("replan OK", 0) > 0, SEEN
+        assert SEEN.get("replan FAILED_PRECONDITION", 0) > 0, SEEN  # an assign the day cannot honour, named
+    if any(k.startswith("suggest") for k in SEEN):
+        assert SEEN.get("suggest INVALID_ARGUMENT", 0) > 0 and SEEN.get("suggest OK", 0) > 0, SEEN
     if any(k.startswith("validate") for k in SEEN):
         assert SEEN.get("validate violations", 0) > 0, SEEN
     if REFUSED and "before" in MEMORY:

@@ -440,7 +440,13 @@ def _honour_overrides(replan: Replan, day: Problem, plan: Plan) -> None:
         if on.get(event.job_id) == event.technician_id:
             continue
         u = left.get(event.job_id)
-        why = f"{u.reason.value}: {u.detail}" if u is not None else "it is not on that technician's route"
+        elsewhere = on.get(event.job_id)
+        if u is not None:
+            why = f"{u.reason.value}: {u.detail}"
+        elif elsewhere is not None:
+            why = f"it is under way with (or done by) technician {elsewhere[:40]!r}"
+        else:
+            why = "it is not on that technician's route"
         bad.append(
             FieldViolation(
                 f"events[{i}].assign",
