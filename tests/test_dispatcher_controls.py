@@ -128,6 +128,8 @@ def test_unassign_holds_the_job_off_the_board_until_released(service):
     # Searches in later re-plans leave it held.
     later = replan(service, first.plan_id, 20 * MIN, NewJob(job=job("n", x=50)))
     assert reason(later.plan, "j55").reason is UnassignedReason.HELD_BY_DISPATCHER
+    found = service.suggest(ask(first.plan_id, 25 * MIN, job("e", x=70, priority=Priority.EMERGENCY)))
+    assert all(u.job_id != "j55" for o in found.options for u in o.newly_unassigned)  # held before: not this option's
     back = replan(service, first.plan_id, 30 * MIN, Release(job_id="j55"))
     assert who_serves(back.plan, "j55") is not None and reason(back.plan, "j55") is None
 

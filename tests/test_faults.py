@@ -71,6 +71,14 @@ def answers(stub: dispatch_pb2_grpc.DispatchStub, plan: pb.Plan) -> dict[str, tu
         "ReoptimizeStream": lambda: list(stub.ReoptimizeStream(reopt_request(plan, [EMERGENCY]), timeout=DEADLINE)),
         "WatchEtas": lambda: list(stub.WatchEtas(pb.WatchEtasRequest(technician_id="mike"), timeout=DEADLINE)),
         "GetIntegrationHealth": lambda: stub.GetIntegrationHealth(pb.GetIntegrationHealthRequest(), timeout=DEADLINE),
+        "SuggestTechnicians": lambda: stub.SuggestTechnicians(
+            pb.SuggestTechniciansRequest(
+                plan_id=plan.plan_id,
+                time=reopt_request(plan, []).time,
+                job=reopt_request(plan, [EMERGENCY]).events[0].new_job,
+            ),
+            timeout=DEADLINE,
+        ),
     }
     assert set(calls) == {m.name for m in pb.DESCRIPTOR.services_by_name["Dispatch"].methods}  # every RPC
     out = {}
@@ -103,7 +111,15 @@ def test_redis_silent_or_killed_mid_run_every_rpc_answers_in_time_and_no_plan_is
         for name, (code, took) in during.items():
             assert took < DEADLINE, (name, code, took)
         # what needs the plan store fails closed, and says so; what does not goes on
-        unavailable = {"Solve", "SolveStream", "GetPlan", "Reoptimize", "ReoptimizeStream", "WatchEtas"}
+        unavailable = {
+            "Solve",
+            "SolveStream",
+            "GetPlan",
+            "Reoptimize",
+            "ReoptimizeStream",
+            "WatchEtas",
+            "SuggestTechnicians",
+        }
         assert {n for n, (c, _) in during.items() if c == grpc.StatusCode.UNAVAILABLE} == unavailable, during
         assert {n for n, (c, _) in during.items() if c == grpc.StatusCode.OK} == {"Validate", "GetIntegrationHealth"}
         # back: the version stored before the fault is there (the append-only file kept it), and re-plans go on

@@ -169,7 +169,8 @@ class Policy:
         """Text ``event``'s customer if due; ``RETRY`` when not done (the event stays
         unacknowledged). ``settled``: a held text (move, apology) whose time has come."""
         slot = visit_slot(event.plan_id, event.job_id)
-        if event.kind in STATEFUL and not self.claims.advance(slot, event.version):
+        checked = event.kind in STATEFUL and (not settled or event.kind is EtaKind.PROMISE_BROKEN)
+        if checked and not self.claims.advance(slot, event.version):
             # a later version of this visit was handled (events came out of order, or it came while
             # this one was held: a job dropped by a quick answer and placed again by the final one)
             return self._leftover(event)
@@ -206,7 +207,8 @@ class Policy:
             if told is not None and abs(event.eta - int(told)) < self.threshold:
                 return Handled.UNCHANGED  # back to (or near) what the customer was told last
         elif event.kind is EtaKind.PLANNED:
-            if not self._drop_held(slot, event.version):  # placed again: an apology held is taken back
+            # placed again: an apology held is taken back (a held move stands: it carries the ETA told)
+            if not self._drop_held(slot, event.version, only=EtaKind.PROMISE_BROKEN):
                 return Handled.RETRY
             if event.eta - self.appointment_lead > self.clock():
                 self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
@@ -236,7 +238,7 @@ class Policy:
             self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
         return outcome
 
-    def _drop_held(self, slot: str, version: int) -> bool:
+    def _drop_held(self, slot: str, version: int, *, only: EtaKind | None = None) -> bool:
         """Drop the text (move, apology) held for ``slot``, if any, unless it is of a later plan
         version than ``version`` (the event that would drop it came late); ``False`` while a text
         of it caught mid-send (a crash) waits to be settled with Twilio: its claim must say whether
@@ -246,8 +248,8 @@ class Policy:
             return True
         try:
             event = decode(held)
-            if event.version > version:
-                return True  # newer than what would drop it: it stands
+            if event.version > version or (only is not None and event.kind is not only):
+                return True  # newer than what would drop it, or not of the kind to drop: it stands
             if self._leftover(event) is Handled.RETRY:
                 return False
         except (KeyError, TypeError, ValueError):

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from dispatch.budget import Budget
-from dispatch.domain import Job, NewJob, Priority, Replan, Technician, Unassigned, VisitStatus
+from dispatch.domain import Job, NewJob, Priority, Replan, Technician, Unassigned, UnassignedReason, VisitStatus
 from dispatch.errors import FieldViolation, ProblemError, VersionConflictError
 from dispatch.reopt.events import apply_events
 from dispatch.reopt.replan import Host, Prepared, prepare, replan_options
@@ -214,7 +214,11 @@ def _options(ready: Prepared, job_id: str) -> tuple[TechnicianOption, ...]:
         lost = [k for r in routes.values() for k in r if k not in served]
         broken += sum(1 for k in lost if k in promised or k in objective.owner)
         gone = [index[x] for x in shown if x in index and index[x] not in served]
-        dropped = here.unassigned(tuple(capacity_exhausted(part.jobs[k]) for k in gone))
+        dropped = tuple(
+            u
+            for u in here.unassigned(tuple(capacity_exhausted(part.jobs[k]) for k in gone))
+            if u.reason is not UnassignedReason.HELD_BY_DISPATCHER  # held before, whoever goes
+        )
         out.append(
             TechnicianOption(
                 technician_id=tech_id,
