@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -109,6 +110,17 @@ class UnassignedReason(enum.Enum):
     HELD_BY_DISPATCHER = "HELD_BY_DISPATCHER"
     #: Its customer was told an ETA and no feasible plan keeps it (the cause in the detail).
     PROMISE_BROKEN = "PROMISE_BROKEN"
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows ("" is not)."""
+    if not name or len(name) > 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,6 +238,8 @@ class Problem:
     travel_matrix: ExplicitMatrix | None = None
     #: Re-plans only: what customers were told by earlier versions of the plan (soft).
     commitments: tuple[Commitment, ...] = ()
+    #: The business's time zone (IANA name): clock times in texts and summaries. "" : UTC.
+    time_zone: str = ""
 
     @functools.cached_property
     def technician_index(self) -> dict[str, int]:
@@ -322,6 +336,8 @@ class Plan:
     routes: tuple[Route, ...] = ()
     unassigned: tuple[Unassigned, ...] = ()
     stats: PlanStats = field(default_factory=PlanStats)
+    #: The problem's time zone (IANA name), kept with the plan.
+    time_zone: str = ""
 
     @property
     def assigned_job_ids(self) -> list[str]:
@@ -361,6 +377,14 @@ class ProgressKind(enum.Enum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Invoice:
+    number: str = ""
+    #: As the customer reads it, currency included ("$249.00").
+    total: str = ""
+    payment_link: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class NewJob:
     """A job called in during the day (an emergency's ``respond_within`` counts from the event)."""
 
@@ -379,6 +403,8 @@ class TechnicianProgress:
     time: int
     job_id: str = ""
     location: Location | None = None
+    #: COMPLETED: the invoice left with the customer (the service-complete text carries it).
+    invoice: Invoice | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dispatch.domain import Announced, Job, Plan, Priority, Problem, UnassignedReason, VisitStatus
 
@@ -55,6 +55,10 @@ class EtaKind(enum.Enum):
     WITHDRAWN = "WITHDRAWN"
     PROMISE_BROKEN = "PROMISE_BROKEN"
     EMERGENCY_RECEIVED = "EMERGENCY_RECEIVED"
+    #: The technician reported the job completed (the invoice, if any, in ``variables``).
+    SERVICE_COMPLETE = "SERVICE_COMPLETE"
+    #: A text the console asked for (``NotifyCustomer``): the message kind in ``variables["kind"]``.
+    CUSTOMER_MESSAGE = "CUSTOMER_MESSAGE"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +82,13 @@ class EtaEvent:
     customer_phone: str = ""
     technician_name: str = ""
     technician_phone: str = ""
+    #: The plan's time zone (IANA name; "" for the notifier's default): clock times in texts.
+    time_zone: str = ""
+    #: What the text needs beyond the visit (``invoice_number``, ``invoice_total``, ``payment_link``, ...).
+    variables: dict[str, str] = field(default_factory=dict)
+    #: ``CUSTOMER_MESSAGE``: what makes the text one of its own (the request's idempotency key, or the
+    #: invoice and day); its dedupe key is the customer, the message kind and this.
+    reference: str = ""
 
 
 def window_half_width(lead: int) -> int:

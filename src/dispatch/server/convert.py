@@ -23,6 +23,7 @@ from dispatch.domain import (
     Delay,
     Event,
     ExplicitMatrix,
+    Invoice,
     Job,
     Location,
     LockRoute,
@@ -48,6 +49,7 @@ from dispatch.domain import (
     UnassignedReason,
     Visit,
     VisitStatus,
+    known_zone,
 )
 from dispatch.errors import FieldViolation
 from dispatch.eta import EtaEvent, EtaKind
@@ -172,6 +174,10 @@ def request_epoch(request: pb.SolveRequest) -> int:
     return min(starts) if starts else int(time.time())
 
 
+#: Longest invoice field (number, total, payment link) a text may carry.
+MAX_TEXT_VALUE = 1_024
+
+
 def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldViolation]]:
     """Parse a request; return the problem and the shape violations found (validate the rest)."""
     epoch = request_epoch(request)
@@ -207,7 +213,10 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
             **({"emergency_weight": options.emergency_weight} if options.HasField("emergency_weight") else {}),
         ),
         travel_matrix=matrix,
+        time_zone=request.time_zone,
     )
+    if request.time_zone and not known_zone(request.time_zone):
+        parser.bad("time_zone", f"unknown time zone {request.time_zone[:64]!r} (an IANA name, e.g. America/Denver)")
     if options.change_scope not in _SCOPE:
         parser.bad("options.change_scope", f"unknown value {options.change_scope}")
     elif _SCOPE[options.change_scope] is not ChangeScope.REASSIGN:
@@ -333,6 +342,7 @@ def _event(parser: _Parser, path: str, e: pb.Event) -> Event | None:
             time=parser.moment(p, "time", path) if p.HasField("time") else 0,
             job_id=p.job_id,
             location=parser.location(p, "location", path) if p.HasField("location") else None,
+            invoice=_invoice(parser, p, path),
         )
     if kind == "delay":
         return Delay(job_id=e.delay.job_id, extra=duration_seconds(e.delay.extra))
@@ -404,12 +414,24 @@ def duration(seconds: float) -> duration_pb2.Duration:
     return d
 
 
+def _invoice(parser: _Parser, p: pb.Progress, path: str) -> Invoice | None:
+    if not p.HasField("invoice"):
+        return None
+    if _PROGRESS[p.kind] is not ProgressKind.COMPLETED:
+        parser.bad(f"{path}.invoice", "only with COMPLETED")
+    for name in ("number", "total", "payment_link"):
+        if len(getattr(p.invoice, name)) > MAX_TEXT_VALUE:
+            parser.bad(f"{path}.invoice.{name}", f"longer than {MAX_TEXT_VALUE} characters")
+    return Invoice(number=p.invoice.number, total=p.invoice.total, payment_link=p.invoice.payment_link)
+
+
 def plan_to_proto(plan: Plan) -> pb.Plan:
     e = plan.epoch
     return pb.Plan(
         plan_id=plan.plan_id,
         version=plan.version,
         start_time=timestamp(e, 0),
+        time_zone=plan.time_zone,
         routes=[
             pb.Route(
                 technician_id=r.technician_id,
@@ -500,10 +522,13 @@ def plan_from_proto(msg: pb.Plan, epoch: int) -> tuple[Plan, list[FieldViolation
             parser.bad(f"plan.unassigned[{i}].reason", f"unknown value {u.reason}")
             continue
         unassigned.append(Unassigned(job_id=u.job_id, reason=_REASON_FROM_PB[u.reason], detail=u.detail))
+    if msg.time_zone and not known_zone(msg.time_zone):
+        parser.bad("plan.time_zone", f"unknown time zone {msg.time_zone[:64]!r}")
     plan = Plan(
         plan_id=msg.plan_id,
         epoch=epoch,
         version=msg.version,
+        time_zone=msg.time_zone if known_zone(msg.time_zone) else "",
         routes=tuple(routes),
         unassigned=tuple(unassigned),
         stats=PlanStats(
@@ -541,6 +566,8 @@ def eta_to_proto(e: EtaEvent) -> pb.EtaUpdate:
         priority=pb.Priority.Value(e.priority.name),
         service_type=e.service_type,
         technician_name=e.technician_name,
+        time_zone=e.time_zone,
+        variables=e.variables,
     )
 
 

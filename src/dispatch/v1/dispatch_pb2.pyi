@@ -71,6 +71,8 @@ class EtaKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ETA_WITHDRAWN: _ClassVar[EtaKind]
     ETA_PROMISE_BROKEN: _ClassVar[EtaKind]
     ETA_EMERGENCY_RECEIVED: _ClassVar[EtaKind]
+    ETA_SERVICE_COMPLETE: _ClassVar[EtaKind]
+    ETA_CUSTOMER_MESSAGE: _ClassVar[EtaKind]
 PRIORITY_UNSPECIFIED: Priority
 LOW: Priority
 NORMAL: Priority
@@ -111,6 +113,8 @@ ETA_EMERGENCY: EtaKind
 ETA_WITHDRAWN: EtaKind
 ETA_PROMISE_BROKEN: EtaKind
 ETA_EMERGENCY_RECEIVED: EtaKind
+ETA_SERVICE_COMPLETE: EtaKind
+ETA_CUSTOMER_MESSAGE: EtaKind
 
 class Location(_message.Message):
     __slots__ = ("lat", "lng", "matrix_index", "address")
@@ -243,7 +247,7 @@ class TravelMatrix(_message.Message):
     def __init__(self, size: _Optional[int] = ..., durations_seconds: _Optional[_Iterable[int]] = ..., distances_meters: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SolveRequest(_message.Message):
-    __slots__ = ("plan_id", "start_time", "technicians", "jobs", "options", "travel_matrix", "request_id", "replace")
+    __slots__ = ("plan_id", "start_time", "technicians", "jobs", "options", "travel_matrix", "request_id", "replace", "time_zone")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     TECHNICIANS_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +256,7 @@ class SolveRequest(_message.Message):
     TRAVEL_MATRIX_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REPLACE_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     start_time: _timestamp_pb2.Timestamp
     technicians: _containers.RepeatedCompositeFieldContainer[Technician]
@@ -260,7 +265,8 @@ class SolveRequest(_message.Message):
     travel_matrix: TravelMatrix
     request_id: str
     replace: bool
-    def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ..., request_id: _Optional[str] = ..., replace: bool = ...) -> None: ...
+    time_zone: str
+    def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ..., request_id: _Optional[str] = ..., replace: bool = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class Visit(_message.Message):
     __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters", "status", "travel_source")
@@ -353,20 +359,22 @@ class PlanStats(_message.Message):
     def __init__(self, total_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_distance_meters: _Optional[int] = ..., objective: _Optional[int] = ..., solver_status: _Optional[str] = ..., solve_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ..., jobs_unassigned: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., travel_source: _Optional[str] = ..., travel_requests: _Optional[int] = ..., travel_estimated_pairs: _Optional[int] = ..., travel_unreachable_pairs: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "version", "routes", "unassigned", "stats", "start_time")
+    __slots__ = ("plan_id", "version", "routes", "unassigned", "stats", "start_time", "time_zone")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROUTES_FIELD_NUMBER: _ClassVar[int]
     UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     version: int
     routes: _containers.RepeatedCompositeFieldContainer[Route]
     unassigned: _containers.RepeatedCompositeFieldContainer[Unassigned]
     stats: PlanStats
     start_time: _timestamp_pb2.Timestamp
-    def __init__(self, plan_id: _Optional[str] = ..., version: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., unassigned: _Optional[_Iterable[_Union[Unassigned, _Mapping]]] = ..., stats: _Optional[_Union[PlanStats, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    time_zone: str
+    def __init__(self, plan_id: _Optional[str] = ..., version: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., unassigned: _Optional[_Iterable[_Union[Unassigned, _Mapping]]] = ..., stats: _Optional[_Union[PlanStats, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class SolveResponse(_message.Message):
     __slots__ = ("plan",)
@@ -439,18 +447,30 @@ class CancelJob(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class Progress(_message.Message):
-    __slots__ = ("technician_id", "kind", "job_id", "location", "time")
+    __slots__ = ("technician_id", "kind", "job_id", "location", "time", "invoice")
     TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_FIELD_NUMBER: _ClassVar[int]
     technician_id: str
     kind: ProgressKind
     job_id: str
     location: Location
     time: _timestamp_pb2.Timestamp
-    def __init__(self, technician_id: _Optional[str] = ..., kind: _Optional[_Union[ProgressKind, str]] = ..., job_id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    invoice: Invoice
+    def __init__(self, technician_id: _Optional[str] = ..., kind: _Optional[_Union[ProgressKind, str]] = ..., job_id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invoice: _Optional[_Union[Invoice, _Mapping]] = ...) -> None: ...
+
+class Invoice(_message.Message):
+    __slots__ = ("number", "total", "payment_link")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_LINK_FIELD_NUMBER: _ClassVar[int]
+    number: str
+    total: str
+    payment_link: str
+    def __init__(self, number: _Optional[str] = ..., total: _Optional[str] = ..., payment_link: _Optional[str] = ...) -> None: ...
 
 class Delay(_message.Message):
     __slots__ = ("job_id", "extra")
@@ -682,7 +702,14 @@ class WatchEtasRequest(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., technician_id: _Optional[str] = ...) -> None: ...
 
 class EtaUpdate(_message.Message):
-    __slots__ = ("plan_id", "version", "kind", "job_id", "technician_id", "eta", "window_start", "window_end", "previous_eta", "at", "priority", "service_type", "technician_name")
+    __slots__ = ("plan_id", "version", "kind", "job_id", "technician_id", "eta", "window_start", "window_end", "previous_eta", "at", "priority", "service_type", "technician_name", "time_zone", "variables")
+    class VariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -696,6 +723,8 @@ class EtaUpdate(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     SERVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     TECHNICIAN_NAME_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     version: int
     kind: EtaKind
@@ -709,7 +738,64 @@ class EtaUpdate(_message.Message):
     priority: Priority
     service_type: str
     technician_name: str
-    def __init__(self, plan_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[EtaKind, str]] = ..., job_id: _Optional[str] = ..., technician_id: _Optional[str] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., service_type: _Optional[str] = ..., technician_name: _Optional[str] = ...) -> None: ...
+    time_zone: str
+    variables: _containers.ScalarMap[str, str]
+    def __init__(self, plan_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[EtaKind, str]] = ..., job_id: _Optional[str] = ..., technician_id: _Optional[str] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., service_type: _Optional[str] = ..., technician_name: _Optional[str] = ..., time_zone: _Optional[str] = ..., variables: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class NotifyCustomerRequest(_message.Message):
+    __slots__ = ("kind", "plan_id", "job_id", "phone", "variables", "request_id")
+    class VariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    plan_id: str
+    job_id: str
+    phone: str
+    variables: _containers.ScalarMap[str, str]
+    request_id: str
+    def __init__(self, kind: _Optional[str] = ..., plan_id: _Optional[str] = ..., job_id: _Optional[str] = ..., phone: _Optional[str] = ..., variables: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class NotifyCustomerResponse(_message.Message):
+    __slots__ = ("message_key",)
+    MESSAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    message_key: str
+    def __init__(self, message_key: _Optional[str] = ...) -> None: ...
+
+class WatchCustomerRepliesRequest(_message.Message):
+    __slots__ = ("after",)
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    after: str
+    def __init__(self, after: _Optional[str] = ...) -> None: ...
+
+class CustomerReply(_message.Message):
+    __slots__ = ("id", "phone", "body", "received_at", "message_sid", "plan_id", "job_id", "forwarded")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_SID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    phone: str
+    body: str
+    received_at: _timestamp_pb2.Timestamp
+    message_sid: str
+    plan_id: str
+    job_id: str
+    forwarded: bool
+    def __init__(self, id: _Optional[str] = ..., phone: _Optional[str] = ..., body: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message_sid: _Optional[str] = ..., plan_id: _Optional[str] = ..., job_id: _Optional[str] = ..., forwarded: bool = ...) -> None: ...
 
 class GetIntegrationHealthRequest(_message.Message):
     __slots__ = ()

@@ -79,6 +79,16 @@ class DispatchStub(object):
                 request_serializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansRequest.SerializeToString,
                 response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansResponse.FromString,
                 _registered_method=True)
+        self.NotifyCustomer = channel.unary_unary(
+                '/dispatch.v1.Dispatch/NotifyCustomer',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerResponse.FromString,
+                _registered_method=True)
+        self.WatchCustomerReplies = channel.unary_stream(
+                '/dispatch.v1.Dispatch/WatchCustomerReplies',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.WatchCustomerRepliesRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.CustomerReply.FromString,
+                _registered_method=True)
 
 
 class DispatchServicer(object):
@@ -153,6 +163,23 @@ class DispatchServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def NotifyCustomer(self, request, context):
+        """Text a customer one of the business's messages that no plan change triggers (a payment
+        reminder when an invoice is overdue; a service-complete text sent again): through the same
+        notifier as every other text (opt-outs, dedupe, retries, health). Queued, not sent, on return.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchCustomerReplies(self, request, context):
+        """Customers' replies that are not STOP/START (they reach a person: the office), as they arrive;
+        `after` resumes after an earlier reply's id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatchServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +227,16 @@ def add_DispatchServicer_to_server(servicer, server):
                     servicer.SuggestTechnicians,
                     request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansRequest.FromString,
                     response_serializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansResponse.SerializeToString,
+            ),
+            'NotifyCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.NotifyCustomer,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerResponse.SerializeToString,
+            ),
+            'WatchCustomerReplies': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCustomerReplies,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.WatchCustomerRepliesRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.CustomerReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -445,6 +482,60 @@ class Dispatch(object):
             '/dispatch.v1.Dispatch/SuggestTechnicians',
             dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansRequest.SerializeToString,
             dispatch_dot_v1_dot_dispatch__pb2.SuggestTechniciansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NotifyCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/NotifyCustomer',
+            dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCustomerReplies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/WatchCustomerReplies',
+            dispatch_dot_v1_dot_dispatch__pb2.WatchCustomerRepliesRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.CustomerReply.FromString,
             options,
             channel_credentials,
             insecure,
