@@ -17,6 +17,7 @@ from dispatch.domain import (
     CancelJob,
     Customer,
     Delay,
+    Invoice,
     NewJob,
     Plan,
     Priority,
@@ -28,7 +29,8 @@ from dispatch.domain import (
     UnassignedReason,
     Visit,
 )
-from dispatch.eta import EtaKind, eta_events, window_half_width
+from dispatch.errors import ProblemError
+from dispatch.eta import EtaKind, customer_window, eta_events, window_half_width
 from dispatch.service import PlanningService
 from dispatch.solver.runner import InProcessRunner
 from dispatch.stream import MemoryEtaStream, RedisEtaStream, StreamUnavailableError
@@ -67,6 +69,81 @@ def test_the_window_widens_with_how_far_ahead_the_arrival_is():
     )
 
 
+def test_the_window_told_is_kept_inside_the_booked_window():
+    booked = job("j", x=10, windows=((13 * HOUR, 14 * HOUR),))
+    # the van arrives at 10:41 and waits; service starts at 13:00, six hours after "now" (07:00)
+    assert customer_window(booked, 13 * HOUR, 7 * HOUR) == (13 * HOUR, 14 * HOUR)  # ± 60 min, cut to the booking
+    assert customer_window(booked, 13 * HOUR + 50 * MIN, 13 * HOUR + 30 * MIN) == (
+        13 * HOUR + 30 * MIN,
+        14 * HOUR,
+    )  # ± 15 min near the close: slid earlier to end at 14:00, as wide as the rule gives
+    assert customer_window(booked, 13 * HOUR + 5 * MIN, 13 * HOUR) == (13 * HOUR, 13 * HOUR + 30 * MIN)  # ± 15, slid
+    free = job("k", x=10)  # no booking: centred on the ETA
+    assert customer_window(free, 13 * HOUR, 7 * HOUR) == (12 * HOUR, 14 * HOUR)
+    late = job("l", x=10, windows=((8 * HOUR, 9 * HOUR),))  # started outside every booking: not clamped
+    assert customer_window(late, 10 * HOUR, 9 * HOUR + 40 * MIN) == (9 * HOUR + 45 * MIN, 10 * HOUR + 15 * MIN)
+    two = job("m", x=10, windows=((8 * HOUR, 9 * HOUR), (13 * HOUR, 14 * HOUR)))  # the booking holding the ETA
+    assert customer_window(two, 8 * HOUR + 55 * MIN, 8 * HOUR) == (8 * HOUR + 20 * MIN, 9 * HOUR)
+    for eta in range(13 * HOUR, 14 * HOUR + 1, 7 * MIN):
+        for now in range(6 * HOUR, eta + 1, 23 * MIN):
+            low, high = customer_window(booked, eta, now)
+            assert 13 * HOUR <= low <= eta <= high <= 14 * HOUR
+
+
+def test_an_early_van_waiting_for_the_booking_is_announced_at_the_service_start():
+    """Booked 13:00-14:00, the van there at 10:41 and waiting 2 h 19 min: the ETA is 13:00 and
+    the window told the booking (six hours ahead: ± 60 min, cut to it), never the arrival."""
+    p = problem([tech("ann", home=0)], [job("late", x=10, windows=((13 * HOUR, 14 * HOUR),))])
+    early = Visit(job_id="late", arrival=10 * HOUR + 41 * MIN, start=13 * HOUR, end=13 * HOUR + 30 * MIN,
+                  travel_duration=600, travel_distance=0)  # fmt: skip
+    plan = Plan(
+        plan_id="test", epoch=EPOCH, routes=(Route(technician_id="ann", start=0, end=15 * HOUR, visits=(early,)),)
+    )
+    (e,), told = eta_events(p, plan, now=7 * HOUR)
+    assert e.eta == EPOCH + 13 * HOUR and (e.window_start, e.window_end) == (EPOCH + 13 * HOUR, EPOCH + 14 * HOUR)
+    assert told == (Announced(job_id="late", technician_id="ann", eta=13 * HOUR),)
+    later = dataclasses.replace(early, arrival=12 * HOUR)  # the van comes later, the knock does not move
+    moved, _ = eta_events(p, dataclasses.replace(plan, routes=(dataclasses.replace(plan.routes[0], visits=(later,)),)),
+                          now=8 * HOUR, announced=told)  # fmt: skip
+    assert moved == []
+
+
+def test_a_plan_keeps_its_time_zone_and_its_events_carry_it(service):
+    p = dataclasses.replace(day(), time_zone="America/Denver")
+    plan = service.solve(p, replace=True)
+    assert plan.time_zone == service.get_plan(plan.plan_id).plan.time_zone == "America/Denver"
+    assert {e.time_zone for e in all_events(service.etas)} == {"America/Denver"}
+    default = service.solve(dataclasses.replace(day(), plan_id="other"), replace=True)
+    assert default.time_zone == "UTC"  # the service's default (the messages file's, else UTC)
+    with pytest.raises(ProblemError) as bad:
+        service.solve(dataclasses.replace(day(), plan_id="bad", time_zone="Mars/Olympus"), replace=True)
+    assert [v.field for v in bad.value.violations] == ["time_zone"]
+
+
+def test_a_completed_job_thanks_its_customer_once_with_the_invoice(service):
+    plan = service.solve(day(), replace=True)
+    ann = next(r for r in plan.routes if r.technician_id == "ann")
+    done = ann.visits[0].job_id
+    mark = service.etas.last_id()
+    invoice = Invoice(number="INV-1042", total="$249.00", payment_link="https://pay.example/1042")
+    report = TechnicianProgress(
+        technician_id="ann", kind=ProgressKind.COMPLETED, job_id=done, time=-60, invoice=invoice
+    )
+    at = EPOCH + ann.visits[0].end + 60
+    service.reoptimize(Replan(plan_id=plan.plan_id, time=at, events=(report,)))
+    (thanks,) = [e for e in all_events(service.etas, mark) if e.kind is EtaKind.SERVICE_COMPLETE]
+    assert (thanks.job_id, thanks.technician_id, thanks.technician_name) == (done, "ann", "Ann")
+    assert thanks.variables == {
+        "invoice_number": "INV-1042",
+        "invoice_total": "$249.00",
+        "payment_link": "https://pay.example/1042",
+    }
+    mark = service.etas.last_id()  # the console sends the report again: refused, nobody texted twice
+    with pytest.raises(ProblemError, match="already completed"):
+        service.reoptimize(Replan(plan_id=plan.plan_id, time=at + 60, events=(report,)))
+    assert not all_events(service.etas, mark)
+
+
 def test_a_new_plan_announces_every_visit_and_an_emergency_as_such(service):
     p = day()
     p = type(p)(
@@ -79,8 +156,10 @@ def test_a_new_plan_announces_every_visit_and_an_emergency_as_such(service):
     assert kinds.pop("burst") is EtaKind.EMERGENCY and set(kinds.values()) == {EtaKind.PLANNED}
     for e in events:
         v = visit_of(plan, e.job_id)
-        assert e.eta == EPOCH + v.arrival and e.version == plan.version == 1
-        assert e.window_start < e.eta < e.window_end and e.window_end - e.eta == window_half_width(v.arrival)
+        assert e.eta == EPOCH + v.start and e.version == plan.version == 1  # the service start
+        low, high = customer_window(p.job(e.job_id), v.start, 0)
+        assert (e.window_start, e.window_end) == (EPOCH + low, EPOCH + high)
+        assert e.window_start <= e.eta <= e.window_end
     stored = service.get_plan(plan.plan_id).state
     assert {a.job_id for a in stored.announced} == set(plan.assigned_job_ids)
 
@@ -151,7 +230,7 @@ def test_a_cancelled_job_is_withdrawn_and_a_completed_one_is_not(service):
     )
     withdrawn = [e for e in all_events(service.etas, mark) if e.kind is EtaKind.WITHDRAWN]
     assert [e.job_id for e in withdrawn] == [cancelled]  # the visit done is history, not withdrawn
-    assert withdrawn[0].eta == EPOCH + visit_of(plan, cancelled).arrival  # what the customer was told
+    assert withdrawn[0].eta == EPOCH + visit_of(plan, cancelled).start  # what the customer was told
     assert cancelled not in {a.job_id for a in service.get_plan(plan.plan_id).state.announced}
 
 

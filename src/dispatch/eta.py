@@ -1,9 +1,14 @@
 """ETAs for customers, and the events that tell them.
 
-A visit's ETA is its planned arrival on site. The customer is given a window around it that
-widens with how far ahead the arrival is: half-width ``10 min + 15 %`` of the time from now to
-the ETA, between 10 and 60 minutes, rounded out to 5 minutes. So the next stop of a technician
-(20 min away) gets ETA ± 15 min, an arrival 2 h away ± 30 min, one 6 h away ± 60 min.
+A visit's ETA is when the technician is planned to start the service: when they knock on the
+door. A van that arrives early and waits for the booked window to open is not "there" for the
+customer. The customer is given a window around the ETA that widens with how far ahead it is:
+half-width ``10 min + 15 %`` of the time from now to the ETA, between 10 and 60 minutes, rounded
+out to 5 minutes. So the next stop of a technician (20 min away) gets ETA ± 15 min, a visit 2 h
+away ± 30 min, one 6 h away ± 60 min. When the ETA is inside one of the job's booked windows, the
+window told is kept inside it: slid to start at its opening (or end at its close), cut to it
+if wider (``customer_window``). A visit booked 13:00-14:00 starting at 13:00, six hours ahead,
+is told 13:00-14:00, never a window around the van's 10:41 arrival.
 
 An ``EtaEvent`` is due when a plan is created (each visit: ``PLANNED``, or ``EMERGENCY`` for an
 emergency), when a re-plan or progress moves a visit's ETA by ``threshold`` or more from the
@@ -38,7 +43,18 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dispatch.domain import Announced, Job, Plan, Priority, Problem, UnassignedReason, VisitStatus
+from dispatch.domain import (
+    Announced,
+    Job,
+    Plan,
+    Priority,
+    Problem,
+    ProgressKind,
+    Technician,
+    TechnicianProgress,
+    UnassignedReason,
+    VisitStatus,
+)
 
 MIN = 60
 #: Default threshold for a moved ETA.
@@ -68,7 +84,7 @@ class EtaEvent:
     kind: EtaKind
     job_id: str
     technician_id: str
-    #: Unix seconds: the planned arrival, and the window the customer is given.
+    #: Unix seconds: the planned service start (the ETA), and the window the customer is given.
     eta: int
     window_start: int
     window_end: int
@@ -98,20 +114,67 @@ def window_half_width(lead: int) -> int:
     return int(-(-half // (5 * MIN)) * 5 * MIN)
 
 
+def _completed(
+    plan: Plan, problem: Problem, job: Job, tech: Technician | None, report: TechnicianProgress, at: int
+) -> EtaEvent:
+    """The ``SERVICE_COMPLETE`` event of ``report`` (a COMPLETED job), with its invoice's values."""
+    invoice = report.invoice
+    values = {
+        "invoice_number": invoice.number if invoice else "",
+        "invoice_total": invoice.total if invoice else "",
+        "payment_link": invoice.payment_link if invoice else "",
+    }
+    return EtaEvent(
+        plan_id=plan.plan_id,
+        version=plan.version,
+        kind=EtaKind.SERVICE_COMPLETE,
+        job_id=job.id,
+        technician_id=report.technician_id,
+        eta=at,
+        window_start=at,
+        window_end=at,
+        at=at,
+        priority=job.priority,
+        service_type=job.service_type,
+        customer_name=job.customer.name,
+        customer_phone=job.customer.phone,
+        technician_name=tech.name if tech else "",
+        technician_phone=tech.phone if tech else "",
+        time_zone=problem.time_zone,
+        variables={k: v for k, v in values.items() if v},
+    )
+
+
+def customer_window(job: Job, eta: int, now: int) -> tuple[int, int]:
+    """The window (plan seconds) a customer is told for a service start at ``eta``: ± the half
+    width for its lead, kept inside the booked window holding ``eta`` (if any)."""
+    half = window_half_width(eta - now)
+    low, high = eta - half, eta + half
+    booked = next((w for w in job.time_windows if w.start <= eta <= w.end), None)
+    if booked is not None:
+        if low < booked.start:  # slide later, keeping the width the rule gives
+            low, high = booked.start, high + (booked.start - low)
+        if high > booked.end:  # slide earlier, then cut to the booking
+            low, high = max(booked.start, low - (high - booked.end)), booked.end
+    return low, high
+
+
 def eta_events(
     problem: Problem,
     plan: Plan,
     *,
     now: int,
     announced: Iterable[Announced] = (),
-    departed: Iterable[str] = (),
+    reports: Iterable[TechnicianProgress] = (),
     threshold: int = DEFAULT_THRESHOLD,
     earlier_jobs: Iterable[Job] = (),
 ) -> tuple[list[EtaEvent], tuple[Announced, ...]]:
     """The events ``plan`` (just stored) calls for, and what has been announced after them.
 
-    ``now`` is the plan's "now" (plan seconds); ``departed``: jobs a technician departed toward
-    in the events behind this plan. Visits under way on site or done get no ETA.
+    ``now`` is the plan's "now" (plan seconds); ``reports``: the technicians' progress reports
+    in the events behind this plan (a departure toward a job: ``DEPARTED``; a job completed whose
+    customer was told an ETA: ``SERVICE_COMPLETE``, once, with the invoice if reported). Visits
+    under way on site or done get no ETA.
     ``earlier_jobs``: jobs of the day this plan replaced, so a customer whose job left the day
     is still reached (their number) by the withdrawal. The announced tuple returned may hold
     ``NO_ETA`` entries: unassigned emergencies whose customers were told something, no ETA.
@@ -119,7 +182,8 @@ def eta_events(
     told: Mapping[str, Announced] = {a.job_id: a for a in announced}
     jobs = {j.id: j for j in earlier_jobs} | {j.id: j for j in problem.jobs}
     techs = {t.id: t for t in problem.technicians}
-    leaving = set(departed)
+    leaving = {r.job_id for r in reports if r.kind is ProgressKind.DEPARTED}
+    done = {r.job_id: r for r in reports if r.kind is ProgressKind.COMPLETED}
     epoch = plan.epoch
     events: list[EtaEvent] = []
     after: list[Announced] = []
@@ -130,6 +194,10 @@ def eta_events(
         job = jobs.get(job_id)
         return job is not None and job.priority is Priority.EMERGENCY
 
+    for job_id in sorted(set(done) & set(told)):  # told an ETA, now done: thanks (and the invoice)
+        job, tech = jobs.get(job_id), techs.get(done[job_id].technician_id)
+        if job is not None:
+            events.append(_completed(plan, problem, job, tech, done[job_id], epoch + now))
     for job_id in sorted(set(told) - routed):
         withdrawn = told[job_id]
         if withdrawn.technician_id == NO_ETA:  # nothing standing to withdraw
@@ -156,6 +224,7 @@ def eta_events(
                 customer_phone=gone.customer.phone if gone else "",
                 technician_name=tech.name if tech else "",
                 technician_phone=tech.phone if tech else "",
+                time_zone=problem.time_zone,
             )
         )
         if job_id in left and emergency(job_id):  # told something: never "received" after this
@@ -181,6 +250,7 @@ def eta_events(
                 service_type=job.service_type,
                 customer_name=job.customer.name,
                 customer_phone=job.customer.phone,
+                time_zone=problem.time_zone,
             )
         )
         after.append(Announced(job_id=job.id, technician_id=NO_ETA, eta=now))
@@ -196,11 +266,11 @@ def eta_events(
             kinds: list[EtaKind] = []
             if before is None:
                 kinds.append(EtaKind.EMERGENCY if job.priority is Priority.EMERGENCY else EtaKind.PLANNED)
-            elif abs(visit.arrival - before.eta) >= threshold or before.technician_id != tech.id:
+            elif abs(visit.start - before.eta) >= threshold or before.technician_id != tech.id:
                 kinds.append(EtaKind.MOVED)
             if job.id in leaving:  # the en-route text carries the ETA: no separate move to tell
                 kinds = [*(k for k in kinds if k is not EtaKind.MOVED), EtaKind.DEPARTED]
-            half = window_half_width(visit.arrival - now)
+            low, high = customer_window(job, visit.start, now)
             for kind in kinds:
                 events.append(
                     EtaEvent(
@@ -209,9 +279,9 @@ def eta_events(
                         kind=kind,
                         job_id=job.id,
                         technician_id=tech.id,
-                        eta=epoch + visit.arrival,
-                        window_start=epoch + visit.arrival - half,
-                        window_end=epoch + visit.arrival + half,
+                        eta=epoch + visit.start,
+                        window_start=epoch + low,
+                        window_end=epoch + high,
                         at=epoch + now,
                         previous_eta=epoch + before.eta if before is not None and kind is EtaKind.MOVED else 0,
                         priority=job.priority,
@@ -220,10 +290,11 @@ def eta_events(
                         customer_phone=job.customer.phone,
                         technician_name=tech.name,
                         technician_phone=tech.phone,
+                        time_zone=problem.time_zone,
                     )
                 )
             if kinds or before is None:
-                after.append(Announced(job_id=job.id, technician_id=tech.id, eta=visit.arrival))
+                after.append(Announced(job_id=job.id, technician_id=tech.id, eta=visit.start))
             else:
                 after.append(before)
     return events, tuple(after)

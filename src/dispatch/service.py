@@ -11,14 +11,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from dispatch import metrics
 from dispatch.budget import Budget
 from dispatch.check import PlanViolation, check_plan, checked
 from dispatch.config import Settings
 from dispatch.cost import Admission, Cost, estimate
-from dispatch.domain import Announced, Answered, Commitment, Plan, Problem, Replan, TimeWindow, TravelModel
+from dispatch.domain import Announced, Answered, Commitment, Plan, Priority, Problem, Replan, TimeWindow, TravelModel
 from dispatch.errors import (
     DeadlineError,
     DispatchError,
@@ -29,11 +33,12 @@ from dispatch.errors import (
     ProblemError,
     VersionConflictError,
 )
-from dispatch.eta import EtaEvent, eta_events
+from dispatch.eta import EtaEvent, EtaKind, eta_events
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
 from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place
 from dispatch.notify.health import Health, IntegrationLog
+from dispatch.notify.templates import VARIABLES
 from dispatch.reopt.day import initial_state, promises
 from dispatch.reopt.replan import ReplanResult, reoptimize
 from dispatch.reopt.suggest import Suggestions, SuggestRequest, suggest
@@ -41,7 +46,7 @@ from dispatch.solver.retime import departures, label, retime
 from dispatch.solver.runner import Runner, SearchCall
 from dispatch.store import MemoryPlanStore, PlanStore, StoredPlan, plan_id_for, replayed, stored_answer
 from dispatch.stream import EtaStream, MemoryEtaStream
-from dispatch.validate import validate
+from dispatch.validate import e164_phone, validate
 
 log = logging.getLogger("dispatch")
 
@@ -62,8 +67,11 @@ class PlanningService:
         google: CachedProvider | None = None,
         etas: EtaStream | None = None,
         integrations: IntegrationLog | None = None,
+        time_zone: str = "UTC",
     ) -> None:
         self.runner = runner
+        #: The time zone of plans whose request names none (the messages file's, else UTC).
+        self.time_zone = time_zone
         self.settings = settings
         self.store = store or MemoryPlanStore()
         self.great_circle = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
@@ -174,7 +182,11 @@ class PlanningService:
         """
         budget = Budget.start(problem.options.time_limit, deadline, self.settings.deadline_margin)
         validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
-        problem = dataclasses.replace(problem, plan_id=problem.plan_id or plan_id_for(request_id))
+        problem = dataclasses.replace(
+            problem,
+            plan_id=problem.plan_id or plan_id_for(request_id),
+            time_zone=problem.time_zone or self.time_zone,
+        )
         previous = self.store.get(problem.plan_id)
         if previous is not None:
             done = previous.state.answered(request_id) if request_id else None
@@ -273,6 +285,7 @@ class PlanningService:
         events: in the same write when the store writes them (Redis, or this process's own
         stream), else published right after it (``publish``)."""
         events = [dataclasses.replace(e, version=expected_version + 1) for e in events]
+        record = dataclasses.replace(record, plan=dataclasses.replace(record.plan, time_zone=record.problem.time_zone))
         if self.store.writes_events:
             stored = self.store.put(record, expected_version=expected_version, events=events)
             for event in events:
@@ -353,11 +366,107 @@ class PlanningService:
         """Re-plan the rest of the day after ``replan``'s events (``dispatch.reopt.replan.reoptimize``)."""
         return reoptimize(self, replan, shape, deadline=deadline, on_result=on_result, cancelled=cancelled)
 
+    def notify_customer(self, text: CustomerText, shape: list[FieldViolation] | None = None) -> str:
+        """Queue ``text`` for the notifier (the ETA stream: one gateway for every customer text,
+        with its opt-outs, dedupe, retries and health); its reference (the same request, the same
+        reference: texted once).
+
+        Raises
+        ------
+        ProblemError
+            Every bad field of ``text`` (and ``shape``).
+        """
+        record = self.store.get(text.plan_id) if text.plan_id else None
+        event, bad = customer_message(text, record, now=int(time.time()), default_zone=self.time_zone)
+        if shape or bad:
+            raise ProblemError([*(shape or []), *bad])
+        self.publish([event], 0)
+        return event.reference
+
     def suggest(
         self, ask: SuggestRequest, shape: list[FieldViolation] | None = None, *, deadline: float | None = None
     ) -> Suggestions:
         """Who can take ``ask``'s job, best first (``dispatch.reopt.suggest``); nothing is stored."""
         return suggest(self, ask, shape, deadline=deadline)
+
+
+#: The texts a console may ask for (``notify_customer``): those no plan change sends.
+CUSTOMER_KINDS = ("payment_reminder", "service_complete")
+#: At most this many variables, each at most this long, in one ``CustomerText``.
+MAX_VARIABLES, MAX_VALUE = 20, 1_024
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerText:
+    """A text the console asks for: ``kind`` (one of ``CUSTOMER_KINDS``) to the customer of
+    ``job_id`` in plan ``plan_id``, or to ``phone``, with the template's ``variables``."""
+
+    kind: str
+    plan_id: str = ""
+    job_id: str = ""
+    phone: str = ""
+    variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: Checked idempotency key: the same one texts once. "": once per customer, kind, invoice and day.
+    request_id: str = ""
+
+
+def customer_message(
+    text: CustomerText, record: StoredPlan | None, *, now: int, default_zone: str
+) -> tuple[EtaEvent, list[FieldViolation]]:
+    """The ``CUSTOMER_MESSAGE`` event of ``text`` (``record``: its plan when it names one) and
+    what is wrong with it (every bad field; the event is not to be sent then)."""
+    bad: list[FieldViolation] = []
+    if text.kind not in CUSTOMER_KINDS:
+        bad.append(FieldViolation("kind", f"one of {', '.join(CUSTOMER_KINDS)}, not {text.kind[:40]!r}"))
+    allowed = VARIABLES.get(text.kind, frozenset())
+    if len(text.variables) > MAX_VARIABLES:
+        bad.append(FieldViolation("variables", f"at most {MAX_VARIABLES}"))
+    for name, value in sorted(text.variables.items())[:MAX_VARIABLES]:
+        if allowed and name not in allowed:
+            bad.append(
+                FieldViolation(
+                    f"variables[{name[:40]!r}]", f"not a variable of {text.kind}: {', '.join(sorted(allowed))}"
+                )
+            )
+        elif len(value) > MAX_VALUE:
+            bad.append(FieldViolation(f"variables[{name[:40]!r}]", f"longer than {MAX_VALUE} characters"))
+    job = None
+    if text.job_id or text.plan_id:
+        if text.phone:
+            bad.append(FieldViolation("phone", "give the customer as plan_id and job_id, or as phone, not both"))
+        if record is None:
+            bad.append(FieldViolation("plan_id", f"no plan {text.plan_id[:128]!r} (never solved here, or expired)"))
+        else:
+            job = next((j for j in record.problem.jobs if j.id == text.job_id), None)
+            if job is None:
+                bad.append(FieldViolation("job_id", f"no job {text.job_id[:128]!r} in plan {text.plan_id[:128]!r}"))
+            elif not job.customer.phone:
+                bad.append(FieldViolation("job_id", "its customer has no phone number"))
+    elif e164_phone(text.phone) is None:
+        bad.append(FieldViolation("phone", "required (or plan_id and job_id): E.164, e.g. +13035550100"))
+    zone = record.problem.time_zone if record is not None and record.problem.time_zone else default_zone
+    values = {k: v for k, v in text.variables.items() if v}
+    day = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(zone)).date().isoformat()
+    reference = text.request_id or f"{values.get('invoice_number', '')}:{day}"
+    event = EtaEvent(
+        plan_id=text.plan_id,
+        version=0,
+        kind=EtaKind.CUSTOMER_MESSAGE,
+        job_id=text.job_id,
+        technician_id="",
+        eta=now,
+        window_start=now,
+        window_end=now,
+        at=now,
+        service_type=values.pop("service_type", job.service_type if job else ""),
+        customer_name=values.pop("customer_name", job.customer.name if job else ""),
+        customer_phone=job.customer.phone if job else text.phone,
+        priority=job.priority if job else Priority.NORMAL,
+        time_zone=zone,
+        variables={**values, "kind": text.kind},
+        reference=reference,
+    )
+    return event, bad
 
 
 def rebased(previous: StoredPlan, epoch: int) -> tuple[tuple[Announced, ...], tuple[Commitment, ...]]:

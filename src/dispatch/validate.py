@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.domain import Job, Location, Problem, Technician, TimeWindow, TravelModel
+from dispatch.domain import Job, Location, Problem, Technician, TimeWindow, TravelModel, known_zone
 from dispatch.errors import FieldViolation, ProblemError
 
 DAY = 86_400
@@ -130,6 +130,8 @@ class _Checker:
     def run(self) -> None:
         p, lim = self.p, self.limits
         self.text(p.plan_id, "plan_id", lim.max_id_length, required=False)
+        if p.time_zone and not known_zone(p.time_zone):
+            self.bad("time_zone", f"unknown time zone {p.time_zone[:64]!r}: an IANA name, e.g. America/Denver")
         if not 0 <= p.options.time_limit <= lim.max_time_limit or math.isnan(p.options.time_limit):
             self.bad("options.time_limit", f"must be between 0 and {lim.max_time_limit:g} s")
         if not 0 <= p.options.emergency_weight <= MAX_WEIGHT:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from dispatch.domain import known_zone
 from dispatch.errors import ProblemError
 from dispatch.v1 import dispatch_pb2 as pb
 
@@ -30,7 +31,6 @@ from dispatch.cli.remote import call
 M = TypeVar("M", bound=Message)
 
 EXAMPLE_DAY = Path(__file__).resolve().parent.parent / "examples" / "metro_day.json"
-EXAMPLE_TZ = "America/Denver"
 #: The Prometheus port of ``serve`` and ``notifier`` when neither DISPATCH_METRICS_PORT nor --metrics-port says.
 METRICS_PORT = 9100
 
@@ -148,7 +148,7 @@ def _solve_request(request: pb.SolveRequest, args: argparse.Namespace) -> pb.Sol
             response = _remote_solve(request, args.server, bar if bar.enabled else None)
         else:
             response = _local_solve(request, bar if bar.enabled else None)
-    print_summary(request, response.plan, ZoneInfo(args.tz), sys.stdout)
+    print_summary(request, response.plan, _zone(args.tz, response.plan.time_zone), sys.stdout)
     if args.out:
         args.out.write_text(_to_json(response))
         print(f"\nplan written to {args.out}")
@@ -169,7 +169,7 @@ def _reoptimize(args: argparse.Namespace) -> int:
         request.expected_version = current.plan.version  # type: ignore[attr-defined]
     limit = args.time_limit if args.time_limit is not None else 2.0
     response = call(args.server, "Reoptimize", request, timeout=limit + 30)
-    print_diff(response, ZoneInfo(args.tz), sys.stdout)  # type: ignore[arg-type]
+    print_diff(response, _zone(args.tz, response.plan.time_zone), sys.stdout)  # type: ignore[arg-type,attr-defined]
     if args.out:
         args.out.write_text(_to_json(response))
         print(f"\nplan written to {args.out}")
@@ -178,7 +178,7 @@ def _reoptimize(args: argparse.Namespace) -> int:
 
 def _suggest(args: argparse.Namespace) -> int:
     """Who can go: the server's options for one more job in a stored plan, as a table."""
-    tz = _zone(args.tz)
+    _zone(args.tz)  # a bad --tz fails before the call
     if args.max is not None and args.max < 1:
         raise CliError(EXIT_INVALID, [f"--max: at least 1 option (got {args.max})"])
     raw = _load_json(args.job)
@@ -192,7 +192,7 @@ def _suggest(args: argparse.Namespace) -> int:
     if args.max is not None:
         request.max_options = args.max
     response: pb.SuggestTechniciansResponse = call(args.server, "SuggestTechnicians", request, timeout=60)  # type: ignore[assignment]
-    print_suggestions(response, request.job.id, tz, sys.stdout)
+    print_suggestions(response, request.job.id, _zone(args.tz, response.time_zone), sys.stdout)
     if args.out:
         args.out.write_text(_to_json(response))
         print(f"\noptions written to {args.out}")
@@ -206,7 +206,10 @@ def _set_time(request: pb.ReoptimizeRequest | pb.SuggestTechniciansRequest, valu
         raise CliError(EXIT_INVALID, [f"--time: not an RFC 3339 time ({exc})"]) from None
 
 
-def _zone(name: str) -> ZoneInfo:
+def _zone(name: str | None, plan_zone: str = "") -> ZoneInfo:
+    """``--tz`` if given, else the plan's time zone, else UTC."""
+    if name is None:
+        return ZoneInfo(plan_zone) if known_zone(plan_zone) else ZoneInfo("UTC")
     try:
         return ZoneInfo(name)
     except (KeyError, ValueError):
@@ -228,10 +231,12 @@ def _demo(args: argparse.Namespace) -> int:
     request = _read(EXAMPLE_DAY, pb.SolveRequest())
     if args.time_limit is not None:
         request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
-    solve_args = argparse.Namespace(server=None, progress=args.progress, tz=EXAMPLE_TZ, out=args.out)
+    solve_args = argparse.Namespace(server=None, progress=args.progress, tz=None, out=args.out)
     response = _solve_request(request, solve_args)
     html, png = args.show_dir / "plan.html", args.show_dir / "plan.png"
-    _draw(_domain_plan(response.plan), _domain_problem(request), ZoneInfo(EXAMPLE_TZ), html=html, png=png)
+    _draw(
+        _domain_plan(response.plan), _domain_problem(request), _zone(None, response.plan.time_zone), html=html, png=png
+    )
     print(f"\nmap and timeline: {html.resolve()}\n                  {png.resolve()}")
     return EXIT_OK
 
@@ -244,7 +249,7 @@ def _show(args: argparse.Namespace) -> int:
     after = args.plan or args.after
     if after is None:
         raise CliError(EXIT_INVALID, ["show: which plan? give PLAN (or --before and --after)"])
-    tz = _zone(args.tz)
+    _zone(args.tz)  # a bad --tz fails before anything is read
     loaded: list[Any] = []
     for path, load in ((after, _load_plan), (args.before, _load_plan), (args.request, _load_request)):
         if path is None:
@@ -265,7 +270,7 @@ def _show(args: argparse.Namespace) -> int:
     drawn = _draw(
         _domain_plan(plan),
         _domain_problem(request) if request is not None else None,
-        tz,
+        _zone(args.tz, plan.time_zone),
         html=args.html,
         png=args.png,
         before=_domain_plan(before) if before is not None else None,

@@ -99,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--server", help="host:port of a dispatch server (default: solve in this process)")
     solve.add_argument("--out", type=Path, help="write the SolveResponse JSON here")
     solve.add_argument("--time-limit", type=float, help="seconds of search (overrides the file's options.time_limit)")
-    solve.add_argument("--tz", default="UTC", help="time zone for the printed summary (e.g. America/Denver)")
+    solve.add_argument(
+        "--tz", help="time zone of the printed clock times (e.g. America/Denver; default: the plan's, else UTC)"
+    )
     solve.add_argument(
         "--replace",
         action="store_true",
@@ -133,7 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     reopt.add_argument("--time-limit", type=float, help="seconds to improve on the quick answer (server default 2)")
     reopt.add_argument("--out", type=Path, help="write the ReoptimizeResponse JSON here")
-    reopt.add_argument("--tz", default="UTC", help="time zone for the printed summary")
+    reopt.add_argument(
+        "--tz", help="time zone of the printed clock times (e.g. America/Denver; default: the plan's, else UTC)"
+    )
     reopt.set_defaults(run=_reoptimize)
 
     suggest = sub.add_parser(
@@ -168,7 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     suggest.add_argument("--max", type=int, metavar="N", help="at most N options (server default 5)")
     suggest.add_argument("--out", type=Path, metavar="RESP.json", help="write the SuggestTechniciansResponse JSON here")
-    suggest.add_argument("--tz", default="UTC", help="time zone of the printed clock times (e.g. America/Denver)")
+    suggest.add_argument(
+        "--tz", help="time zone of the printed clock times (e.g. America/Denver; default: the plan's, else UTC)"
+    )
     suggest.set_defaults(run=_suggest)
 
     validate = sub.add_parser("validate", help="check a plan (SolveResponse or Plan JSON) against a request")
@@ -191,7 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--after", type=Path, help="the later version (instead of PLAN)")
     show.add_argument("--html", type=Path, help="write a self-contained HTML page here")
     show.add_argument("--png", type=Path, help="write a PNG image here")
-    show.add_argument("--tz", default="UTC", help="time zone of the clock times (e.g. America/Denver)")
+    show.add_argument(
+        "--tz", help="time zone of the printed clock times (e.g. America/Denver; default: the plan's, else UTC)"
+    )
     show.set_defaults(run=_show)
 
     demo = sub.add_parser("demo", help="plan the bundled example day on embedded defaults")

@@ -137,6 +137,7 @@ def generate(
     return {
         "plan_id": f"denver-{day.isoformat()}-{technicians}x{jobs}",
         "start_time": stamp(at(day, 7.5)),
+        "time_zone": TZ.key,
         "technicians": crew,
         "jobs": out,
         "options": {"time_limit": "10s" if jobs <= 100 else "60s", "travel_model": "GREAT_CIRCLE"},

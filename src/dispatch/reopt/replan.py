@@ -210,14 +210,10 @@ def _replan(
         _honour_overrides(replan, day, here.assemble(quick))
     current = None
     announced = state.announced
-    departed = frozenset(
-        e.job_id for e in replan.events if isinstance(e, TechnicianProgress) and e.kind is ProgressKind.DEPARTED
-    )
+    reports = tuple(e for e in replan.events if isinstance(e, TechnicianProgress))
     if sound:
-        current, announced = _commit(
-            host, replan, here, quick, state, record, base, base, warnings, announced, departed
-        )
-        departed = frozenset()  # announced with the quick answer
+        current, announced = _commit(host, replan, here, quick, state, record, base, base, warnings, announced, reports)
+        reports = ()  # told with the quick answer
         metrics.REPLAN_DURATION.labels("quick").observe(time.monotonic() - began)
         if on_result is not None and not _quick_is_final(replan):
             on_result(dataclasses.replace(current, final=False))
@@ -230,7 +226,7 @@ def _replan(
     try:
         return _improve(
             host, replan, here, part, matrix, planner, fixed, quick, start, sound, state, record, current,
-            announced, departed, warnings, budget, began, on_result, cancelled,
+            announced, reports, warnings, budget, began, on_result, cancelled,
         )  # fmt: skip
     except Exception as exc:
         if current is None:
@@ -322,7 +318,7 @@ def _improve(
     record: StoredPlan,
     current: ReplanResult | None,
     announced: tuple[Announced, ...],
-    departed: frozenset[str],
+    reports: tuple[TechnicianProgress, ...],
     warnings: list[str],
     budget: Budget,
     began: float,
@@ -384,7 +380,7 @@ def _improve(
                     current.plan.version if current else base,
                     warnings,
                     announced,
-                    departed,
+                    reports,
                 )
             except VersionConflictError as exc:
                 if current is None:
@@ -513,7 +509,7 @@ def _commit(
     expected: int,
     warnings: list[str],
     announced: tuple[Announced, ...],
-    departed: frozenset[str] = frozenset(),
+    reports: tuple[TechnicianProgress, ...] = (),
 ) -> tuple[ReplanResult, tuple[Announced, ...]]:
     """Store the day with ``part`` as its re-planned rest, as the version after ``expected``,
     and publish the ETA events it calls for (against ``announced``, what customers were told)."""
@@ -524,7 +520,7 @@ def _commit(
         full,
         now=here.now,
         announced=announced,
-        departed=departed,
+        reports=reports,
         threshold=host.settings.eta_threshold,
     )
     after = dataclasses.replace(after, announced=told)

@@ -79,6 +79,8 @@ class Suggestions:
     plan_version: int
     epoch: int
     options: tuple[TechnicianOption, ...]
+    #: The plan's time zone (IANA name).
+    time_zone: str = ""
 
 
 def suggest(
@@ -121,7 +123,13 @@ def suggest(
         ready = prepare(host, record, day, state, options, now, budget, [], path=lambda _, field: f"job.{field}")
         found = _options(ready, ask.job.id)
     count = ask.max_options or DEFAULT_OPTIONS
-    return Suggestions(plan_id=ask.plan_id, plan_version=record.version, epoch=problem.epoch, options=found[:count])
+    return Suggestions(
+        plan_id=ask.plan_id,
+        plan_version=record.version,
+        epoch=problem.epoch,
+        options=found[:count],
+        time_zone=problem.time_zone,
+    )
 
 
 def _as_job_field(v: FieldViolation) -> FieldViolation:

@@ -215,8 +215,6 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
         travel_matrix=matrix,
         time_zone=request.time_zone,
     )
-    if request.time_zone and not known_zone(request.time_zone):
-        parser.bad("time_zone", f"unknown time zone {request.time_zone[:64]!r} (an IANA name, e.g. America/Denver)")
     if options.change_scope not in _SCOPE:
         parser.bad("options.change_scope", f"unknown value {options.change_scope}")
     elif _SCOPE[options.change_scope] is not ChangeScope.REASSIGN:
@@ -292,6 +290,7 @@ def suggestions_to_proto(found: Suggestions) -> pb.SuggestTechniciansResponse:
     return pb.SuggestTechniciansResponse(
         plan_id=found.plan_id,
         plan_version=found.plan_version,
+        time_zone=found.time_zone,
         options=[
             pb.TechnicianOption(
                 technician_id=o.technician_id,

@@ -602,14 +602,16 @@ class TechnicianOption(_message.Message):
     def __init__(self, technician_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., added_travel: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., displaced: _Optional[_Iterable[_Union[DisplacedVisit, _Mapping]]] = ..., newly_unassigned: _Optional[_Iterable[_Union[Unassigned, _Mapping]]] = ..., promises_broken: _Optional[int] = ..., note: _Optional[str] = ..., feasible: bool = ...) -> None: ...
 
 class SuggestTechniciansResponse(_message.Message):
-    __slots__ = ("plan_id", "plan_version", "options")
+    __slots__ = ("plan_id", "plan_version", "options", "time_zone")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     plan_version: int
     options: _containers.RepeatedCompositeFieldContainer[TechnicianOption]
-    def __init__(self, plan_id: _Optional[str] = ..., plan_version: _Optional[int] = ..., options: _Optional[_Iterable[_Union[TechnicianOption, _Mapping]]] = ...) -> None: ...
+    time_zone: str
+    def __init__(self, plan_id: _Optional[str] = ..., plan_version: _Optional[int] = ..., options: _Optional[_Iterable[_Union[TechnicianOption, _Mapping]]] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class Reassignment(_message.Message):
     __slots__ = ("job_id", "from_technician_id", "to_technician_id")
