@@ -56,11 +56,13 @@ from dispatch.eta import EtaKind
 from dispatch.notify.claims import DUE
 from dispatch.notify.policy import MESSAGE_OF, STATEFUL, TOLD, text_key, visit_slot
 from dispatch.notify.replies import phone_key
+from dispatch.store.redis import KEY_PREFIX
 from dispatch.stream import STREAM_KEY, decode
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
 from tests.support.redis_server import RedisServer, end, free_port
+from tests.support.served import DispatchProcess
 
 OURS = "+13035550000"
 
@@ -127,12 +129,45 @@ def unix(stamp: str) -> int:
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
-def reoptimize(stub: dispatch_pb2_grpc.DispatchStub, plan: pb.Plan, now: int, events: list, limit: float) -> pb.Plan:
+def replan_request(plan: pb.Plan, now: int, events: list, limit: float, request_id: str = "") -> pb.ReoptimizeRequest:
     request = json_format.ParseDict(
-        {"plan_id": plan.plan_id, "events": events, "options": {"time_limit": f"{limit:g}s"}}, pb.ReoptimizeRequest()
+        {"plan_id": plan.plan_id, "events": events, "options": {"time_limit": f"{limit:g}s"}, "request_id": request_id},
+        pb.ReoptimizeRequest(),
     )
     request.time.FromSeconds(now)
-    return stub.Reoptimize(request, timeout=limit + 60).plan
+    return request
+
+
+def reoptimize(stub: dispatch_pb2_grpc.DispatchStub, plan: pb.Plan, now: int, events: list, limit: float) -> pb.Plan:
+    return stub.Reoptimize(replan_request(plan, now, events, limit), timeout=limit + 60).plan
+
+
+def stored_version(client: redis.Redis, plan_id: str) -> int:
+    version = client.hget(KEY_PREFIX + plan_id, "version")
+    return int(version) if version else 0
+
+
+def reoptimize_through_a_crash(
+    server: DispatchProcess, client: redis.Redis, request: pb.ReoptimizeRequest, limit: float
+) -> tuple[pb.Plan, DispatchProcess, bool]:
+    """Send ``request`` (it has a ``request_id``) and SIGKILL the server the moment the version
+    it makes is stored, before it answers (and before its improved answer); start the server
+    again on the same port and send the same request: the answer is the version stored, and
+    that version's texts must go out once all the same. Returns the plan, the new server, and
+    whether the kill fell between the store and the answer (else the answer came first)."""
+    before = stored_version(client, request.plan_id)
+    stub = dispatch_pb2_grpc.DispatchStub(server.channel)
+    call = stub.Reoptimize.future(request, timeout=limit + 60)
+    deadline = time.monotonic() + limit + 60
+    while stored_version(client, request.plan_id) == before and not call.done() and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    between = not call.done()
+    server.kill()  # a crash between storing the version and answering
+    with contextlib.suppress(grpc.RpcError, grpc.FutureCancelledError):
+        call.result()
+    again = DispatchProcess(server.env, port=server.port, args=SERVE_ARGS, stderr=None, ready_within=120)
+    answer = again.stub.Reoptimize(request, timeout=limit + 60)  # the same request_id: the stored answer
+    return answer.plan, again, between
 
 
 def wait_quiet(
@@ -258,14 +293,16 @@ def _events(client: redis.Redis, plan_ids: set[str]) -> list:
 
 def stale_etas(client: redis.Redis, plan_ids: set[str], opted_out: dict[str, float], threshold: int = 600) -> list[str]:
     """Customers whose last text does not carry (within the threshold) the last ETA the day gave
-    their visit: the jobs still planned, with a phone, not opted out."""
+    their visit: the jobs still planned or under way (not done), with a phone, not opted out."""
     last: dict[tuple[str, str], Any] = {}
     for e in _events(client, plan_ids):
-        last[(e.plan_id, e.job_id)] = e
+        if e.kind is not EtaKind.CUSTOMER_MESSAGE:  # a console's text says nothing of the visit
+            last[(e.plan_id, e.job_id)] = e
     out = []
     blocked = {phone_key(o) for o in opted_out}
     for (plan, job), e in last.items():
-        if e.kind is EtaKind.WITHDRAWN or not e.customer_phone or phone_key(e.customer_phone) in blocked:
+        over = e.kind in (EtaKind.WITHDRAWN, EtaKind.SERVICE_COMPLETE)  # no ETA standing
+        if over or not e.customer_phone or phone_key(e.customer_phone) in blocked:
             continue
         told = client.get(TOLD + visit_slot(plan, job))
         if told is None or abs(int(told) - e.eta) >= threshold:
@@ -304,7 +341,7 @@ def audit(client: redis.Redis, fake: FakeTwilio, plan_ids: set[str], opted_out: 
         claimed += [v.decode()[5:] for v in client.mget(keys) if v and v.startswith(b"sent:")] if keys else []
     unaccounted = len(fake.messages) - len(set(claimed) & set(by_sid))  # a text no claim owns: sent twice
     moves = sum(1 for e in _events(client, plan_ids) if e.kind is EtaKind.MOVED)
-    updates = sum(1 for m in fake.messages if m["body"].startswith("Update from"))
+    updates = sum(1 for m in fake.messages if " now expects to arrive between " in m["body"])
     stale = stale_etas(client, plan_ids, opted_out)
     bodies: dict[tuple[str, str], int] = {}
     for m in fake.messages:
@@ -339,12 +376,16 @@ def inbound(port: int, phone: str, body: str) -> int:
 #: last of several, it comes back under another name (as a new pod would) and takes the dead one's
 #: events over once they are stale (60 s).
 KILLS = (4, 9, 15)
+#: Steps whose re-plan the server is killed in (SIGKILL), the moment the version it makes is stored.
+SERVER_KILLS = (6, 13)
+SERVE_ARGS = ("--workers", "2", "--max-waiting", "8")
 
 
 def replayed_day(
     redis_url: str,
     solve_limit: float,
     kills: tuple[int, ...] = KILLS,
+    server_kills: tuple[int, ...] = SERVER_KILLS,
     step_minutes: int = 20,
     settle: float = 2.0,
     pause: float = 3.0,
@@ -370,75 +411,79 @@ def replayed_day(
         "kills": 0,
         "unacked_at_kills": 0,
         "sending_at_kills": 0,
+        "server_kills": 0,
+        "server_kills_between": 0,
     }
+    server = DispatchProcess({"DISPATCH_REDIS_URL": redis_url}, args=SERVE_ARGS, stderr=None, ready_within=120)
     try:
-        with served(workers=2, redis_url=redis_url) as address, notifier_process(hook) as notifier:
-            with grpc.insecure_channel(address) as channel:
-                stub = dispatch_pb2_grpc.DispatchStub(channel)
-                plan = stub.Solve(json_format.ParseDict(request, pb.SolveRequest()), timeout=solve_limit + 60).plan
-                follow = Replay(stub, request, 0.5)
-                follow.plan = plan
-                epoch = follow.epoch
-                start = min(unix(t["shift"]["start"]) for t in request["technicians"])
-                end = max(unix(t["shift"]["end"]) for t in request["technicians"])
-                step = 0
-                for now in range(start + step_minutes * 60, end, step_minutes * 60):
-                    step += 1
-                    events = follow.progress(now - epoch)
-                    stats["departures"] += sum(1 for e in events if e["progress"]["kind"] == "DEPARTED")
-                    in_progress = [
-                        v.job_id
-                        for r in follow.plan.routes
-                        for v in r.visits
-                        if v.start.seconds <= now < v.end.seconds and v.status != pb.VISIT_COMPLETED
-                    ]
-                    if step in (3, 9, 15) and in_progress:  # a job runs 40 minutes long
-                        events.append({"delay": {"job_id": in_progress[0], "extra": "2400s"}})
-                        stats["delays"] += 1
-                    if step in (4, 12, 18):
-                        events.append({"new_job": emergency_job(request["jobs"][step], step)})
-                        stats["emergencies"] += 1
-                    if step == 7:
-                        planned = [
-                            v.job_id for r in follow.plan.routes for v in r.visits if v.status == pb.VISIT_PLANNED
-                        ]
-                        if planned:
-                            events.append({"cancel_job": {"job_id": planned[-1]}})
-                    if step == 14:
-                        events.append(
-                            {"technician_unavailable": {"technician_id": follow.plan.routes[0].technician_id}}
-                        )
-                    if step == 5:
-                        for phone in replies_stop:
-                            assert inbound(port, phone, "STOP") == 200
-                            opted_out[phone] = time.monotonic()
-                    if events:
-                        follow.plan = reoptimize(stub, follow.plan, now, events, 0.5)
-                    stats["steps"] = step
-                    if step in kills:
-                        notifier.kill()  # mid-flight: texts of this step are being sent
-                        stats["kills"] += 1
-                        stats["unacked_at_kills"] += int(client.xpending(STREAM_KEY, "notifier")["pending"])
-                        keys = list(client.scan_iter(f"dispatch:sms:{request['plan_id']}:*", count=1000))
-                        stats["sending_at_kills"] += sum(
-                            1 for v in client.mget(keys) if v and v.startswith(b"sending:")
-                        )
-                        time.sleep(0.5)
-                        if len(kills) > 1 and step == kills[-1]:
-                            notifier.consumer += "-new"  # its events wait until they are stale, then move over
-                        notifier.start()  # the same name resumes its unacknowledged events at once
-                    time.sleep(pause)  # 20 minutes of the day
-                wait_quiet(fake, settle=3.0, within=240, stream=client)
-                for phone in unsubscribed:  # from its first refusal on
-                    first = next((at for at, to in fake.arrivals if to == phone), None)
-                    opted_out[phone] = first if first is not None else 0.0
-                plan_ids = {request["plan_id"]}
-                result = audit(client, fake, plan_ids, opted_out)
-                result.update(stats, settle=settle, pause=pause)
-                result["tries_unsubscribed"] = sum(fake.tries[p] for p in unsubscribed)
-                result["callbacks_failed"] = fake.callbacks_failed
-                return result
+        with notifier_process(hook) as notifier:
+            stub = server.stub
+            plan = stub.Solve(json_format.ParseDict(request, pb.SolveRequest()), timeout=solve_limit + 60).plan
+            follow = Replay(stub, request, 0.5)
+            follow.plan = plan
+            epoch = follow.epoch
+            start = min(unix(t["shift"]["start"]) for t in request["technicians"])
+            end = max(unix(t["shift"]["end"]) for t in request["technicians"])
+            step = 0
+            for now in range(start + step_minutes * 60, end, step_minutes * 60):
+                step += 1
+                events = follow.progress(now - epoch)
+                stats["departures"] += sum(1 for e in events if e["progress"]["kind"] == "DEPARTED")
+                in_progress = [
+                    v.job_id
+                    for r in follow.plan.routes
+                    for v in r.visits
+                    if v.start.seconds <= now < v.end.seconds and v.status != pb.VISIT_COMPLETED
+                ]
+                if step in (3, 9, 15) and in_progress:  # a job runs 40 minutes long
+                    events.append({"delay": {"job_id": in_progress[0], "extra": "2400s"}})
+                    stats["delays"] += 1
+                if step in (4, 12, 18):
+                    events.append({"new_job": emergency_job(request["jobs"][step], step)})
+                    stats["emergencies"] += 1
+                if step == 7:
+                    planned = [v.job_id for r in follow.plan.routes for v in r.visits if v.status == pb.VISIT_PLANNED]
+                    if planned:
+                        events.append({"cancel_job": {"job_id": planned[-1]}})
+                if step == 14:
+                    events.append({"technician_unavailable": {"technician_id": follow.plan.routes[0].technician_id}})
+                if step == 5:
+                    for phone in replies_stop:
+                        assert inbound(port, phone, "STOP") == 200
+                        opted_out[phone] = time.monotonic()
+                if events and step in server_kills:
+                    request_id = f"step-{step}"
+                    sent = replan_request(follow.plan, now, events, 0.5, request_id)
+                    follow.plan, server, between = reoptimize_through_a_crash(server, client, sent, 0.5)
+                    follow.stub = server.stub
+                    stats["server_kills"] += 1
+                    stats["server_kills_between"] += int(between)
+                elif events:
+                    follow.plan = reoptimize(server.stub, follow.plan, now, events, 0.5)
+                stats["steps"] = step
+                if step in kills:
+                    notifier.kill()  # mid-flight: texts of this step are being sent
+                    stats["kills"] += 1
+                    stats["unacked_at_kills"] += int(client.xpending(STREAM_KEY, "notifier")["pending"])
+                    keys = list(client.scan_iter(f"dispatch:sms:{request['plan_id']}:*", count=1000))
+                    stats["sending_at_kills"] += sum(1 for v in client.mget(keys) if v and v.startswith(b"sending:"))
+                    time.sleep(0.5)
+                    if len(kills) > 1 and step == kills[-1]:
+                        notifier.consumer += "-new"  # its events wait until they are stale, then move over
+                    notifier.start()  # the same name resumes its unacknowledged events at once
+                time.sleep(pause)  # 20 minutes of the day
+            wait_quiet(fake, settle=3.0, within=240, stream=client)
+            for phone in unsubscribed:  # from its first refusal on
+                first = next((at for at, to in fake.arrivals if to == phone), None)
+                opted_out[phone] = first if first is not None else 0.0
+            plan_ids = {request["plan_id"]}
+            result = audit(client, fake, plan_ids, opted_out)
+            result.update(stats, settle=settle, pause=pause)
+            result["tries_unsubscribed"] = sum(fake.tries[p] for p in unsubscribed)
+            result["callbacks_failed"] = fake.callbacks_failed
+            return result
     finally:
+        server.stop()
         fake.close()
 
 
@@ -541,7 +586,9 @@ def report(emergency: list[dict[str, Any]], replayed: dict[str, Any] | None, dow
             f"{r['steps']} steps, {r['departures']} departures, {r['delays']} delays, {r['emergencies']} emergencies, "
             f"{r['kills']} kill(s) of the notifier with {r['unacked_at_kills']} event(s) unacknowledged and "
             f"{r['sending_at_kills']} text(s) caught mid-send (claimed, outcome not recorded) in all at the kills; "
-            "the last restart under a new consumer name.",
+            f"the last restart under a new consumer name; {r['server_kills']} kill(s) of the server in a re-plan, "
+            f"{r['server_kills_between']} of them between storing the version and answering (that version's texts "
+            "must still go out once; the retry with the same request_id gets the version stored).",
             "",
             "Texts due: one per confirmation, departure and emergency event (moves are held until they settle and told "
             "only if still news: checked by the customers left with a stale ETA, i.e. whose last text does not carry "
@@ -599,6 +646,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kills", default=",".join(map(str, KILLS)), help="steps after which the notifier is killed ('' for none)"
     )
+    parser.add_argument(
+        "--server-kills",
+        default=",".join(map(str, SERVER_KILLS)),
+        help="steps whose re-plan the server is killed in, once the version is stored ('' for none)",
+    )
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between the replayed day's 20-minute steps")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -610,7 +662,10 @@ def main(argv: list[str] | None = None) -> int:
             emergency.append(emergencies("in process", args.emergencies, None, args.solve_time))
             emergency.append(emergencies("own process", args.emergencies, server.url, args.solve_time))
         kills = tuple(int(k) for k in args.kills.split(",") if k.strip())
-        replayed = replayed_day(server.url, args.solve_time, kills, pause=args.pause) if "day" in runs else None
+        server_kills = tuple(int(k) for k in args.server_kills.split(",") if k.strip())
+        replayed = (
+            replayed_day(server.url, args.solve_time, kills, server_kills, pause=args.pause) if "day" in runs else None
+        )
         down = outage(server.url, args.solve_time, args.outage, args.health_window) if "outage" in runs else None
     finally:
         server.close()

@@ -99,6 +99,9 @@ BAD_NUMBERS = [math.nan, math.inf, -math.inf, 1e308, -91.0, 181.0, 0.0]
 BAD_IDS = ["", " ", "x" * 100_000, "🚐\u0000id", "../../etc/passwd", "j\nk"]
 BAD_STAMPS = ["1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2026-03-02T14:00:00Z"]
 BAD_DURATIONS = ["-1s", "0s", "315576000000s", "-315576000000s", "0.000000001s", "86400000s"]
+#: Time zones a console may send: unknown, path-like, huge, odd case, and good ones.
+BAD_ZONES = ["Mars/Olympus", "../../etc/passwd", "/etc/localtime", "x" * 100_000, "america/denver", "UTC+7",
+             "America/Denver\u0000", " ", "EST5EDT", "America/Denver", "Etc/GMT+7"]  # fmt: skip
 
 
 def mutate(day: dict[str, Any], kind: str, i: int, pick: int) -> None:
@@ -172,12 +175,14 @@ def mutate(day: dict[str, Any], kind: str, i: int, pick: int) -> None:
         job["customer"]["phone"] = ["x" * 10_000, "", "+1 (303) 555-0199", "\u202e911"][pick % 4]
     elif kind == "location_missing":
         job["location"] = {} if pick % 2 else {"address": "x" * (1 + pick % 5000)}
+    elif kind == "time_zone":
+        day["time_zone"] = BAD_ZONES[pick % len(BAD_ZONES)]
 
 
 KINDS = [
     "coordinate", "job_id", "duplicate_id", "tech_id", "window", "many_windows", "shift", "break",
     "service_duration", "respond_within", "priority", "travel_model", "time_limit", "emergency_weight", "parts",
-    "skills", "pin", "matrix", "empty", "start_time", "plan_id", "phone", "location_missing",
+    "skills", "pin", "matrix", "empty", "start_time", "plan_id", "phone", "location_missing", "time_zone",
 ]  # fmt: skip
 
 MUTATIONS = st.lists(
@@ -266,6 +271,9 @@ def event_of(kind: str, i: int, pick: int) -> list[dict[str, Any]]:
             progress["location"] = {"lat": BAD_NUMBERS[pick % len(BAD_NUMBERS)], "lng": -104.9}
         if pick % 3 == 0:
             progress["time"] = BAD_STAMPS[pick % len(BAD_STAMPS)]
+        if pick % 5 == 1:  # an invoice (COMPLETED only), its fields too long at times
+            long = "x" * (10 + (pick % 3) * 1_000)
+            progress["invoice"] = {"number": long, "total": "$249.00", "payment_link": BAD_IDS[pick % len(BAD_IDS)]}
         return [{"progress": progress}]
     if kind == "delay":
         return [{"delay": {"job_id": JOB_IDS[pick % len(JOB_IDS)], "extra": BAD_DURATIONS[i % len(BAD_DURATIONS)]}}]
@@ -560,6 +568,73 @@ def test_every_malformed_suggest_request_is_refused_by_field_or_answered_never_a
             techs = [o.technician_id for o in reply.options]
             assert len(set(techs)) == len(techs) and set(techs) <= {t["id"] for t in LIVE["technicians"]}, techs
     SEEN[f"suggest {code.name}"] = SEEN.get(f"suggest {code.name}", 0) + 1
+
+
+# ---------------------------------------------------------------------------- NotifyCustomer
+
+NOTIFY_ROOTS = ("kind", "plan_id", "job_id", "phone", "variables", "request_id")
+NOTIFY_KINDS = ["kind", "plan_id", "job_id", "phone", "variables", "many_variables", "request_id", "both"]
+
+
+def notice_of(plan: pb.Plan, mutations: list[tuple[str, int, int]]) -> pb.NotifyCustomerRequest | None:
+    """A payment reminder for one of the day's customers (or a bare number), with ``mutations``."""
+    body: dict[str, Any] = {
+        "kind": "payment_reminder",
+        "variables": {"invoice_number": "INV-1", "invoice_total": "$80.00"},
+    }
+    if mutations[0][1] % 2:
+        body["phone"] = "+13035550142"
+    else:
+        body |= {"plan_id": plan.plan_id, "job_id": _job(LIVE, mutations[0][1])["id"]}
+    for kind, i, pick in mutations:
+        if kind == "kind":
+            body["kind"] = ["en_route", "", "PAYMENT_REMINDER", "service_complete", "x" * 100_000, "🚐"][pick % 6]
+        elif kind == "plan_id":
+            body["plan_id"] = [*BAD_IDS, "never-made"][pick % (len(BAD_IDS) + 1)]
+        elif kind == "job_id":
+            body["job_id"] = [*OVERRIDE_JOB_IDS][pick % len(OVERRIDE_JOB_IDS)]
+        elif kind == "phone":
+            body["phone"] = ["x" * 10_000, "", "+1 (303) 555-0199", "\u202e911", "555-0199", "+0123456789"][pick % 6]
+        elif kind == "variables":
+            name = ["tracking_link", "eta", "", "x" * 5_000, "payment_link", "customer_name"][pick % 6]
+            body["variables"][name] = ["", "x" * (1 + pick % 3) * 700, "🚐\u0000", "$1"][i % 4]
+        elif kind == "many_variables":
+            body["variables"] = {f"v{k}": "x" for k in range(1 + pick % 500)}
+        elif kind == "request_id":
+            body["request_id"] = ["a b", "x" * 129, "ok-1", "🚐", ""][pick % 5]
+        elif kind == "both":
+            body |= {"plan_id": plan.plan_id, "job_id": _job(LIVE, i)["id"], "phone": "+13035550142"}
+    try:
+        return json_format.ParseDict(body, pb.NotifyCustomerRequest())
+    except json_format.ParseError:
+        return None
+
+
+@corpus(200)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(NOTIFY_KINDS), st.integers(0, 50), st.integers(0, 10_000)), min_size=1, max_size=3
+    )
+)
+def test_every_malformed_notify_request_is_refused_by_field_or_queued_never_a_crash(stub, mutations):
+    plan = live_plan(stub)
+    request = notice_of(plan, mutations)
+    if request is None:
+        SEEN["notify unparsable"] = SEEN.get("notify unparsable", 0) + 1
+        return
+    try:
+        reply = stub.NotifyCustomer(request, timeout=30)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as err:
+        code = err.code()
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, err.details(), mutations)
+        fields = field_violations(err)
+        assert fields, (err.details(), mutations)
+        wrong = [f for f in fields if f != "…" and f.split(".")[0].split("[")[0] not in NOTIFY_ROOTS]
+        assert not wrong, (fields, mutations)
+    else:
+        assert reply.message_key, mutations
+    SEEN[f"notify {code.name}"] = SEEN.get(f"notify {code.name}", 0) + 1
 
 
 # ---------------------------------------------------------------------------- Validate, GetPlan, WatchEtas

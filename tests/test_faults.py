@@ -79,6 +79,13 @@ def answers(stub: dispatch_pb2_grpc.DispatchStub, plan: pb.Plan) -> dict[str, tu
             ),
             timeout=DEADLINE,
         ),
+        "NotifyCustomer": lambda: stub.NotifyCustomer(
+            pb.NotifyCustomerRequest(kind="payment_reminder", plan_id=plan.plan_id, job_id=day["jobs"][0]["id"]),
+            timeout=DEADLINE,
+        ),
+        "WatchCustomerReplies": lambda: list(
+            stub.WatchCustomerReplies(pb.WatchCustomerRepliesRequest(), timeout=DEADLINE)
+        ),
     }
     assert set(calls) == {m.name for m in pb.DESCRIPTOR.services_by_name["Dispatch"].methods}  # every RPC
     out = {}
@@ -119,6 +126,8 @@ def test_redis_silent_or_killed_mid_run_every_rpc_answers_in_time_and_no_plan_is
             "ReoptimizeStream",
             "WatchEtas",
             "SuggestTechnicians",
+            "NotifyCustomer",
+            "WatchCustomerReplies",
         }
         assert {n for n, (c, _) in during.items() if c == grpc.StatusCode.UNAVAILABLE} == unavailable, during
         assert {n for n, (c, _) in during.items() if c == grpc.StatusCode.OK} == {"Validate", "GetIntegrationHealth"}

@@ -149,7 +149,7 @@ def test_stop_ends_the_texts_and_start_resumes_them(store, twilio, fake, request
         assert answer.headers["Content-Type"] == "text/xml"
         assert notifier.handle(event("j2")) is Handled.SKIPPED_OPTED_OUT
         assert len(fake.sent_to(PHONE)) == 1
-        assert post(server, INBOUND_PATH, reply("Thanks, see you then")).status_code == 200  # left to the office
+        assert post(server, INBOUND_PATH, reply("Thanks, see you then")).status_code == 200  # to the office
         assert notifier.handle(event("j3")) is Handled.SKIPPED_OPTED_OUT
         assert notifier.opted_out("+1 (303) 555-" + PHONE[-4:]) and notifier.opted_out(PHONE[2:])  # any spelling
         assert post(server, INBOUND_PATH, reply("Yes, I'll be home")).status_code == 200  # not the START keyword
@@ -166,6 +166,9 @@ def test_stop_ends_the_texts_and_start_resumes_them(store, twilio, fake, request
         assert post(server, INBOUND_PATH, reply("STOP")).status_code == 200
         assert post(server, INBOUND_PATH, start).status_code == 200  # the signed START replayed: counted once
         assert notifier.handle(event("j7")) is Handled.SKIPPED_OPTED_OUT
+        # the other replies are left to the office: on the replies stream (not the keywords), each once
+        bodies = [r.body for _, r in notifier.replies.stream.read("0")]
+        assert bodies == ["Thanks, see you then", "Yes, I'll be home", "Cancel my 3pm visit"]
     finally:
         server.close()
 

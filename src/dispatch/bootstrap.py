@@ -1,6 +1,7 @@
-"""The composition root: builds the planning service, its solver runner, stores, streams,
-travel providers and the notifier from ``Settings`` -- the one place that picks Redis, Google
-and Twilio over their in-process stand-ins, so nothing connects at import."""
+"""The composition root: builds the planning service, its solver runner, stores, streams (ETA
+events, customers' replies), travel providers and the notifier from ``Settings`` -- the one
+place that picks Redis, Google and Twilio over their in-process stand-ins, so nothing connects
+at import."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from dispatch.stream import EtaStream, MemoryEtaStream, RedisEtaStream
 
 if TYPE_CHECKING:
     from dispatch.notify.notifier import Notifier
+    from dispatch.notify.replies import ReplyStream
 
 
 def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> PlanningService:
@@ -56,9 +58,37 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Plannin
         google=google_travel(settings, integrations=integrations),
         etas=etas,
         integrations=integrations,
+        time_zone=business_time_zone(settings),
     )
     metrics.watch(service)
     return service
+
+
+def business_time_zone(settings: Settings) -> str:
+    """The time zone of plans whose request names none: the messages file's, else UTC.
+
+    Raises
+    ------
+    TemplateError
+        The messages file cannot be used (a server does not start on one).
+    """
+    if not settings.messages_path:
+        return "UTC"
+    from dispatch.notify.templates import Messages  # noqa: PLC0415
+
+    return Messages.load(Path(settings.messages_path)).time_zone
+
+
+def reply_stream(settings: Settings) -> ReplyStream:
+    """The customers' replies: the Redis Stream ``dispatch:replies`` when Redis is configured (the
+    webhook of a ``dispatch notifier`` process and every server share it), else one in this process
+    (give the same one to the in-process notifier and to the servicer)."""
+    from dispatch.notify.replies import redis_replies  # noqa: PLC0415
+    from dispatch.stream import MemoryStream  # noqa: PLC0415
+
+    if settings.redis_url:
+        return redis_replies(settings.redis_url)
+    return MemoryStream()
 
 
 def integration_log(settings: Settings) -> IntegrationLog:
@@ -103,10 +133,12 @@ def start_notifier(
     integrations: IntegrationLog | None = None,
     *,
     host: str = metrics.ALL_INTERFACES,
+    replies: ReplyStream | None = None,
 ) -> NotifierRun:
     """Build the notifier and run it on a thread as ``consumer``, with the Twilio webhook when a
     public URL is configured, on ``host`` (gRPC's form, as ``dispatch serve --host``: ``[::]``,
-    ``127.0.0.1``…) and the configured port. ``stop()`` ends both.
+    ``127.0.0.1``…) and the configured port. ``stop()`` ends both. Customers' replies go onto
+    ``replies`` (default: ``reply_stream(settings)``).
 
     Raises
     ------
@@ -115,7 +147,7 @@ def start_notifier(
     OSError
         The webhook's port cannot be bound.
     """
-    notifier = build_notifier(settings, stream, integrations)
+    notifier = build_notifier(settings, stream, integrations, replies=replies)
     webhook = None
     twilio = settings.twilio
     if twilio is not None and twilio.webhook_url:
@@ -143,9 +175,17 @@ class NotifierRun:
             self.webhook.close()  # type: ignore[attr-defined]
 
 
-def build_notifier(settings: Settings, stream: EtaStream, integrations: IntegrationLog | None = None) -> Notifier:
+def build_notifier(
+    settings: Settings,
+    stream: EtaStream,
+    integrations: IntegrationLog | None = None,
+    *,
+    replies: ReplyStream | None = None,
+) -> Notifier:
     """The notifier on ``stream``: Twilio when configured (else it logs the texts), dedupe keys and
-    opt-outs in Redis when configured (else in process), the business's messages file if any.
+    opt-outs in Redis when configured (else in process), the business's messages file if any;
+    customers' replies onto ``replies`` (default: ``reply_stream(settings)``), forwarded to the
+    office phone if one is configured.
 
     Raises
     ------
@@ -175,4 +215,6 @@ def build_notifier(settings: Settings, stream: EtaStream, integrations: Integrat
         appointment_lead=settings.appointment_lead,
         threshold=settings.eta_threshold,
         settle=settings.eta_settle,
+        replies=replies if replies is not None else reply_stream(settings),
+        office_phone=settings.office_phone,
     )

@@ -14,7 +14,7 @@ from typing import Any
 from dispatch.errors import ConfigError
 from dispatch.eta import DEFAULT_THRESHOLD
 from dispatch.secrets import read_file, read_number, read_secret
-from dispatch.validate import DEFAULT_LIMITS, Limits
+from dispatch.validate import DEFAULT_LIMITS, PHONE_RULE, Limits, e164_phone
 
 #: Where the Google Maps Platform and Twilio's REST API are (tests point both at local servers).
 GOOGLE_BASE_URL = "https://maps.googleapis.com"
@@ -164,6 +164,9 @@ class Settings:
     twilio: TwilioSettings | None = None
     #: The business's texts and values (DISPATCH_MESSAGES_FILE); None: the defaults.
     messages_path: str | None = None
+    #: Where customers' replies (other than STOP/START) are forwarded (``DISPATCH_OFFICE_PHONE``,
+    #: E.164, separators allowed: kept as E.164); "": not forwarded, only recorded on the replies stream.
+    office_phone: str = ""
     #: Texts sent at once by a notifier (DISPATCH_NOTIFIER_SENDERS).
     notifier_senders: int = 8
     #: The in-process notifier's name in the consumer group (``DISPATCH_NOTIFIER_CONSUMER``); a
@@ -264,6 +267,12 @@ class Settings:
                 values[name] = read()
             except (ConfigError, ValueError) as exc:
                 bad.append(str(exc))
+        if env.get("DISPATCH_OFFICE_PHONE", "").strip():
+            office = e164_phone(env["DISPATCH_OFFICE_PHONE"].strip())
+            if office is None:  # the value is not shown: a phone number never reaches a log line
+                bad.append(f"DISPATCH_OFFICE_PHONE: {PHONE_RULE}")
+            else:
+                values["office_phone"] = office
         if bad:
             raise ConfigError("configuration: " + "; ".join(bad))
         if policy:

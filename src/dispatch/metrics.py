@@ -14,7 +14,10 @@ Families (all prefixed ``dispatch_``):
 - ``travel_<counter>_total`` (cache hits and misses, provider requests, elements, errors and
   great-circle fallbacks, breaker openings, geocodes) for the GOOGLE travel model
 - ``eta_events_total{kind}``, ``eta_outbox`` (events held while the stream is down)
-- ``texts_total{kind,result,code}`` (each attempt to text a customer: sent, failed, retried, unknown, logged)
+- ``texts_total{kind,result,code}`` (each attempt to text a customer: sent, failed, retried, unknown, logged;
+  ``kind="reply_forward"``: a customer's reply forwarded to the office phone)
+- ``customer_replies_total{forwarded}`` (customers' replies other than STOP/START, once each, by whether they
+  reached the office phone: ``true``, or ``false``: no office phone, or the forward failed)
 - the client library's ``process_*`` (memory, CPU, open files) and ``python_gc_*``
 
 The module also holds what both small HTTP listeners of a dispatch process (this endpoint and the
@@ -75,6 +78,11 @@ REPLAN_DURATION = Histogram(
 ETA_EVENTS = Counter("dispatch_eta_events", "ETA events put on the stream, by kind", ["kind"])
 TEXTS = Counter(
     "dispatch_texts", "Attempts to text a customer, by message kind, result and error code", ["kind", "result", "code"]
+)
+CUSTOMER_REPLIES = Counter(
+    "dispatch_customer_replies",
+    "Customers' replies other than STOP/START, once each, by whether they were forwarded to the office phone",
+    ["forwarded"],
 )
 
 

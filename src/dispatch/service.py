@@ -38,7 +38,7 @@ from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, Ma
 from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place
 from dispatch.notify.health import Health, IntegrationLog
-from dispatch.notify.templates import VARIABLES
+from dispatch.notify.templates import REQUESTED_KINDS, VARIABLES
 from dispatch.reopt.day import initial_state, promises
 from dispatch.reopt.replan import ReplanResult, reoptimize
 from dispatch.reopt.suggest import Suggestions, SuggestRequest, suggest
@@ -390,15 +390,13 @@ class PlanningService:
         return suggest(self, ask, shape, deadline=deadline)
 
 
-#: The texts a console may ask for (``notify_customer``): those no plan change sends.
-CUSTOMER_KINDS = ("payment_reminder", "service_complete")
 #: At most this many variables, each at most this long, in one ``CustomerText``.
 MAX_VARIABLES, MAX_VALUE = 20, 1_024
 
 
 @dataclass(frozen=True, kw_only=True)
 class CustomerText:
-    """A text the console asks for: ``kind`` (one of ``CUSTOMER_KINDS``) to the customer of
+    """A text the console asks for: ``kind`` (one of ``REQUESTED_KINDS``) to the customer of
     ``job_id`` in plan ``plan_id``, or to ``phone``, with the template's ``variables``."""
 
     kind: str
@@ -416,8 +414,8 @@ def customer_message(
     """The ``CUSTOMER_MESSAGE`` event of ``text`` (``record``: its plan when it names one) and
     what is wrong with it (every bad field; the event is not to be sent then)."""
     bad: list[FieldViolation] = []
-    if text.kind not in CUSTOMER_KINDS:
-        bad.append(FieldViolation("kind", f"one of {', '.join(CUSTOMER_KINDS)}, not {text.kind[:40]!r}"))
+    if text.kind not in REQUESTED_KINDS:
+        bad.append(FieldViolation("kind", f"one of {', '.join(REQUESTED_KINDS)}, not {text.kind[:40]!r}"))
     allowed = VARIABLES.get(text.kind, frozenset())
     if len(text.variables) > MAX_VARIABLES:
         bad.append(FieldViolation("variables", f"at most {MAX_VARIABLES}"))

@@ -1,23 +1,32 @@
-"""The ETA event stream: in process by default, a Redis Stream when Redis is configured.
+"""Streams of items: in process by default, a Redis Stream when Redis is configured.
 
-Publishers append ``EtaEvent``s; readers follow from an id (``read``): the gRPC ``WatchEtas``.
-The notifier reads through a consumer group (``group_read``, ``pending``, ``touch``, ``ack``) so a
-restarted notifier resumes where it stopped and a dead one's events are taken over. Ids are strings that grow: ``"<ms>-<seq>"`` in Redis, a counter in
-process. Events are JSON (``dispatch.codec``), never pickle.
+Two streams are built on this: the ETA events (``EtaStream``, ``dispatch:etas``) and the
+customers' replies (``dispatch.notify.replies``, ``dispatch:replies``). ``MemoryStream`` and
+``RedisStream`` hold any item; the Redis one is given how an item becomes its entry's ``e`` field
+and back (``encode``/``decode``: JSON, never pickle), and the name its errors use.
+
+Publishers append items; readers follow from an id (``read``): the gRPC ``WatchEtas`` and
+``WatchCustomerReplies``. The notifier reads the ETA events through a consumer group
+(``group_read``, ``pending``, ``touch``, ``ack``) so a restarted notifier resumes where it stopped
+and a dead one's events are taken over. Ids are strings that grow: ``"<ms>-<seq>"`` in Redis, a
+counter in process (``valid_id`` says whether a reader's id is one). ETA events are JSON
+(``dispatch.codec``), never pickle.
 
 The Redis stream is capped (``MAXLEN ~ max_len``). Publishing retries once on a connection
-error and then raises ``StreamUnavailableError``: the caller (the service) decides what a failed
-publish means for the request.
+error and then raises ``StreamUnavailableError``: the caller (the service, the webhook) decides
+what a failed publish means for the request.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 import redis
 
@@ -29,23 +38,39 @@ STREAM_KEY = "dispatch:etas"
 
 log = logging.getLogger("dispatch.stream")
 
+T = TypeVar("T")
+#: An id of the in-process stream (a counter), and of a Redis Stream (``<ms>`` or ``<ms>-<seq>``).
+_MEMORY_ID = re.compile(r"[0-9]{1,19}")
+_REDIS_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+_U64 = 2**64 - 1
+
 
 class StreamUnavailableError(DispatchError):
-    """The ETA stream (Redis) cannot be reached."""
+    """A stream (Redis) cannot be reached."""
 
 
-class EtaStream(Protocol):
-    def publish(self, events: list[EtaEvent]) -> list[str]:
-        """Append ``events`` in order; their ids."""
+class Stream(Protocol[T]):
+    """What a publisher and a reader that follows the stream need."""
+
+    def publish(self, items: list[T]) -> list[str]:
+        """Append ``items`` in order; their ids."""
         ...
 
     def last_id(self) -> str:
-        """The id of the newest event ("0" when empty): reading after it yields only new ones."""
+        """The id of the newest item ("0" when empty): reading after it yields only new ones."""
         ...
 
-    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, EtaEvent]]:
-        """Events after id ``after``, oldest first, waiting up to ``block`` seconds for one."""
+    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, T]]:
+        """Items after id ``after``, oldest first, waiting up to ``block`` seconds for one."""
         ...
+
+    def valid_id(self, entry_id: str) -> bool:
+        """Whether ``entry_id`` is an id of this kind of stream ("0" is one): what ``read`` takes."""
+        ...
+
+
+class EtaStream(Stream[EtaEvent], Protocol):
+    """The ETA events, with the consumer group the notifier reads them through."""
 
     def group_read(
         self, group: str, consumer: str, *, block: float = 0.0, count: int = 100
@@ -77,10 +102,10 @@ def decode(raw: bytes) -> EtaEvent:
     return codec.from_json(EtaEvent, json.loads(raw))
 
 
-def _readable(entries: list, key: str) -> tuple[list[tuple[str, EtaEvent]], list[bytes]]:
+def _readable(entries: list, key: str, decode: Callable[[bytes], T]) -> tuple[list[tuple[str, T]], list[bytes]]:
     """The entries that decode, and the ids of those that do not (corrupt, or from a newer
     server with a kind this one does not know): logged, never allowed to stop a reader."""
-    out: list[tuple[str, EtaEvent]] = []
+    out: list[tuple[str, T]] = []
     bad: list[bytes] = []
     for entry_id, fields in entries:
         if not fields:
@@ -93,20 +118,20 @@ def _readable(entries: list, key: str) -> tuple[list[tuple[str, EtaEvent]], list
     return out, bad
 
 
-class MemoryEtaStream:
-    """The newest ``max_len`` events of this process."""
+class MemoryStream(Generic[T]):
+    """The newest ``max_len`` items of this process (kept as they are: nothing is encoded)."""
 
     def __init__(self, max_len: int = 100_000) -> None:
-        self._events: deque[tuple[int, EtaEvent]] = deque(maxlen=max_len)
+        self._items: deque[tuple[int, T]] = deque(maxlen=max_len)
         self._next = 1
         self._changed = threading.Condition()
         self._groups: dict[str, dict] = {}
 
-    def publish(self, events: list[EtaEvent]) -> list[str]:
+    def publish(self, items: list[T]) -> list[str]:
         ids = []
         with self._changed:
-            for event in events:
-                self._events.append((self._next, event))
+            for item in items:
+                self._items.append((self._next, item))
                 ids.append(str(self._next))
                 self._next += 1
             self._changed.notify_all()
@@ -116,12 +141,13 @@ class MemoryEtaStream:
         with self._changed:
             return str(self._next - 1)
 
+    def valid_id(self, entry_id: str) -> bool:
+        return _MEMORY_ID.fullmatch(entry_id) is not None
+
     def _group(self, group: str) -> dict:
         return self._groups.setdefault(group, {"delivered": 0, "pending": {}})
 
-    def group_read(
-        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100
-    ) -> list[tuple[str, EtaEvent]]:
+    def group_read(self, group: str, consumer: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, T]]:
         with self._changed:
             state = self._group(group)
         fresh = self.read(str(state["delivered"]), block=block, count=count)
@@ -132,9 +158,7 @@ class MemoryEtaStream:
                 state["delivered"] = max(state["delivered"], int(i))
         return fresh
 
-    def pending(
-        self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0
-    ) -> list[tuple[str, EtaEvent]]:
+    def pending(self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0) -> list[tuple[str, T]]:
         with self._changed:
             state = self._group(group)
             now = time.monotonic()
@@ -143,7 +167,7 @@ class MemoryEtaStream:
             taken = (mine + others)[:count]
             for i in taken:
                 state["pending"][i] = (consumer, now if i in others else state["pending"][i][1])
-            byid = dict(self._events)
+            byid = dict(self._items)
             for i in taken:
                 if i not in byid:  # trimmed from the stream: nothing left to do for it
                     state["pending"].pop(i)
@@ -162,63 +186,81 @@ class MemoryEtaStream:
             for i in ids:
                 pending.pop(int(i), None)
 
-    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, EtaEvent]]:
+    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, T]]:
         start = int(after)
         until = time.monotonic() + block
         with self._changed:
             while True:
-                out = [(str(i), e) for i, e in self._events if i > start][:count]
+                out = [(str(i), e) for i, e in self._items if i > start][:count]
                 left = until - time.monotonic()
                 if out or left <= 0:
                     return out
                 self._changed.wait(left)
 
 
-class RedisEtaStream:
-    """A Redis Stream shared by every replica (and the notifier process)."""
+class MemoryEtaStream(MemoryStream[EtaEvent]):
+    """The newest ``max_len`` ETA events of this process."""
 
-    def __init__(self, client: redis.Redis, *, max_len: int = 100_000, key: str = STREAM_KEY) -> None:
+
+class RedisStream(Generic[T]):
+    """A Redis Stream at ``key`` shared by every replica (and the notifier process): each item is
+    its entry's ``e`` field, ``encode``d and ``decode``d; ``name`` is what its errors call it."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        key: str,
+        encode: Callable[[T], bytes],
+        decode: Callable[[bytes], T],
+        name: str,
+        max_len: int = 100_000,
+    ) -> None:
         self.client = client
         self.max_len = max_len
         self.key = key
+        self.name = name
+        self._encode = encode
+        self._decode = decode
         self._cursors: dict[str, str] = {}
 
-    @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 1.0, connect_timeout: float = 0.5) -> RedisEtaStream:
-        from dispatch.redis_client import fail_fast_client  # noqa: PLC0415
+    def _unavailable(self, error: redis.exceptions.RedisError) -> StreamUnavailableError:
+        return StreamUnavailableError(f"{self.name}: Redis {type(error).__name__}")
 
-        return cls(fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout))
+    def encode(self, item: T) -> bytes:
+        """An item as its stream entry's ``e`` field (what the plan store writes with a version)."""
+        return self._encode(item)
 
-    def encode(self, event: EtaEvent) -> bytes:
-        """An event as its stream entry's ``e`` field (what the plan store writes with a version)."""
-        return encode(event)
+    def valid_id(self, entry_id: str) -> bool:
+        found = _REDIS_ID.fullmatch(entry_id)
+        return found is not None and all(int(part or 0) <= _U64 for part in found.groups())
 
-    def publish(self, events: list[EtaEvent]) -> list[str]:
-        if not events:
+    def publish(self, items: list[T]) -> list[str]:
+        if not items:
             return []
         try:
             pipe = self.client.pipeline(transaction=False)
-            for event in events:
-                pipe.xadd(self.key, {"e": encode(event)}, maxlen=self.max_len, approximate=True)
+            for item in items:
+                pipe.xadd(self.key, {"e": self._encode(item)}, maxlen=self.max_len, approximate=True)
             return [i.decode() if isinstance(i, bytes) else str(i) for i in pipe.execute()]
         except redis.exceptions.RedisError as error:
-            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+            raise self._unavailable(error) from error
 
     def last_id(self) -> str:
         try:
             newest = self.client.xrevrange(self.key, count=1)
         except redis.exceptions.RedisError as error:
-            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+            raise self._unavailable(error) from error
         return newest[0][0].decode() if newest else "0"
 
-    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, EtaEvent]]:
+    def read(self, after: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, T]]:
         try:
             # block in ms; below the client's socket timeout so a quiet stream is not an error
             wait = int(min(block, 0.5) * 1000)
             reply = self.client.xread({self.key: after}, count=count, block=wait or None)
         except redis.exceptions.RedisError as error:
-            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
-        return _readable([e for _, entries in reply or [] for e in entries], self.key)[0]
+            raise self._unavailable(error) from error
+        return _readable([e for _, entries in reply or [] for e in entries], self.key, self._decode)[0]
 
     def _ensure_group(self, group: str) -> None:
         try:
@@ -227,20 +269,16 @@ class RedisEtaStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def group_read(
-        self, group: str, consumer: str, *, block: float = 0.0, count: int = 100
-    ) -> list[tuple[str, EtaEvent]]:
+    def group_read(self, group: str, consumer: str, *, block: float = 0.0, count: int = 100) -> list[tuple[str, T]]:
         try:
             self._ensure_group(group)
             wait = int(min(block, 0.5) * 1000)  # below the client's socket timeout
             new = self.client.xreadgroup(group, consumer, {self.key: ">"}, count=count, block=wait or None)
         except redis.exceptions.RedisError as error:
-            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+            raise self._unavailable(error) from error
         return self._acking_unreadable(group, [e for _, es in new or [] for e in es])
 
-    def pending(
-        self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0
-    ) -> list[tuple[str, EtaEvent]]:
+    def pending(self, group: str, consumer: str, *, count: int = 100, stale: float = 60.0) -> list[tuple[str, T]]:
         try:
             self._ensure_group(group)
             entries: list = []
@@ -263,17 +301,17 @@ class RedisEtaStream:
             if gone:
                 self.client.xack(self.key, group, *gone)
         except redis.exceptions.RedisError as error:
-            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+            raise self._unavailable(error) from error
         # an entry trimmed from the stream comes back with no fields: nothing left to do for it (acked)
         return self._acking_unreadable(group, entries)
 
-    def _acking_unreadable(self, group: str, entries: list) -> list[tuple[str, EtaEvent]]:
-        out, bad = _readable(entries, self.key)
+    def _acking_unreadable(self, group: str, entries: list) -> list[tuple[str, T]]:
+        out, bad = _readable(entries, self.key, self._decode)
         if bad:
             try:
                 self.client.xack(self.key, group, *bad)
             except redis.exceptions.RedisError as error:
-                raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+                raise self._unavailable(error) from error
         return out
 
     def touch(self, group: str, consumer: str, ids: list[str]) -> None:
@@ -282,7 +320,7 @@ class RedisEtaStream:
         try:
             self.client.xclaim(self.key, group, consumer, 0, ids, justid=True)
         except redis.exceptions.RedisError as error:
-            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+            raise self._unavailable(error) from error
 
     def ack(self, group: str, ids: list[str]) -> None:
         if not ids:
@@ -290,4 +328,35 @@ class RedisEtaStream:
         try:
             self.client.xack(self.key, group, *ids)
         except redis.exceptions.RedisError as error:
-            raise StreamUnavailableError(f"ETA stream: Redis {type(error).__name__}") from error
+            raise self._unavailable(error) from error
+
+
+def redis_stream(
+    url: str,
+    *,
+    key: str,
+    encode: Callable[[T], bytes],
+    decode: Callable[[bytes], T],
+    name: str,
+    max_len: int = 100_000,
+    socket_timeout: float = 1.0,
+    connect_timeout: float = 0.5,
+) -> RedisStream[T]:
+    """A ``RedisStream`` at ``key`` on the Redis at ``url``, with a client that fails fast."""
+    from dispatch.redis_client import fail_fast_client  # noqa: PLC0415
+
+    client = fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+    return RedisStream(client, key=key, encode=encode, decode=decode, name=name, max_len=max_len)
+
+
+class RedisEtaStream(RedisStream[EtaEvent]):
+    """The ETA events in a Redis Stream (``dispatch:etas``)."""
+
+    def __init__(self, client: redis.Redis, *, max_len: int = 100_000, key: str = STREAM_KEY) -> None:
+        super().__init__(client, key=key, encode=encode, decode=decode, name="ETA stream", max_len=max_len)
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 1.0, connect_timeout: float = 0.5) -> RedisEtaStream:
+        from dispatch.redis_client import fail_fast_client  # noqa: PLC0415
+
+        return cls(fail_fast_client(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout))

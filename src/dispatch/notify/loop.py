@@ -24,6 +24,7 @@ from dispatch.notify.claims import Claims, ClaimsUnavailableError
 from dispatch.notify.lease import Run
 from dispatch.notify.outcome import Handled
 from dispatch.notify.policy import MOVE, Policy
+from dispatch.notify.replies import phone_key
 from dispatch.notify.sms import mask
 from dispatch.stream import EtaStream, StreamUnavailableError, decode
 
@@ -111,7 +112,7 @@ class Loop:
                     continue
                 for event_id, event in batch:
                     not_before.pop(event_id, None)
-                    key = (event.plan_id, event.job_id)
+                    key = (event.plan_id, event.job_id or phone_key(event.customer_phone))  # one customer's in order
                     task = pool.submit(self._in_turn, tails.get(key), event)
                     in_flight[event_id] = tails[key] = task
                     task.add_done_callback(functools.partial(_report, finished, event_id))

@@ -7,7 +7,8 @@
 - ``policy``: what to do with one event (which text, now, later or not at all) and its dedupe key;
 - ``lease``: a text's claim while it is being sent, and when it may be taken over and settled;
 - ``sending``: the ``Sender`` — Twilio with its retries, or the log with no Twilio credentials;
-- ``replies``: what Twilio tells us afterwards — delivery statuses, STOP and START replies;
+- ``replies``: what Twilio tells us afterwards — delivery statuses, STOP and START replies, and
+  the customers' other replies (onto the replies stream, forwarded to the office phone);
 - ``outcome``: what handling an event came to (``Handled``);
 - ``claims``: what all of it remembers, in memory or in Redis.
 """
@@ -25,7 +26,7 @@ from dispatch.notify.lease import LEASE, ORPHAN_MARGIN, Run
 from dispatch.notify.loop import MAX_AGE, Loop
 from dispatch.notify.outcome import Handled
 from dispatch.notify.policy import APPOINTMENT_LEAD, SETTLE, Policy
-from dispatch.notify.replies import Replies
+from dispatch.notify.replies import FORWARD_RETRY_FOR, Replies, ReplyStream
 from dispatch.notify.sending import LogSender, Sender, TwilioSender
 from dispatch.notify.sms import Sms
 from dispatch.notify.templates import Messages
@@ -34,7 +35,8 @@ from dispatch.stream import EtaStream
 
 class Notifier:
     """Texts the customers of the events on ``stream``: through Twilio (``sms``), or to the log
-    when ``sms`` is ``None``."""
+    when ``sms`` is ``None``. Customers' replies go onto ``replies`` (this notifier's own in-process
+    stream when ``None``) and, with ``office_phone``, are forwarded to it the same way."""
 
     def __init__(
         self,
@@ -53,6 +55,8 @@ class Notifier:
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
+        replies: ReplyStream | None = None,
+        office_phone: str = "",
     ) -> None:
         self.stream = stream
         self.sms = sms
@@ -96,9 +100,32 @@ class Notifier:
             clock=clock,
         )
         self.zone = self.policy.zone
-        self.replies = Replies(self.claims, self.integrations)
+        self.replies = Replies(
+            self.claims,
+            self.integrations,
+            stream=replies,
+            office_phone=office_phone,
+            forward=self._forward_sender(self.claims),
+            fallback=self._forward_sender,
+            run=self.this_run,
+            clock=clock,
+        )
         self.loop = Loop(
             stream, self.claims, self.policy, self.this_run, senders=self.senders, max_age=max_age, clock=clock
+        )
+
+    def _forward_sender(self, claims: Claims) -> Sender:
+        """The sender of forwarded replies, on ``claims``: as ``sender`` (Twilio, or the log), but
+        retrying for ``FORWARD_RETRY_FOR`` at most, since the webhook's answer waits for it."""
+        if self.sms is None:
+            return LogSender(claims)
+        return TwilioSender(
+            self.sms,
+            claims,
+            self.integrations,
+            self.this_run,
+            retry_for=min(self.retry_for, FORWARD_RETRY_FOR),
+            sleep=self.sleep,
         )
 
     @property
@@ -150,7 +177,8 @@ class Notifier:
         self.replies.delivery(sid, status, error_code, to)
 
     def inbound(self, phone: str, body: str, sid: str = "") -> None:
-        """A customer's reply: STOP opts the number out, START back in; each message once (``Replies.inbound``)."""
+        """A customer's text: STOP opts the number out, START back in, anything else is recorded on
+        the replies stream and forwarded to the office phone; each message once (``Replies.inbound``)."""
         self.replies.inbound(phone, body, sid)
 
     def opted_out(self, phone: str) -> bool:

@@ -1,15 +1,19 @@
 """What to do with one ETA event: text the customer now, later, or not at all; each text at most once.
 
-For each event: pick the message (``EMERGENCY`` → emergency, ``DEPARTED`` → en route, ``MOVED`` →
-ETA update, ``PLANNED`` → appointment confirmation, ``PROMISE_BROKEN`` → the apology with the office
-number, ``EMERGENCY_RECEIVED`` → the emergency acknowledged without an ETA), skip customers without a phone or who opted
-out (``replies``: replied STOP, or a number Twilio refused as unsubscribed or invalid), render,
-count segments, then:
+For each event: pick the message (``message_of``: ``EMERGENCY`` → emergency, ``DEPARTED`` → en
+route, ``MOVED`` → ETA update, ``PLANNED`` → appointment confirmation, ``PROMISE_BROKEN`` → the
+apology with the office number, ``EMERGENCY_RECEIVED`` → the emergency acknowledged without an ETA,
+``SERVICE_COMPLETE`` → the thanks with the invoice, ``CUSTOMER_MESSAGE`` → the kind the console
+named in ``variables["kind"]``: a payment reminder or a service-complete text), skip customers
+without a phone or who opted out (``replies``: replied STOP, or a number Twilio refused as
+unsubscribed or invalid), render (``text``: clock times in the event's time zone), count segments,
+then:
 
 1. claim the text's dedupe key — ``(plan, job, message kind, plan version, ETA in 10-minute
-   buckets)``, see ``text_key`` — as ``sending:<time>:<run>``; a key already ``sent``/``failed``
-   means done; a key left ``sending`` is settled with Twilio once its lease allows (``lease``),
-   never by sending blindly;
+   buckets)``, or for a console's text ``(customer's number, message kind, reference)``, see
+   ``text_key`` — as ``sending:<time>:<run>``; a key already ``sent``/``failed`` means done; a key
+   left ``sending`` is settled with Twilio once its lease allows (``lease``), never by sending
+   blindly;
 2. send, through whichever ``Sender`` the notifier has (Twilio, or the log): ``sending``.
 
 An event that says what the customer's visit is (``STATEFUL``) and is older than a version already
@@ -35,6 +39,11 @@ until then; a ``MOVED`` event for it changes what will be confirmed instead of t
 (nothing was told yet), ``WITHDRAWN`` (a cancelled job) drops it (so does ``PROMISE_BROKEN``, which
 then holds the apology), and a departure makes it moot. ``EMERGENCY`` and ``EMERGENCY_RECEIVED`` are
 texted at once.
+
+``SERVICE_COMPLETE`` is texted at once, and the visit is over: a confirmation still scheduled for
+it and a move or apology held for it are dropped, as a departure drops them. ``CUSTOMER_MESSAGE``
+is texted at once and touches nothing else; one naming a message kind a console may not ask for
+is logged and dropped (``STALE``). Neither tells an ETA (``NO_ETA``).
 """
 
 from __future__ import annotations
@@ -44,15 +53,15 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.claims import Claims, ClaimsUnavailableError, key_part
 from dispatch.notify.lease import Run
 from dispatch.notify.outcome import Handled, Unsettled
-from dispatch.notify.replies import phone_keys
+from dispatch.notify.replies import phone_key, phone_keys, remember_text
 from dispatch.notify.sending import Sender
-from dispatch.notify.templates import Messages, segments
+from dispatch.notify.templates import REQUESTED_KINDS, Messages, segments
 from dispatch.stream import decode, encode
 
 log = logging.getLogger("dispatch.notify")
@@ -64,9 +73,12 @@ MESSAGE_OF = {
     EtaKind.PLANNED: "appointment",
     EtaKind.PROMISE_BROKEN: "promise_broken",
     EtaKind.EMERGENCY_RECEIVED: "emergency_received",
+    EtaKind.SERVICE_COMPLETE: "service_complete",
 }
 #: Texts that give the customer no ETA to expect (``TOLD`` is left as it was).
-NO_ETA = frozenset({EtaKind.PROMISE_BROKEN, EtaKind.EMERGENCY_RECEIVED})
+NO_ETA = frozenset(
+    {EtaKind.PROMISE_BROKEN, EtaKind.EMERGENCY_RECEIVED, EtaKind.SERVICE_COMPLETE, EtaKind.CUSTOMER_MESSAGE}
+)
 #: ETAs within one bucket share a dedupe key.
 ETA_BUCKET = 600
 #: A moved ETA is texted once it has held this long (the latest move, if it still differs from
@@ -91,11 +103,26 @@ def visit_slot(plan_id: str, job_id: str) -> str:
     return f"{key_part(plan_id)}:{key_part(job_id)}"
 
 
+def message_of(event: EtaEvent) -> str | None:
+    """The message kind ``event`` texts; ``None`` for none (a withdrawal, or a console's text naming
+    a kind it may not ask for)."""
+    if event.kind is EtaKind.CUSTOMER_MESSAGE:
+        asked = event.variables.get("kind", "")
+        return asked if asked in REQUESTED_KINDS else None
+    return MESSAGE_OF.get(event.kind)
+
+
 def text_key(event: EtaEvent, kind: str) -> str:
     """The dedupe key of ``event``'s text: plan, job, message kind, the plan version that made the
     event, and its ETA in 10-minute buckets. The version tells a move back to an earlier ETA
     (10:15, then 10:30, then 10:15 again) from the first text; an event read twice (a restart, a
-    takeover) has the same version and gets the same key."""
+    takeover) has the same version and gets the same key.
+
+    A console's text (``CUSTOMER_MESSAGE``) has no version or ETA, and may go to a bare phone
+    number (no plan, no job): its key is the customer's number, the message kind and the event's
+    reference, so the same request is texted once and a new reference texted again."""
+    if event.kind is EtaKind.CUSTOMER_MESSAGE:
+        return f"dispatch:sms:msg:{phone_key(event.customer_phone)}:{kind}:{key_part(event.reference)}"
     return f"dispatch:sms:{visit_slot(event.plan_id, event.job_id)}:{kind}:v{event.version}:{event.eta // ETA_BUCKET}"
 
 
@@ -133,24 +160,43 @@ class Policy:
         self.zone = ZoneInfo(messages.time_zone)
 
     def text(self, event: EtaEvent) -> tuple[str, str]:
-        """``(message kind, rendered text)`` for ``event``."""
-        kind = MESSAGE_OF[event.kind]
-        eta = datetime.fromtimestamp(event.eta, UTC).astimezone(self.zone)
-        start = datetime.fromtimestamp(event.window_start, UTC).astimezone(self.zone)
-        end = datetime.fromtimestamp(event.window_end, UTC).astimezone(self.zone)
+        """``(message kind, rendered text)`` for ``event``: clock times in its time zone, the
+        event's own values (the invoice's, a console's overrides) over the visit's; a value that
+        is empty counts as missing (the template leaves its clause out)."""
+        kind = message_of(event)
+        if kind is None:
+            raise ValueError(f"no text for a {event.kind.name} event")
+        zone = self._zone(event)
+        eta, start, end = (
+            datetime.fromtimestamp(t, UTC).astimezone(zone) for t in (event.eta, event.window_start, event.window_end)
+        )
         minutes = max(1, -(-(event.eta - event.at) // 60))
-        link = self.messages.tracking_link.format(job_id=event.job_id, plan_id=event.plan_id)
+        window = f"{start:%H:%M}-{end:%H:%M}"  # a hyphen: an en dash would make the text UCS-2
+        day = f"{eta:%a} {eta.day} {eta:%b}"  # "Tue 3 Mar": no zero padding
         values = {
             "customer_name": event.customer_name,
-            "technician_name": event.technician_name or "Your technician",
+            "technician_name": event.technician_name,
             "technician_phone": event.technician_phone,
-            "service_type": event.service_type or "service",
+            "service_type": event.service_type,
             "eta": f"{minutes} min" if kind == "emergency" else f"{eta:%H:%M}",
-            "eta_window": f"{start:%H:%M}-{end:%H:%M}",  # a hyphen: an en dash would make the text UCS-2
-            "date": f"{eta:%a %d %b}",
-            "tracking_link": link,
+            "eta_window": window,
+            "appointment_date": day,
+            "date": day,
+            "appointment_time": window,
+            **self.messages.links(event.plan_id, event.job_id),
         }
+        values |= {name: value for name, value in event.variables.items() if value.strip()}
         return kind, self.messages.render(kind, values)
+
+    def _zone(self, event: EtaEvent) -> ZoneInfo:
+        """The zone of ``event``'s clock times: its own (its plan's), else the messages file's; a zone
+        this machine does not know is logged and the file's used (a text must not be lost to it)."""
+        if event.time_zone:
+            try:
+                return ZoneInfo(event.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("notifier: unknown time zone %r on a %s event", event.time_zone, event.kind.name)
+        return self.zone
 
     def handle(self, event: EtaEvent, *, settled: bool = False) -> Handled:
         """Text ``event``'s customer if due (see ``_handle``); Redis failing means ``RETRY``."""
@@ -168,6 +214,12 @@ class Policy:
     def _handle(self, event: EtaEvent, *, settled: bool = False) -> Handled:
         """Text ``event``'s customer if due; ``RETRY`` when not done (the event stays
         unacknowledged). ``settled``: a held text (move, apology) whose time has come."""
+        if event.kind is EtaKind.CUSTOMER_MESSAGE and message_of(event) is None:
+            # the server checks the kind: this one comes from elsewhere (a newer server, or by hand)
+            log.warning(
+                "notifier: a customer message of unknown kind %r: dropped", event.variables.get("kind", "")[:40]
+            )
+            return Handled.STALE
         slot = visit_slot(event.plan_id, event.job_id)
         checked = event.kind in STATEFUL and (not settled or event.kind is EtaKind.PROMISE_BROKEN)
         if checked and not self.claims.advance(slot, event.version):
@@ -213,9 +265,9 @@ class Policy:
             if event.eta - self.appointment_lead > self.clock():
                 self.claims.schedule(slot, event.eta - self.appointment_lead, encode(event))
                 return Handled.SCHEDULED
-        elif event.kind in (EtaKind.DEPARTED, EtaKind.EMERGENCY):
-            self.claims.unschedule(slot)  # on the way already: a confirmation would come too late
-            if not self._drop_held(slot, event.version):  # and this text carries the ETA
+        elif event.kind in (EtaKind.DEPARTED, EtaKind.EMERGENCY, EtaKind.SERVICE_COMPLETE):
+            self.claims.unschedule(slot)  # on the way already, or done: a confirmation would come too late
+            if not self._drop_held(slot, event.version):  # and this text carries the ETA (or the visit is over)
                 return Handled.RETRY
         kind, body = self.text(event)
         parts = segments(body)
@@ -234,8 +286,10 @@ class Policy:
                     self.claims.set(TOLD + slot, str(event.eta))
                 return Handled.DUPLICATE
         outcome = self.sender.send(key, phone, body, kind, parts)
-        if outcome in (Handled.SENT, Handled.LOGGED) and event.kind not in NO_ETA:
-            self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
+        if outcome in (Handled.SENT, Handled.LOGGED):
+            remember_text(self.claims, phone, event.plan_id, event.job_id)  # a reply is about this job
+            if event.kind not in NO_ETA:
+                self.claims.set(TOLD + slot, str(event.eta))  # what the customer now expects
         return outcome
 
     def _drop_held(self, slot: str, version: int, *, only: EtaKind | None = None) -> bool:
@@ -261,7 +315,7 @@ class Policy:
         """An out-of-date event: nothing to send, but a text of it caught mid-send (a crash) is
         settled with Twilio so that its claim says what happened: ``STALE``, or ``RETRY`` while
         that cannot be told."""
-        if event.kind not in MESSAGE_OF or not event.customer_phone:
+        if message_of(event) is None or not event.customer_phone:
             return Handled.STALE
         kind, body = self.text(event)
         key = text_key(event, kind)

@@ -8,9 +8,12 @@ Twilio posts ``application/x-www-form-urlencoded`` forms to two URLs under one p
   ``undelivered``, ``failed``…), ``ErrorCode`` (if any), ``To``, ``From``, ``AccountSid``. Goes to
   ``Notifier.delivery``; answered ``204``.
 - ``<base>/inbound``: a customer texted our number (the number's "A message comes in" webhook):
-  ``From``, ``To``, ``Body``, ``MessageSid``… Goes to ``Notifier.inbound`` (STOP opts the number
-  out, START back in); answered ``200`` with empty TwiML: we don't auto-reply, Twilio itself
-  answers STOP and START.
+  ``From``, ``To``, ``Body``, ``MessageSid``… Goes to ``Notifier.inbound``: STOP opts the number
+  out, START back in; any other text is recorded on the replies stream (``WatchCustomerReplies``)
+  and forwarded to the office phone, if one is set, before the answer (retried for up to 8 s:
+  Twilio waits 15). Answered ``200`` with empty TwiML: we don't auto-reply, Twilio itself answers
+  STOP and START. A reply is answered ``200`` even when Redis is down: it is then forwarded and
+  logged (numbers masked) but not recorded (``dispatch.notify.replies``).
 
 Each request carries ``X-Twilio-Signature``: base64 HMAC-SHA1, keyed with the account's auth
 token, of the full URL Twilio requested followed by every POST parameter's name and value,

@@ -15,9 +15,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from dispatch.bootstrap import NotifierRun, bootstrap, start_notifier
+from dispatch.bootstrap import NotifierRun, bootstrap, reply_stream, start_notifier
 from dispatch.config import Settings
 from dispatch.metrics import MetricsServer, metrics_endpoint
+from dispatch.notify.replies import ReplyStream
 from dispatch.server.interceptor import Interceptor
 from dispatch.server.servicer import DispatchServicer
 from dispatch.service import PlanningService
@@ -29,7 +30,7 @@ SERVICE_NAME = dispatch_pb2.DESCRIPTOR.services_by_name["Dispatch"].full_name
 #: What the server sends at most (a plan is far smaller than the request that made it; a
 #: 1,000-job request with explicit matrices is about 10 MB). What it reads: ``Settings.max_request_bytes``.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-#: Concurrent WatchEtas calls (each holds an RPC thread); more get RESOURCE_EXHAUSTED.
+#: Concurrent WatchEtas and WatchCustomerReplies calls (each holds an RPC thread); more get RESOURCE_EXHAUSTED.
 MAX_WATCHERS = 32
 #: RPC threads beyond ``max_calls``: health checks and the refusals of calls over the cap run
 #: there, so they are answered whatever holds the others.
@@ -76,6 +77,8 @@ class DispatchServer:
         )
         self._stopped = threading.Event()
         self.notifier: NotifierRun | None = None
+        #: The customers' replies: the in-process notifier's webhook records them, WatchCustomerReplies follows them.
+        self.replies: ReplyStream | None = None
         self.metrics: MetricsServer | None = None
         self._serving = threading.Event()
         self._finished = threading.Event()
@@ -100,8 +103,11 @@ class DispatchServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
+        # One replies stream for the servicer and the in-process notifier: Redis's when configured (a
+        # separate ``dispatch notifier`` writes there too), else this process's.
+        self.replies = reply_stream(settings)
         dispatch_pb2_grpc.add_DispatchServicer_to_server(
-            DispatchServicer(self.service, max_watchers=MAX_WATCHERS), self.server
+            DispatchServicer(self.service, max_watchers=MAX_WATCHERS, replies=self.replies), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -140,6 +146,7 @@ class DispatchServer:
                 self.settings.notifier_consumer or f"serve-{socket.gethostname()}-{os.getpid()}",
                 self.service.integrations,
                 host=self.host,
+                replies=self.replies,
             )
         threading.Thread(target=self._flush_etas, name="eta-outbox", daemon=True).start()
         for name in ("", SERVICE_NAME):

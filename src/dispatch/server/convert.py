@@ -54,8 +54,10 @@ from dispatch.domain import (
 from dispatch.errors import FieldViolation
 from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.health import Health
+from dispatch.notify.replies import CustomerReply
 from dispatch.reopt.diff import PlanDiff
 from dispatch.reopt.suggest import Suggestions, SuggestRequest
+from dispatch.service import CustomerText
 from dispatch.v1 import dispatch_pb2 as pb
 
 DEFAULT_TIME_LIMIT = 10.0
@@ -587,4 +589,32 @@ def health_to_proto(health: Health, configured: bool) -> pb.IntegrationHealth:
         mean_latency=latency,
         window=duration_pb2.Duration(seconds=health.window),
         notes=list(health.notes),
+    )
+
+
+def reply_to_proto(reply_id: str, reply: CustomerReply) -> pb.CustomerReply:
+    """A customer's reply, ``reply_id`` its id on the replies stream."""
+    received = timestamp_pb2.Timestamp()
+    received.FromNanoseconds(int(reply.received_at * 1e9))
+    return pb.CustomerReply(
+        id=reply_id,
+        phone=reply.phone,
+        body=reply.body,
+        received_at=received,
+        message_sid=reply.message_sid,
+        plan_id=reply.plan_id,
+        job_id=reply.job_id,
+        forwarded=reply.forwarded,
+    )
+
+
+def customer_text_from_proto(request: pb.NotifyCustomerRequest, request_id: str) -> CustomerText:
+    """A ``NotifyCustomer`` request (its ``request_id`` checked by the caller)."""
+    return CustomerText(
+        kind=request.kind,
+        plan_id=request.plan_id,
+        job_id=request.job_id,
+        phone=request.phone,
+        variables=dict(request.variables),
+        request_id=request_id,
     )

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import queue
 import re
 import threading
 import time
+from collections.abc import Iterator
 
 import grpc
 
 from dispatch import logs
 from dispatch.domain import Replan
-from dispatch.errors import FieldViolation, OverloadedError, ProblemError
+from dispatch.errors import FieldViolation, NotConfiguredError, OverloadedError, ProblemError
+from dispatch.notify.replies import ReplyStream
 from dispatch.reopt.replan import ReplanResult
 from dispatch.server.convert import (
+    customer_text_from_proto,
     diff_to_proto,
     duration,
     eta_to_proto,
@@ -24,6 +28,7 @@ from dispatch.server.convert import (
     plan_to_proto,
     problem_from_proto,
     replan_from_proto,
+    reply_to_proto,
     suggest_from_proto,
     suggestions_to_proto,
 )
@@ -44,12 +49,28 @@ def _deadline(context: grpc.ServicerContext) -> float | None:
 
 
 class DispatchServicer(pb_grpc.DispatchServicer):
-    def __init__(self, service: PlanningService, *, max_watchers: int = 32) -> None:
+    def __init__(self, service: PlanningService, *, max_watchers: int = 32, replies: ReplyStream | None = None) -> None:
         self.service = service
-        #: Each WatchEtas holds an RPC thread while it lasts: the server adds this many threads.
+        #: Each WatchEtas or WatchCustomerReplies holds an RPC thread while it lasts: the server adds this many threads.
         self.max_watchers = max_watchers
         self._watchers = 0
         self._watch_lock = threading.Lock()
+        #: The customers' replies ``WatchCustomerReplies`` follows: the stream the webhook records them
+        #: on (``dispatch.bootstrap.reply_stream``); None: not followed here (FAILED_PRECONDITION).
+        self.replies = replies
+
+    @contextlib.contextmanager
+    def _watching(self) -> Iterator[None]:
+        """A watcher's place (``OverloadedError`` when ``max_watchers`` hold one), for as long as it follows."""
+        with self._watch_lock:
+            if self._watchers >= self.max_watchers:
+                raise OverloadedError(f"{self.max_watchers} watchers already: try again later")
+            self._watchers += 1
+        try:
+            yield
+        finally:
+            with self._watch_lock:
+                self._watchers -= 1
 
     @grpc_errors
     def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
@@ -140,11 +161,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
             raise ProblemError([FieldViolation("plan_id", "plan_id or technician_id is required")])
         if request.plan_id:
             self.service.get_plan(request.plan_id)  # NOT_FOUND for a plan never solved here
-        with self._watch_lock:
-            if self._watchers >= self.max_watchers:
-                raise OverloadedError(f"{self.max_watchers} ETA watchers already: try again later")
-            self._watchers += 1
-        try:
+        with self._watching():
             stream = self.service.etas
             after = stream.last_id()
             while context.is_active():
@@ -155,9 +172,37 @@ class DispatchServicer(pb_grpc.DispatchServicer):
                     if request.technician_id and event.technician_id != request.technician_id:
                         continue
                     yield eta_to_proto(event)
-        finally:
-            with self._watch_lock:
-                self._watchers -= 1
+
+    @grpc_errors
+    def WatchCustomerReplies(  # noqa: N802
+        self, request: pb.WatchCustomerRepliesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.CustomerReply]:
+        """Customers' replies as they come (``after`` ""), every one kept (``after`` "0") or those
+        after a reply's id. Counts against the same ``max_watchers`` as ``WatchEtas``: each holds
+        an RPC thread until the client cancels or the server stops."""
+        stream = self.replies
+        if stream is None:
+            raise NotConfiguredError("this server does not follow customers' replies")
+        after = request.after
+        if after and not stream.valid_id(after):
+            raise ProblemError(
+                [FieldViolation("after", 'a reply id from this stream, "0" (every reply kept) or empty (new ones)')]
+            )
+        with self._watching():
+            after = after or stream.last_id()
+            while context.is_active():
+                for reply_id, reply in stream.read(after, block=0.5):
+                    after = reply_id
+                    yield reply_to_proto(reply_id, reply)
+
+    @grpc_errors
+    def NotifyCustomer(  # noqa: N802
+        self, request: pb.NotifyCustomerRequest, context: grpc.ServicerContext
+    ) -> pb.NotifyCustomerResponse:
+        shape: list[FieldViolation] = []
+        request_id, _ = idempotency(request, shape)
+        text = customer_text_from_proto(request, request_id)
+        return pb.NotifyCustomerResponse(message_key=self.service.notify_customer(text, shape))
 
     @grpc_errors
     def GetIntegrationHealth(  # noqa: N802
@@ -214,7 +259,9 @@ class DispatchServicer(pb_grpc.DispatchServicer):
 _REQUEST_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def idempotency(request: pb.SolveRequest | pb.ReoptimizeRequest, shape: list[FieldViolation]) -> tuple[str, str]:
+def idempotency(
+    request: pb.SolveRequest | pb.ReoptimizeRequest | pb.NotifyCustomerRequest, shape: list[FieldViolation]
+) -> tuple[str, str]:
     """The request's ``request_id`` (checked; a bad one is added to ``shape``) and a hash of the
     whole request, so the same key with a different request is recognised."""
     key = request.request_id
