@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,7 +35,7 @@ from dispatch.v1 import dispatch_pb2 as pb
 from tests.support.console_requests import burst_pipe, small_day
 from tests.support.redis_server import free_port
 from tests.support.served import DispatchProcess
-from tests.test_server import field_violations
+from tests.support.status import details, field_violations
 
 # a library registers a throwaway Random with Hypothesis on import: its warning says nothing about this test
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")]
@@ -399,17 +399,6 @@ LIVE_MUTATIONS = st.lists(  # the dispatcher's overrides twice as often as the o
     min_size=1,
     max_size=3,
 )
-
-
-def details(err: grpc.RpcError, message_type):
-    """The first detail of ``message_type`` in ``err``'s status, or None."""
-    for key, value in err.trailing_metadata():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                out = message_type()
-                if detail.Unpack(out):
-                    return out
-    return None
 
 
 SOLVE_OPTIONS = set(pb.SolveOptions.DESCRIPTOR.fields_by_name)

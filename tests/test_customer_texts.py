@@ -23,7 +23,7 @@ from dispatch.server.app import DispatchServer
 from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
-from tests.test_replies import violations
+from tests.support.status import field_violations
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -227,7 +227,7 @@ def test_a_payment_reminder_to_a_bare_number_and_what_is_refused(stub, fake):
         with pytest.raises(grpc.RpcError) as refused:
             stub.NotifyCustomer(request, timeout=10)
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, field
-        assert field in violations(refused.value), (field, violations(refused.value))
+        assert field in field_violations(refused.value), (field, field_violations(refused.value))
 
 
 def test_an_unknown_time_zone_is_refused_naming_the_field(stub):
@@ -237,4 +237,4 @@ def test_an_unknown_time_zone_is_refused_naming_the_field(stub):
     with pytest.raises(grpc.RpcError) as refused:
         stub.Solve(request, timeout=30)
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "time_zone" in violations(refused.value)
+    assert "time_zone" in field_violations(refused.value)

@@ -12,7 +12,7 @@ import dataclasses
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from dispatch.config import Settings
 from dispatch.cost import BASE_BYTES, MIB, Admission, estimate
@@ -27,7 +27,7 @@ from dispatch.stream import MemoryEtaStream
 from dispatch.v1 import dispatch_pb2 as pb
 from tests.support.console_requests import burst_pipe, small_day, to_proto
 from tests.support.factories import EPOCH, HOUR, job, problem, tech
-from tests.test_server import field_violations
+from tests.support.status import details, field_violations
 
 
 def day(plan_id: str = "kept"):
@@ -198,13 +198,8 @@ def test_a_solve_too_short_for_its_day_names_the_time_limit():
 
 
 def error_info(err: grpc.RpcError) -> dict[str, str]:
-    for key, value in err.trailing_metadata():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    return {"reason": info.reason, **info.metadata}
-    return {}
+    info = details(err, error_details_pb2.ErrorInfo)
+    return {"reason": info.reason, **info.metadata} if info is not None else {}
 
 
 def test_already_exists_names_the_current_version_and_replace_plans_anew(stub):

@@ -10,12 +10,12 @@ import uuid
 import grpc
 import pytest
 from google.protobuf import json_format
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from dispatch.cli import main
 from dispatch.v1 import dispatch_pb2 as pb
 from tests.support.console_requests import small_day, to_proto
-from tests.test_server import field_violations
+from tests.support.status import details, field_violations
 
 NOW = "2026-03-02T17:00:00Z"  # 10:00 in Denver, two hours into the day
 
@@ -93,14 +93,8 @@ def test_stale_version_is_aborted_with_the_current_one(stub):
     with pytest.raises(grpc.RpcError) as err:
         stub.Reoptimize(reopt_request(plan, []), timeout=30)
     assert err.value.code() == grpc.StatusCode.ABORTED
-    info = {}
-    for key, value in err.value.trailing_metadata():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                e = error_details_pb2.ErrorInfo()
-                if detail.Unpack(e):
-                    info = dict(e.metadata)
-    assert info["current_version"] == str(plan.version + 1)
+    info = details(err.value, error_details_pb2.ErrorInfo)
+    assert info is not None and info.metadata["current_version"] == str(plan.version + 1)
 
 
 def test_concurrent_reoptimize_with_one_version_exactly_one_wins(stub):
@@ -171,16 +165,6 @@ def test_cli_reoptimize_uses_the_current_version_and_writes_the_response(stub, s
 # ---------------------------------------------------------------- the dispatcher's controls (issue 18)
 
 
-def _details(err: grpc.RpcError, message_type):
-    for key, value in err.trailing_metadata():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                out = message_type()
-                if detail.Unpack(out):
-                    return out
-    return None
-
-
 def test_suggest_then_assign_over_grpc_in_the_public_names(stub):
     plan = solved(stub)
     job = dict(EMERGENCY["new_job"])
@@ -211,7 +195,7 @@ def test_an_assign_that_cannot_fit_is_failed_precondition_naming_the_event(stub)
             timeout=30,
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    failure = _details(err.value, error_details_pb2.PreconditionFailure)
+    failure = details(err.value, error_details_pb2.PreconditionFailure)
     assert failure is not None and failure.violations[0].subject == "events[1].assign"
     assert "nobody-has-this" in failure.violations[0].description
     assert stub.GetPlan(pb.GetPlanRequest(plan_id=plan.plan_id), timeout=5).plan.version == plan.version

@@ -35,6 +35,7 @@ from dispatch.v1 import dispatch_pb2 as pb
 from dispatch.v1 import dispatch_pb2_grpc
 from tests.support.fake_twilio import SID, TOKEN, FakeTwilio
 from tests.support.redis_server import free_port
+from tests.support.status import field_violations
 
 PHONE = "+13035550199"
 OURS = "+13035550000"
@@ -95,18 +96,6 @@ def watch(stub: dispatch_pb2_grpc.DispatchStub, after: str, *, until: str) -> li
     finally:
         call.cancel()
     return got
-
-
-def violations(err: grpc.RpcError) -> dict[str, str]:
-    from google.rpc import error_details_pb2, status_pb2  # noqa: PLC0415
-
-    for key, value in err.trailing_metadata():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                bad = error_details_pb2.BadRequest()
-                if detail.Unpack(bad):
-                    return {v.field: v.description for v in bad.field_violations}
-    return {}
 
 
 # ---------------------------------------------------------------------------- dispatch serve, in process
@@ -221,7 +210,7 @@ def test_a_malformed_after_is_invalid_argument_naming_it(served, after):
     with pytest.raises(grpc.RpcError) as caught:
         next(iter(stub.WatchCustomerReplies(pb.WatchCustomerRepliesRequest(after=after), timeout=PATIENCE)))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "after" in violations(caught.value)
+    assert "after" in field_violations(caught.value)
 
 
 # ---------------------------------------------------------------------------- the notifier alone

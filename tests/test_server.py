@@ -9,22 +9,11 @@ import time
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dispatch.v1 import dispatch_pb2 as pb
 from tests.support.console_requests import small_day, to_proto
-
-
-def field_violations(err: grpc.RpcError) -> dict[str, str]:
-    for key, value in err.trailing_metadata():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                bad = error_details_pb2.BadRequest()
-                if detail.Unpack(bad):
-                    return {v.field: v.description for v in bad.field_violations}
-    return {}
+from tests.support.status import field_violations
 
 
 def test_health_is_serving(channel):

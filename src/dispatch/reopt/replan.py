@@ -130,33 +130,17 @@ def reoptimize(
     the quick answer standing, with a warning.
     """
     began = time.monotonic()
-    if shape and any(v.field in ("plan_id", "expected_version", "request_id") for v in shape):
-        raise ProblemError(shape)
-    record = host.get_plan(replan.plan_id)
-    done = record.state.answered(replan.request_id) if replan.request_id else None
+    record, done = requested_plan(host, replan, shape)
     if done is not None:  # a retry of a re-plan that was stored: its events are not applied again
         return _again(record, done, replan, on_result)
-    if replan.expected_version is not None and replan.expected_version != record.version:
-        raise VersionConflictError(replan.plan_id, replan.expected_version, record.version)
-    problem = record.problem
-    options = replan_options(host.settings, replan, problem)
-    asked = replan.time - problem.epoch
+    options, day, state = day_after(host, replan, record, shape)
+    asked = replan.time - record.problem.epoch
     now, warnings = asked, []
     if asked < record.state.now:
         now = record.state.now
         warnings.append(
             f"request time is {record.state.now - asked} s before the previous re-plan's; planned from that time"
         )
-    day, state = apply_events(
-        problem,
-        record.state,
-        replan.events,
-        now=asked,
-        limits=host.settings.limits,
-        travel_models=host.travel_models,
-        violations=shape,
-        event_indices=replan.event_indices or None,
-    )
     try:
         with host.admission.reserve(host.cost(day)):
             return _replan(
@@ -167,6 +151,47 @@ def reoptimize(
         if stored is None:
             raise
         return _again(*stored, replan, on_result)
+
+
+#: The fields of a live-day request that name its stored plan: a bad one is refused before the plan is read.
+_NAMING = ("plan_id", "expected_version", "request_id")
+
+
+def requested_plan(
+    host: Host, replan: Replan, shape: list[FieldViolation] | None
+) -> tuple[StoredPlan, Answered | None]:
+    """The stored plan a live-day request (a re-plan, or a suggestion as one) is about, and the
+    answer it holds when ``replan`` retries a re-plan already stored. One order of refusals for
+    both: ``shape`` (the parse's violations) naming the plan or version wrong (``ProblemError``),
+    no such plan, then a version other than the one expected (``VersionConflictError``; not for a
+    retry: its own answer moved the plan on)."""
+    if shape and any(v.field in _NAMING for v in shape):
+        raise ProblemError(shape)
+    record = host.get_plan(replan.plan_id)
+    done = record.state.answered(replan.request_id) if replan.request_id else None
+    if done is None and replan.expected_version is not None and replan.expected_version != record.version:
+        raise VersionConflictError(replan.plan_id, replan.expected_version, record.version)
+    return record, done
+
+
+def day_after(
+    host: Host, replan: Replan, record: StoredPlan, violations: list[FieldViolation] | None
+) -> tuple[SolveOptions, Problem, DayState]:
+    """``replan``'s options, and ``record``'s day and its facts after ``replan``'s events at the
+    request time: what a re-plan and a suggestion start from. ``ProblemError`` names the bad
+    options first, else ``violations`` (found while parsing) with every bad event field."""
+    options = replan_options(host.settings, replan, record.problem)
+    day, state = apply_events(
+        record.problem,
+        record.state,
+        replan.events,
+        now=replan.time - record.problem.epoch,
+        limits=host.settings.limits,
+        travel_models=host.travel_models,
+        violations=violations,
+        event_indices=replan.event_indices or None,
+    )
+    return options, day, state
 
 
 def _again(
@@ -333,32 +358,19 @@ def _improve(
     try:
         if seconds <= 0:
             raise DeadlineError("no time left to improve on the quick answer")
-        if fixed.frozen and sound:
-            # Routes the dispatcher fixed stay as the quick answer made them: search the rest.
-            sub, sub_matrix, sub_start = searchable(part, matrix, start, fixed, planner.left_out)
-            if sub.technicians and sub.jobs:
-                searched = host.runner.solve(
-                    SearchCall(
-                        problem=sub,
-                        matrix=sub_matrix,
-                        time_limit=seconds,
-                        budget=budget,
-                        start=sub_start,
-                        cancelled=cancelled,
-                    )
-                )
-                better = merged(quick, searched, part, fixed)
-        else:
-            better = host.runner.solve(
-                SearchCall(
-                    problem=part,
-                    matrix=matrix,
-                    time_limit=seconds,
-                    budget=budget,
-                    start=start if sound else None,
-                    cancelled=cancelled,
-                )
+        # Routes the dispatcher fixed stay as the quick answer made them: search the rest, merge it back.
+        split = bool(fixed.frozen) and sound
+        problem, space, begin = (
+            searchable(part, matrix, start, fixed, planner.left_out)
+            if split
+            else (part, matrix, start if sound else None)
+        )
+        if not split or (problem.technicians and problem.jobs):
+            call = SearchCall(
+                problem=problem, matrix=space, time_limit=seconds, budget=budget, start=begin, cancelled=cancelled
             )
+            searched = host.runner.solve(call)
+            better = merged(quick, searched, part, fixed) if split else searched
     except DispatchError as exc:
         if current is None:
             raise

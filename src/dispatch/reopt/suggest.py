@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 from dispatch.budget import Budget
 from dispatch.domain import Job, NewJob, Priority, Replan, Technician, Unassigned, UnassignedReason, VisitStatus
-from dispatch.errors import FieldViolation, ProblemError, VersionConflictError
-from dispatch.reopt.events import apply_events
-from dispatch.reopt.replan import Host, Prepared, prepare, replan_options
+from dispatch.errors import FieldViolation, ProblemError
+from dispatch.reopt.replan import Host, Prepared, day_after, prepare, requested_plan
 from dispatch.solver.screen import capacity_exhausted, shift_bounds
 
 #: Options returned when the request does not say.
@@ -88,36 +87,21 @@ def suggest(
 ) -> Suggestions:
     """The options for ``ask`` against its stored plan (see the module docstring)."""
     began = time.monotonic()
-    if shape and any(v.field in ("plan_id", "expected_version") for v in shape):
-        raise ProblemError(shape)
+    as_replan = Replan(
+        plan_id=ask.plan_id, time=ask.time, events=(NewJob(job=ask.job),), expected_version=ask.expected_version
+    )
+    record, _ = requested_plan(host, as_replan, shape)  # no request id: never a retry
+    problem = record.problem
     bad = list(shape or [])
     if not 0 <= ask.max_options <= MAX_OPTIONS:
         bad.append(FieldViolation("max_options", f"must be between 0 and {MAX_OPTIONS}"))
-    record = host.get_plan(ask.plan_id)
-    if ask.expected_version is not None and ask.expected_version != record.version:
-        raise VersionConflictError(ask.plan_id, ask.expected_version, record.version)
-    problem = record.problem
-    as_replan = Replan(plan_id=ask.plan_id, time=ask.time, events=(NewJob(job=ask.job),))
     try:
-        options = replan_options(host.settings, as_replan, problem)
-    except ProblemError as exc:
-        raise ProblemError([*bad, *exc.violations]) from None
-    asked = ask.time - problem.epoch
-    now = max(asked, record.state.now)
-    try:
-        day, state = apply_events(
-            problem,
-            record.state,
-            as_replan.events,
-            now=asked,
-            limits=host.settings.limits,
-            travel_models=host.travel_models,
-            violations=bad,
-        )
-    except ProblemError as exc:
-        raise ProblemError([_as_job_field(v) for v in exc.violations]) from None
+        options, day, state = day_after(host, as_replan, record, None)
+    except ProblemError as exc:  # bad options or a bad job: said with the rest of the request's faults
+        raise ProblemError([*bad, *map(_as_job_field, exc.violations)]) from None
     if bad:
         raise ProblemError(bad)
+    now = max(ask.time - problem.epoch, record.state.now)
     with host.admission.reserve(host.cost(day)):
         budget = Budget(began, options.time_limit, deadline, host.settings.deadline_margin)
         ready = prepare(host, record, day, state, options, now, budget, [], path=lambda _, field: f"job.{field}")
