@@ -6,6 +6,7 @@ at import."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,11 +52,13 @@ def bootstrap(settings: Settings | None = None, *, pool: bool = True) -> Plannin
         memory_etas = MemoryEtaStream()
         store, etas = MemoryPlanStore(max_bytes=settings.memory_store_bytes, etas=memory_etas), memory_etas
     integrations = integration_log(settings)
+    google, routes = google_travel(settings, integrations=integrations)
     service = PlanningService(
         runner=runner,
         settings=settings,
         store=store,
-        google=google_travel(settings, integrations=integrations),
+        google=google,
+        routes=routes,
         etas=etas,
         integrations=integrations,
         time_zone=business_time_zone(settings),
@@ -103,27 +106,38 @@ def integration_log(settings: Settings) -> IntegrationLog:
 
 def google_travel(
     settings: Settings, counters: Counters | None = None, *, integrations: IntegrationLog | None = None
-) -> CachedProvider | None:
-    """The GOOGLE travel model: the client, its cache (Redis when configured, else in process)
-    and the great-circle fallback; ``None`` without an API key. Every request is counted in
-    ``integrations`` (the health report)."""
+) -> tuple[CachedProvider | None, CachedProvider | None]:
+    """The GOOGLE (Distance Matrix) and ROUTES (Routes API) travel models: each its client, one
+    cache (Redis when configured, else in process; keys name the provider) and the great-circle
+    fallback; ``(None, None)`` without an API key. Every request is counted in ``integrations``
+    (the health report: ``google`` and ``google_routes``)."""
     if settings.google is None:
-        return None
+        return None, None
+    from dispatch.matrix.routes import GoogleRoutes  # noqa: PLC0415 (Google's client only when configured)
+
     counters = counters or Counters()
     if settings.redis_url:
         cache = TravelCache.redis(settings.redis_url, counters=counters)
     else:
         cache = TravelCache.memory(max_entries=settings.cache_max_entries, counters=counters)
     fallback = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
-    on_call = None
-    if integrations is not None:
+
+    def told(name: str) -> Callable[[bool, float, str], None] | None:
+        if integrations is None:
+            return None
         log_ = integrations
 
         def on_call(ok: bool, seconds: float, error: str) -> None:
-            log_.record("google", ok=ok, latency=seconds, error=error)
+            log_.record(name, ok=ok, latency=seconds, error=error)
 
-    google = GoogleMaps(settings.google, on_call=on_call)
-    return CachedProvider(google, cache, fallback, policy=settings.cache, counters=counters)
+        return on_call
+
+    google = GoogleMaps(settings.google, on_call=told("google"))
+    routes = GoogleRoutes(settings.google, on_call=told("google_routes"))
+    return (
+        CachedProvider(google, cache, fallback, policy=settings.cache, counters=counters),
+        CachedProvider(routes, cache, fallback, policy=settings.cache, counters=counters),
+    )
 
 
 def start_notifier(

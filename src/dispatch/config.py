@@ -18,6 +18,10 @@ from dispatch.validate import DEFAULT_LIMITS, PHONE_RULE, Limits, e164_phone
 
 #: Where the Google Maps Platform and Twilio's REST API are (tests point both at local servers).
 GOOGLE_BASE_URL = "https://maps.googleapis.com"
+#: The Routes API's REST base (travel_model ROUTES): requests go to ``{base}/distanceMatrix/v2:computeRouteMatrix``.
+ROUTES_BASE_URL = "https://routes.googleapis.com"
+#: How the Routes API times a departure with traffic (``DISPATCH_GOOGLE_ROUTES_TRAFFIC``).
+ROUTES_TRAFFIC = ("TRAFFIC_AWARE", "TRAFFIC_AWARE_OPTIMAL")
 TWILIO_BASE_URL = "https://api.twilio.com"
 
 
@@ -50,6 +54,10 @@ class GoogleSettings:
     concurrency: int = 4
     mode: str = "driving"
     traffic_model: str = "best_guess"
+    #: travel_model ROUTES: the Routes API's REST base (``DISPATCH_GOOGLE_ROUTES_URL``) and its
+    #: routing preference with traffic (``TRAFFIC_AWARE``; ``TRAFFIC_AWARE_OPTIMAL``: 100 elements a request).
+    routes_url: str = ROUTES_BASE_URL
+    routes_traffic: str = "TRAFFIC_AWARE"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GoogleSettings | None:
@@ -72,7 +80,11 @@ class GoogleSettings:
             if value is not None:
                 values[name] = value
         base = env.get("DISPATCH_GOOGLE_MAPS_BASE_URL", "").rstrip("/") or GOOGLE_BASE_URL
-        return cls(api_key=key, base_url=base, **values)  # type: ignore[arg-type]
+        routes = env.get("DISPATCH_GOOGLE_ROUTES_URL", "").rstrip("/") or ROUTES_BASE_URL
+        traffic = env.get("DISPATCH_GOOGLE_ROUTES_TRAFFIC", "").strip().upper() or "TRAFFIC_AWARE"
+        if traffic not in ROUTES_TRAFFIC:
+            raise ConfigError(f"DISPATCH_GOOGLE_ROUTES_TRAFFIC: one of {', '.join(ROUTES_TRAFFIC)}")
+        return cls(api_key=key, base_url=base, routes_url=routes, routes_traffic=traffic, **values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

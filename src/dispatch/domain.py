@@ -85,7 +85,12 @@ class Priority(enum.IntEnum):
 class TravelModel(enum.Enum):
     GREAT_CIRCLE = "GREAT_CIRCLE"
     EXPLICIT = "EXPLICIT"
-    GOOGLE = "GOOGLE"
+    GOOGLE = "GOOGLE"  # the Distance Matrix API (legacy)
+    ROUTES = "ROUTES"  # the Routes API's route matrix
+
+
+#: The models that ask Google: addresses are geocoded, and traffic is known.
+GOOGLE_MODELS = frozenset({TravelModel.GOOGLE, TravelModel.ROUTES})
 
 
 class VisitStatus(enum.Enum):

@@ -22,7 +22,18 @@ from dispatch.budget import Budget
 from dispatch.check import PlanViolation, check_plan, checked
 from dispatch.config import Settings
 from dispatch.cost import Admission, Cost, estimate
-from dispatch.domain import Announced, Answered, Commitment, Plan, Priority, Problem, Replan, TimeWindow, TravelModel
+from dispatch.domain import (
+    GOOGLE_MODELS,
+    Announced,
+    Answered,
+    Commitment,
+    Plan,
+    Priority,
+    Problem,
+    Replan,
+    TimeWindow,
+    TravelModel,
+)
 from dispatch.errors import (
     DeadlineError,
     DispatchError,
@@ -65,6 +76,7 @@ class PlanningService:
         settings: Settings,
         store: PlanStore | None = None,
         google: CachedProvider | None = None,
+        routes: CachedProvider | None = None,
         etas: EtaStream | None = None,
         integrations: IntegrationLog | None = None,
         time_zone: str = "UTC",
@@ -76,6 +88,8 @@ class PlanningService:
         self.store = store or MemoryPlanStore()
         self.great_circle = GreatCircleProvider(circuity=settings.circuity, speed_kmh=settings.speed_kmh)
         self.google = google
+        #: travel_model ROUTES (the Routes API): configured with the same key as GOOGLE.
+        self.routes = routes
         self.etas: EtaStream = etas or MemoryEtaStream()
         self.integrations = integrations or IntegrationLog(window=settings.health_window)
         self._outbox: list[EtaEvent] = []
@@ -88,7 +102,11 @@ class PlanningService:
 
     def health(self) -> list[tuple[Health, bool]]:
         """The integrations' health reports, each with whether it is configured in this process."""
-        configured = {"google": self.google is not None, "twilio": self.settings.twilio is not None}
+        configured = {
+            "google": self.google is not None,
+            "google_routes": self.routes is not None,
+            "twilio": self.settings.twilio is not None,
+        }
         return [(h, configured.get(h.integration, False)) for h in self.integrations.reports()]
 
     @property
@@ -96,6 +114,8 @@ class PlanningService:
         offered = {TravelModel.GREAT_CIRCLE, TravelModel.EXPLICIT}
         if self.google is not None:
             offered.add(TravelModel.GOOGLE)
+        if self.routes is not None:
+            offered.add(TravelModel.ROUTES)
         return frozenset(offered)
 
     def provider(self, problem: Problem) -> MatrixProvider:
@@ -107,6 +127,8 @@ class PlanningService:
             return self.great_circle
         if model is TravelModel.GOOGLE and self.google is not None:
             return self.google
+        if model is TravelModel.ROUTES and self.routes is not None:
+            return self.routes
         raise NotConfiguredError(f"travel_model {model.value} is not configured on this server")
 
     def admit(self) -> None:
@@ -122,7 +144,7 @@ class PlanningService:
         return estimate(
             problem,
             bucket=self.settings.cache.traffic_bucket,
-            traffic_known=problem.options.travel_model is TravelModel.GOOGLE,
+            traffic_known=problem.options.travel_model in GOOGLE_MODELS,
         )
 
     def can_take_work(self) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.domain import Job, Location, Problem, Technician, TimeWindow, TravelModel, known_zone
+from dispatch.domain import GOOGLE_MODELS, Job, Location, Problem, Technician, TimeWindow, TravelModel, known_zone
 from dispatch.errors import FieldViolation, ProblemError
 
 DAY = 86_400
@@ -210,13 +210,13 @@ class _Checker:
                 self.bad(f"{path}.matrix_index", "required with travel_model EXPLICIT")
             elif not 0 <= loc.matrix_index < size:
                 self.bad(f"{path}.matrix_index", f"out of range for a travel_matrix of size {size}")
-        elif loc.lat is None and loc.lng is None and model is TravelModel.GOOGLE:
+        elif loc.lat is None and loc.lng is None and model in GOOGLE_MODELS:
             if not loc.address.strip():
                 self.bad(f"{path}.address", "lat and lng, or an address to geocode, are required")
         elif loc.lat is None or loc.lng is None:
             for name, value in (("lat", loc.lat), ("lng", loc.lng)):
                 if value is None:
-                    self.bad(f"{path}.{name}", "required (geocoding addresses needs travel_model GOOGLE)")
+                    self.bad(f"{path}.{name}", "required (geocoding addresses needs travel_model GOOGLE or ROUTES)")
         if loc.lat is not None and not (math.isfinite(loc.lat) and -90 <= loc.lat <= 90):
             self.bad(f"{path}.lat", "must be a latitude between -90 and 90")
         if loc.lng is not None and not (math.isfinite(loc.lng) and -180 <= loc.lng <= 180):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from dispatch.domain import Location, Problem, TravelModel
+from dispatch.domain import GOOGLE_MODELS, Location, Problem
 from dispatch.errors import FieldViolation, ProblemError, ProviderUnavailableError
 from dispatch.matrix.base import job_point
 from dispatch.matrix.cached_provider import CachedProvider, GoogleUnavailable
@@ -14,7 +14,7 @@ from dispatch.matrix.cached_provider import CachedProvider, GoogleUnavailable
 def place(
     problem: Problem, google: CachedProvider | None, *, deadline: float | None = None
 ) -> tuple[Problem, dict[int, str]]:
-    """Geocode the locations given only as an address (travel_model GOOGLE).
+    """Geocode the locations given only as an address (travel_model GOOGLE or ROUTES).
 
     Returns the problem with coordinates filled in, and the job points that could not be
     placed (point -> why; those jobs end unassigned, ``ADDRESS_NOT_FOUND``).
@@ -26,7 +26,7 @@ def place(
     ProviderUnavailableError
         A technician's address could not be geocoded because Google did not answer.
     """
-    if problem.options.travel_model is not TravelModel.GOOGLE or google is None:
+    if problem.options.travel_model not in GOOGLE_MODELS or google is None:
         return problem, {}
     bad: list[FieldViolation] = []
     unplaced: dict[int, str] = {}

@@ -93,37 +93,38 @@ class ElementLimiter:
 
 
 @cache
-def _strips(n: int, m: int) -> tuple[int, tuple[int, ...]]:
+def _strips(n: int, m: int, side: int, elements: int) -> tuple[int, tuple[int, ...]]:
     """Fewest requests for ``n`` origins x ``m`` destinations when the origins are cut into strips
     (each strip then cut into as few column blocks as its height allows): ``(count, heights)``."""
     best: list[tuple[float, tuple[int, ...]]] = [(0, ())] + [(math.inf, ())] * n
     for k in range(1, n + 1):
-        for h in range(1, min(MAX_SIDE, k) + 1):
-            width = min(MAX_SIDE, MAX_ELEMENTS // h)
+        for h in range(1, min(side, elements, k) + 1):
+            width = min(side, elements // h)
             cost = best[k - h][0] + math.ceil(m / width)
             if cost < best[k][0]:
                 best[k] = (cost, (*best[k - h][1], h))
     return int(best[n][0]), best[n][1]
 
 
-def tiles(n: int, m: int) -> list[tuple[slice, slice]]:
-    """Cover ``n x m`` with requests of at most 25 x 25 and 100 elements, as few as strips allow
-    (the better of cutting by origins or by destinations; ``ceil(n m / 100)`` whenever the sides
-    divide evenly, e.g. 10 x 10 tiles for 60 x 60)."""
+def tiles(n: int, m: int, side: int = MAX_SIDE, elements: int = MAX_ELEMENTS) -> list[tuple[slice, slice]]:
+    """Cover ``n x m`` with requests of at most ``side`` origins, ``side`` destinations and
+    ``elements`` pairs (the Distance Matrix's 25, 25 and 100 by default), as few as strips allow
+    (the better of cutting by origins or by destinations; ``ceil(n m / elements)`` whenever the
+    sides divide evenly, e.g. 10 x 10 tiles for 60 x 60, 25 x 25 for the Routes API's 625)."""
     if n == 0 or m == 0:
         return []
-    by_rows, by_cols = _strips(n, m), _strips(m, n)
+    by_rows, by_cols = _strips(n, m, side, elements), _strips(m, n, side, elements)
     out: list[tuple[slice, slice]] = []
     if by_rows[0] <= by_cols[0]:
         top = 0
         for h in by_rows[1]:
-            width = min(MAX_SIDE, MAX_ELEMENTS // h)
+            width = min(side, elements // h)
             out += [(slice(top, top + h), slice(c, min(m, c + width))) for c in range(0, m, width)]
             top += h
     else:
         left = 0
         for w in by_cols[1]:
-            height = min(MAX_SIDE, MAX_ELEMENTS // w)
+            height = min(side, elements // w)
             out += [(slice(r, min(n, r + height)), slice(left, left + w)) for r in range(0, n, height)]
             left += w
     return out
@@ -257,7 +258,7 @@ class GoogleMaps:
         distances (m) from every origin to every destination."""
         n, m = len(origins), len(destinations)
         out = Fetched.nothing(n, m)
-        work = tiles(n, m)
+        work = tiles(n, m, *self.limits(departure))
         lock = threading.Lock()
 
         def one(tile: tuple[slice, slice]) -> None:
@@ -276,6 +277,10 @@ class GoogleMaps:
         if work:
             list(self._pool.map(one, work))
         return out
+
+    def limits(self, departure: int | None) -> tuple[int, int]:
+        """``(side, elements)``: the most origins (and destinations) and pairs one request may hold."""
+        return MAX_SIDE, MAX_ELEMENTS
 
     def _tile(
         self,

@@ -29,7 +29,7 @@ DEGRADED_ERRORS = 10
 #: A success rate above this: ``healthy``.
 HEALTHY_RATE = 0.95
 #: The integrations every report lists, used or not.
-INTEGRATIONS = ("google", "twilio")
+INTEGRATIONS = ("google", "google_routes", "twilio")
 
 log = logging.getLogger("dispatch.integrations")
 

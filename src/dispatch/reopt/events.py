@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from dispatch.domain import (
+    GOOGLE_MODELS,
     LOCK_WHOLE_DAY,
     Assign,
     Break,
@@ -209,7 +210,7 @@ class _Day:
                 self.bad(f"{path}.location", "required for POSITION")
             else:
                 self.check.location(event.location, f"{path}.location")
-                google = self.check.p.options.travel_model is TravelModel.GOOGLE
+                google = self.check.p.options.travel_model in GOOGLE_MODELS
                 if google and (event.location.lat is None or event.location.lng is None):
                     self.bad(f"{path}.location", "a position report needs lat and lng (a GPS fix, not an address)")
             if tech is not None and event.location is not None:

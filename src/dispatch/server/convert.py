@@ -69,7 +69,7 @@ _PRIORITY = {
     pb.HIGH: Priority.HIGH,
     pb.EMERGENCY: Priority.EMERGENCY,
 }
-_TRAVEL = {pb.GREAT_CIRCLE: TravelModel.GREAT_CIRCLE, pb.EXPLICIT: TravelModel.EXPLICIT, pb.GOOGLE: TravelModel.GOOGLE}
+_TRAVEL = {pb.TravelModel.Value(m.value): m for m in TravelModel}
 _STATUS_TO_PB = {st: pb.VisitStatus.Value(f"VISIT_{st.value}") for st in VisitStatus}
 _STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 _PROGRESS = {pb.ProgressKind.Value(k.value): k for k in ProgressKind}
@@ -224,14 +224,21 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
     return problem, parser.violations
 
 
-def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[FieldViolation]]:
-    """Parse a ``ReoptimizeRequest``: every time in seconds from ``time`` (unset: now)."""
-    when = request.time.seconds if request.HasField("time") else int(time.time())
-    parser = _Parser(when)
+def _live_header(request: pb.ReoptimizeRequest | pb.SuggestTechniciansRequest) -> _Parser:
+    """The parser of a request about the live day, its epoch the request's ``time`` (unset: now), with
+    the header's violations (``plan_id``, ``expected_version``): one reading for re-plans and
+    suggestions, which name the same stored plan the same way."""
+    parser = _Parser(request.time.seconds if request.HasField("time") else int(time.time()))
     if not request.plan_id:
         parser.bad("plan_id", "required")
     if request.expected_version < 0:
         parser.bad("expected_version", "must not be negative")
+    return parser
+
+
+def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[FieldViolation]]:
+    """Parse a ``ReoptimizeRequest``: every time in seconds from ``time`` (unset: now)."""
+    parser = _live_header(request)
     events: list[Event] = []
     event_indices: list[int] = []
     for i, e in enumerate(request.events):
@@ -250,7 +257,7 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
     return (
         Replan(
             plan_id=request.plan_id,
-            time=when,
+            time=parser.epoch,
             events=tuple(events),
             event_indices=tuple(event_indices),
             expected_version=request.expected_version or None,
@@ -268,18 +275,13 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
 
 def suggest_from_proto(request: pb.SuggestTechniciansRequest) -> tuple[SuggestRequest, list[FieldViolation]]:
     """Parse a ``SuggestTechniciansRequest``: times in seconds from ``time`` (unset: now)."""
-    when = request.time.seconds if request.HasField("time") else int(time.time())
-    parser = _Parser(when)
-    if not request.plan_id:
-        parser.bad("plan_id", "required")
-    if request.expected_version < 0:
-        parser.bad("expected_version", "must not be negative")
+    parser = _live_header(request)
     if not request.HasField("job"):
         parser.bad("job", "required: the job to place")
     job = parser.job("job", request.job)
     ask = SuggestRequest(
         plan_id=request.plan_id,
-        time=when,
+        time=parser.epoch,
         job=job,
         expected_version=request.expected_version or None,
         max_options=request.max_options,

@@ -24,6 +24,7 @@ class TravelModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GREAT_CIRCLE: _ClassVar[TravelModel]
     EXPLICIT: _ClassVar[TravelModel]
     GOOGLE: _ClassVar[TravelModel]
+    ROUTES: _ClassVar[TravelModel]
 
 class ChangeScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -81,6 +82,7 @@ EMERGENCY: Priority
 GREAT_CIRCLE: TravelModel
 EXPLICIT: TravelModel
 GOOGLE: TravelModel
+ROUTES: TravelModel
 CHANGE_SCOPE_UNSPECIFIED: ChangeScope
 TIMES_ONLY: ChangeScope
 RESEQUENCE: ChangeScope
