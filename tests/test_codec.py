@@ -310,6 +310,7 @@ ADDED_SINCE = {
     "announced",  # ETAs told to customers (issue 6)
     "held",  # DayState: jobs the dispatcher holds (issue 18)
     "locks",  # DayState: locked routes (issue 18)
+    "time_zone",  # Problem and Plan: the business's time zone (issue 19)
 }
 
 

@@ -479,7 +479,7 @@ def test_health_statuses(backend, request):
     report = log.report("twilio")
     assert report.status == "degraded" and report.last_error == "500" and report.attempts == 31
     assert report.mean_latency == pytest.approx(0.1)
-    assert [h.integration for h in log.reports()] == ["google", "twilio"]
+    assert [h.integration for h in log.reports()] == ["google", "google_routes", "twilio"]
     now[0] += 3_601
     assert log.report("twilio").status == "stale"
     now[0] += 86_400
