@@ -10,6 +10,9 @@ Routes API of the tests (``tests/support/fake_google.py``), an in-process planni
    element's status and condition read), estimated pairs; then the same day solved again: requests.
 2. ``--replans`` re-plans of that day (a job runs late, each at a later time) on ROUTES and on
    GREAT_CIRCLE: p50/p95 of ``Reoptimize``.
+3. The same re-plans of a ``--traffic-size`` day planned with traffic (``options.traffic``: the
+   rest of the day timed at each leg's departure, one matrix per hour bucket, from the cache when
+   warm) beside the same day without: p50/p95.
 
     .venv/bin/python -m benchmarks.routes [--technicians 20] [--jobs 480] [--replans 30] [--out FILE]
 """
@@ -37,10 +40,11 @@ from tests.support.console_requests import to_proto
 from tests.support.fake_google import KEY, FakeGoogle
 
 
-def day(technicians: int, jobs: int, model: str, time_limit: float) -> dict[str, Any]:
+def day(technicians: int, jobs: int, model: str, time_limit: float, traffic: bool = False) -> dict[str, Any]:
     request = generate(technicians=technicians, jobs=jobs, seed=5)
-    request["options"] = {**request.get("options", {}), "travel_model": model, "time_limit": f"{time_limit:g}s"}
-    request["plan_id"] = f"routes-bench-{model.lower()}"
+    options = {"travel_model": model, "time_limit": f"{time_limit:g}s", "traffic": traffic}
+    request["options"] = {**request.get("options", {}), **options}
+    request["plan_id"] = f"routes-bench-{model.lower()}-{technicians}x{jobs}{'-traffic' if traffic else ''}"
     return request
 
 
@@ -101,11 +105,31 @@ def run(technicians: int, jobs: int, count: int, time_limit: float) -> dict[str,
         fake.close()
 
 
+def with_traffic(technicians: int, jobs: int, count: int, time_limit: float) -> dict[str, Any]:
+    """Warm re-plans of a day planned with and without traffic on ROUTES (the same service, the fake)."""
+    fake = FakeGoogle()
+    try:
+        google = GoogleSettings(api_key=KEY, base_url=fake.base_url, routes_url=fake.base_url, retry_timeout=60.0)
+        service = bootstrap(Settings(google=google, reopt_time_limit=0.5), pool=False)
+        out: dict[str, Any] = {}
+        for traffic in (False, True):
+            problem, bad = problem_from_proto(to_proto(day(technicians, jobs, "ROUTES", time_limit, traffic)))
+            assert not bad, bad
+            plan = service.solve(problem, replace=True)
+            before = fake.requests
+            took = replans(service, plan, count)
+            name = "traffic" if traffic else "static"
+            out[name] = (percentile(took, 50), percentile(took, 95), fake.requests - before, plan.stats.travel_source)
+        return out
+    finally:
+        fake.close()
+
+
 def _points(problem: Any) -> list[Any]:
     return [t.start_location for t in problem.technicians] + [j.location for j in problem.jobs]
 
 
-def report(r: dict[str, Any], technicians: int, jobs: int) -> str:
+def report(r: dict[str, Any], technicians: int, jobs: int, t: dict[str, Any], size: str) -> str:
     return "\n".join(
         [
             f"Machine: {platform.machine()}, {platform.python_version()}; {datetime.now(UTC):%Y-%m-%d}.",
@@ -125,6 +149,12 @@ def report(r: dict[str, Any], technicians: int, jobs: int) -> str:
             f"| ROUTES | {1000 * r['routes_p50']:.0f} | {1000 * r['routes_p95']:.0f} |",
             f"| GREAT_CIRCLE | {1000 * r['gc_p50']:.0f} | {1000 * r['gc_p95']:.0f} |",
             "",
+            f"Re-plans of a {size} day on ROUTES, planned with and without traffic (warm: the requests during them):",
+            "",
+            "| plan | travel source | p50 ms | p95 ms | requests during the re-plans |",
+            "| --- | --- | --- | --- | --- |",
+            *(f"| {name} | {v[3]} | {1000 * v[0]:.0f} | {1000 * v[1]:.0f} | {v[2]} |" for name, v in t.items()),
+            "",
             *(f"- warning: {w}" for w in r["warnings"]),
         ]
     )
@@ -136,10 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=480)
     parser.add_argument("--replans", type=int, default=30)
     parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument("--traffic-size", default="25x250", help="technicians x jobs of the traffic day")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     result = run(args.technicians, args.jobs, args.replans, args.time_limit)
-    text = report(result, args.technicians, args.jobs)
+    techs, jobs = (int(x) for x in args.traffic_size.split("x"))
+    traffic = with_traffic(techs, jobs, args.replans, args.time_limit)
+    text = report(result, args.technicians, args.jobs, traffic, args.traffic_size)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

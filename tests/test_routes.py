@@ -16,7 +16,7 @@ import pytest
 
 from dispatch.bootstrap import bootstrap
 from dispatch.config import Settings
-from dispatch.domain import Location, TravelModel, UnassignedReason
+from dispatch.domain import Delay, Location, Replan, TravelModel, UnassignedReason
 from dispatch.errors import ConfigError, ProblemError
 from dispatch.matrix.base import TravelReport
 from dispatch.matrix.cached_provider import CachedProvider
@@ -216,3 +216,44 @@ def test_routes_over_grpc(google):
     finally:
         srv.stop(grace=1)
         own.close()
+
+
+def test_a_replan_with_traffic_uses_rush_hour_times_and_its_legs_say_so(google, fake):
+    """Planned with traffic at 08:00; at 16:30 (UTC here) a job runs late: the rest of the day is timed
+    with the 16:00 and 17:00 buckets of the fake (rush hour x1.5), and each leg names its bucket."""
+    fake.rush_hours = range(16, 18)
+    day = routes_day(jobs=24)
+    day["options"]["traffic"] = True
+    service = bootstrap(Settings(google=google, reopt_time_limit=0.5), pool=False)
+    p = problem(day)
+    plan = service.solve(p, replace=True)
+    at = p.epoch + int(1.5 * 3600)  # 16:30Z: the day starts at 15:00Z
+    late = next(v for r in plan.routes for v in r.visits if v.start <= 1800 < v.end or v.start > 1800)
+    after = service.reoptimize(Replan(plan_id=plan.plan_id, time=at, events=(Delay(job_id=late.job_id, extra=600),)))
+    new = after.plan
+    assert new.stats.travel_source == "google_routes traffic"
+    jobs = {j.id: j for j in p.jobs}
+    rush = checked = 0
+    for route in new.routes:
+        here = next(t.start_location for t in p.technicians if t.id == route.technician_id)
+        for visit in route.visits:
+            there = jobs[visit.job_id].location
+            if visit.arrival - visit.travel_duration >= 5400 and here != there:  # driven after the re-plan
+                assert "traffic" in visit.travel_source, visit
+                hour = time.gmtime(p.epoch + visit.arrival - visit.travel_duration).tm_hour
+                assert f"{hour:02d}:00Z" in visit.travel_source, (visit.travel_source, hour)
+                base = _fake_seconds(here, there)
+                expected = math.ceil(base * 1.5) if hour in fake.rush_hours else base
+                assert visit.travel_duration == expected, (visit.job_id, hour, visit.travel_duration, expected)
+                rush += hour in fake.rush_hours
+                checked += 1
+            here = there
+    assert checked and rush  # legs after 16:30 were driven in rush hour, at rush-hour times
+    assert not [w for w in new.stats.warnings if w.startswith("checker")]
+
+
+def _fake_seconds(a: Location, b: Location) -> int:
+    from tests.support.fake_google import _haversine  # noqa: PLC0415
+
+    pa, pb_ = (round(a.lat, 5), round(a.lng, 5)), (round(b.lat, 5), round(b.lng, 5))
+    return math.ceil(round(_haversine(pa, pb_) * 1.3) / (40 / 3.6))

@@ -597,3 +597,5 @@ class Replan:
     promise_weight: int | None = None
     emergency_weight: int | None = None
     change_scope: ChangeScope = ChangeScope.REASSIGN
+    #: Departure-time travel (traffic) for the rest of the day; None: as the plan was made.
+    traffic: bool | None = None

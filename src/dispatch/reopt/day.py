@@ -299,7 +299,7 @@ def situation(
     re-plan problem for the rest. ``estimate`` times a leg ``provider`` has no route for."""
     legs = Legs(
         provider, departure=None, deadline=deadline, estimate=estimate
-    )  # re-plans use static times (traffic: Solve only)
+    )  # the day so far: static times (the rest of the day: traffic when asked, replan.prepare)
     jobs = {j.id: j for j in problem.jobs}
     legs.learn(problem, plan)
     facts = {f.job_id: f for f in state.facts if f.job_id in jobs}

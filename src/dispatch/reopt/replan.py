@@ -54,7 +54,7 @@ from dispatch.reopt.diff import PlanDiff, diff
 from dispatch.reopt.events import apply_events
 from dispatch.reopt.quick import QuickPlanner
 from dispatch.solver.objective import plan_score
-from dispatch.solver.retime import label
+from dispatch.solver.retime import label, retime
 from dispatch.solver.runner import Runner, SearchCall
 from dispatch.store import PlanStore, StoredPlan, replayed, stored_answer
 from dispatch.validate import MAX_WEIGHT
@@ -194,6 +194,13 @@ def day_after(
     return options, day, state
 
 
+def timed(part: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, bool]:
+    """``plan`` for the rest of the day timed as driven: with traffic, each leg at the traffic of
+    its own planned departure (``retime``, as a Solve's plan), labelled with its source and checked."""
+    plan, exact = retime(part, matrix, plan)
+    return checked(part, exact, label(part, exact, plan))
+
+
 def _again(
     record: StoredPlan, done: Answered, replan: Replan, on_result: Callable[[ReplanResult], None] | None
 ) -> ReplanResult:
@@ -230,7 +237,7 @@ def _replan(
     ready = prepare(host, record, day, state, options, now, budget, warnings, path=path, scope=replan.change_scope)
     here, part, fixed, matrix, planner = ready.here, ready.part, ready.fixed, ready.matrix, ready.planner
     quick, start = planner.plan(here.previous, fixed)
-    quick, sound = checked(part, matrix, label(part, matrix, quick))
+    quick, sound = timed(part, matrix, quick)
     if sound:
         _honour_overrides(replan, day, here.assemble(quick))
     current = None
@@ -324,7 +331,14 @@ def prepare(
             "(a position off the road network?): great-circle estimates used"
         )
     part, fixed = controls(here, state, scope)
-    matrix = day_matrix(part, provider, traffic=False, deadline=travel_by, unplaced=unplaced_points(part))
+    matrix = day_matrix(
+        part,
+        provider,
+        traffic=options.traffic,
+        deadline=travel_by,
+        unplaced=unplaced_points(part),
+        bucket=host.settings.cache.traffic_bucket,
+    )
     return Prepared(here=here, part=part, fixed=fixed, matrix=matrix, planner=QuickPlanner(part, matrix))
 
 
@@ -377,7 +391,7 @@ def _improve(
         log.warning("re-plan of %s: improvement failed (%s); the quick answer stands", replan.plan_id, exc)
         current = dataclasses.replace(current, plan=with_warnings(current.plan, f"improvement not run: {exc}"))
     if better is not None:
-        better, ok = checked(part, matrix, label(part, matrix, better))
+        better, ok = timed(part, matrix, better)
         score = functools.partial(plan_score, part, objective=planner.objective)
         if current is None or (ok and score(better) < score(quick) and _keeps_pins(part, quick, better)):
             try:
@@ -504,6 +518,7 @@ def replan_options(settings: Settings, replan: Replan, problem: Problem) -> Solv
     return SolveOptions(
         time_limit=limit,
         travel_model=problem.options.travel_model,
+        traffic=problem.options.traffic if replan.traffic is None else replan.traffic,
         reassign_penalty=penalty,
         promise_weight=weight,
         emergency_weight=urgency,

@@ -268,6 +268,7 @@ def replan_from_proto(request: pb.ReoptimizeRequest) -> tuple[Replan, list[Field
             promise_weight=options.promise_weight if options.HasField("promise_weight") else None,
             emergency_weight=options.emergency_weight if options.HasField("emergency_weight") else None,
             change_scope=_SCOPE.get(options.change_scope, ChangeScope.REASSIGN),
+            traffic=True if options.traffic else None,  # false is unset in proto3: as the plan was made
         ),
         parser.violations,
     )
