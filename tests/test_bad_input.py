@@ -559,6 +559,87 @@ def test_every_malformed_suggest_request_is_refused_by_field_or_answered_never_a
     SEEN[f"suggest {code.name}"] = SEEN.get(f"suggest {code.name}", 0) + 1
 
 
+# ---------------------------------------------------------------------------- SuggestSlots
+
+SLOT_KINDS = [
+    *SUGGEST_JOB_KINDS,
+    "no_job",
+    "plan_id",
+    "time",
+    "slots",
+    "many_slots",
+    "slot_length",
+    "days",
+    "max_options",
+]
+SLOT_ROOTS = ("job", "max_options", "plan_id", "expected_version", "time", "slots", "slot_length", "days")
+
+
+def slots_of(plan: pb.Plan, mutations: list[tuple[str, int, int]]) -> pb.SuggestSlotsRequest | None:
+    """A "when can you come?" for a copy of one of the day's jobs, with ``mutations``."""
+    job = copy.deepcopy(_job(LIVE, mutations[0][1]))
+    job["id"] = f"asked-{mutations[0][1]}"
+    body: dict[str, Any] = {"plan_id": plan.plan_id, "time": NOW, "job": job}
+    for kind, i, pick in mutations:
+        if kind == "known_id":
+            job["id"] = _job(LIVE, pick)["id"]
+        elif kind in SUGGEST_JOB_KINDS:
+            day = {"jobs": [job], "technicians": copy.deepcopy(LIVE["technicians"]), "options": {}}
+            mutate(day, kind, i, pick)
+        elif kind == "no_job":
+            body.pop("job", None)
+        elif kind == "plan_id":
+            body["plan_id"] = [*BAD_IDS, "never-made"][pick % (len(BAD_IDS) + 1)]
+        elif kind == "time":
+            body["time"] = [*BAD_STAMPS, "2026-04-15T00:00:00Z"][pick % (len(BAD_STAMPS) + 1)]
+        elif kind == "slots":
+            a, b = BAD_STAMPS[pick % len(BAD_STAMPS)], BAD_STAMPS[(pick // 4) % len(BAD_STAMPS)]
+            body["slots"] = [{"start": a, "end": b}, {"start": NOW}]
+        elif kind == "many_slots":
+            body["slots"] = [{"start": NOW, "end": "2026-03-02T19:00:00Z"}] * (1 + pick % 400)
+        elif kind == "slot_length":
+            body["slot_length"] = BAD_DURATIONS[pick % len(BAD_DURATIONS)]
+        elif kind == "days":
+            body["days"] = [-1, 15, 2**31 - 1, 14, 1][pick % 5]
+        elif kind == "max_options":
+            body["max_options"] = [-1, -(2**31), 201, 2**31 - 1, 1, 200, 0][pick % 7]
+    try:
+        return json_format.ParseDict(body, pb.SuggestSlotsRequest())
+    except json_format.ParseError:
+        return None
+
+
+@corpus(150)
+@given(
+    st.lists(st.tuples(st.sampled_from(SLOT_KINDS), st.integers(0, 50), st.integers(0, 10_000)), min_size=1, max_size=3)
+)
+def test_every_malformed_slots_request_is_refused_by_field_or_answered_never_a_crash(stub, mutations):
+    plan = live_plan(stub)
+    request = slots_of(plan, mutations)
+    if request is None:
+        SEEN["slots unparsable"] = SEEN.get("slots unparsable", 0) + 1
+        return
+    kinds = {kind for kind, _, _ in mutations}
+    try:
+        reply = stub.SuggestSlots(request, timeout=30)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as err:
+        code = err.code()
+        assert code in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}, (code, err.details(), mutations)
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            fields = field_violations(err)
+            assert fields, (err.details(), mutations)
+            wrong = [f for f in fields if f != "…" and f.split(".")[0].split("[")[0] not in SLOT_ROOTS]
+            assert not wrong, (fields, mutations)
+        else:
+            assert "plan_id" in kinds, (err.details(), mutations)
+    else:
+        assert len(reply.options) <= (request.max_options or 5)
+        for o in reply.options:
+            assert o.window.start.ToSeconds() <= o.start.ToSeconds() <= o.window.end.ToSeconds(), o
+    SEEN[f"slots {code.name}"] = SEEN.get(f"slots {code.name}", 0) + 1
+
+
 # ---------------------------------------------------------------------------- NotifyCustomer
 
 NOTIFY_ROOTS = ("kind", "plan_id", "job_id", "phone", "variables", "request_id")

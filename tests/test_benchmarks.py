@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import load, notify, reopt_latency, replay, rich_days, travel
+from benchmarks import load, notify, reopt_latency, replay, rich_days, routes, slots, travel
 
 
 def test_reopt_latency_runs_a_small_day_and_loses_nothing(tmp_path, capsys):
@@ -118,3 +118,21 @@ def test_every_benchmark_module_still_imports():
     ):
         run = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+
+def test_slots_benchmark_books_what_it_proposes(tmp_path):
+    out = tmp_path / "slots.md"
+    assert (
+        slots.main(["--technicians", "6", "--jobs", "40", "--asks", "4", "--solve-time", "2", "--out", str(out)]) == 0
+    )
+    text = out.read_text()
+    found = re.search(r"(\d+) of (\d+) landed in the window", text)
+    assert found and int(found[2]) > 0 and int(found[1]) >= 0.95 * int(found[2]), text
+
+
+def test_routes_benchmark_asks_the_fewest_requests_and_nothing_the_second_time(tmp_path):
+    out = tmp_path / "routes.md"
+    argv = ["--technicians", "4", "--jobs", "46", "--replans", "3", "--time-limit", "3", "--traffic-size", "3x20"]
+    assert routes.main([*argv, "--out", str(out)]) == 0  # a second solve: 0 requests; nothing estimated
+    row = re.search(r"\| (\d+) \| (\d+) \| \d+ \| 0 \| 0 \|", out.read_text())
+    assert row and row[1] == row[2], out.read_text()  # cold requests = ceil(places² / 625)

@@ -192,3 +192,23 @@ def test_suggest_an_unknown_plan_or_a_stale_version_exits_1(live_plan, tmp_path,
     stale = ["--expected-version", str(plan.version + 1)]
     assert main(["suggest", plan.plan_id, job, "--server", address, "--time", NOW, *stale]) == 1
     assert "ABORTED" in capsys.readouterr().err
+
+
+def test_slots_prints_the_windows_that_fit_and_writes_the_response(live_plan, tmp_path, capsys):
+    address, plan = live_plan
+    job = {"id": "tune-up", "location": {"lat": 39.74, "lng": -104.99}, "service_duration": "1800s"}
+    out = tmp_path / "slots.json"
+    argv = ["slots", plan.plan_id, str(_job_file(tmp_path, job)), "--server", address, "--time", NOW]
+    assert main([*argv, "--slot-length", "90m", "--max", "4", "--out", str(out), "--tz", "America/Denver"]) == 0
+    printed = capsys.readouterr().out
+    assert f"Plan {plan.plan_id} v{plan.version}: slots for job tune-up (times America/Denver)" in printed
+    response = json_format.Parse(out.read_text(), pb.SuggestSlotsResponse())
+    assert 0 < len(response.options) <= 4
+    for o in response.options:
+        assert o.window.end.seconds - o.window.start.seconds == 90 * 60
+        assert o.window.start.seconds <= o.start.seconds <= o.window.end.seconds
+    assert (
+        main(["slots", plan.plan_id, str(_job_file(tmp_path, job)), "--slot-length", "soon", "--server", "127.0.0.1:9"])
+        == 2
+    )
+    assert "--slot-length" in capsys.readouterr().err

@@ -79,6 +79,14 @@ def answers(stub: dispatch_pb2_grpc.DispatchStub, plan: pb.Plan) -> dict[str, tu
             ),
             timeout=DEADLINE,
         ),
+        "SuggestSlots": lambda: stub.SuggestSlots(
+            pb.SuggestSlotsRequest(
+                plan_id=plan.plan_id,
+                time=reopt_request(plan, []).time,
+                job=reopt_request(plan, [EMERGENCY]).events[0].new_job,
+            ),
+            timeout=DEADLINE,
+        ),
         "NotifyCustomer": lambda: stub.NotifyCustomer(
             pb.NotifyCustomerRequest(kind="payment_reminder", plan_id=plan.plan_id, job_id=day["jobs"][0]["id"]),
             timeout=DEADLINE,
@@ -126,6 +134,7 @@ def test_redis_silent_or_killed_mid_run_every_rpc_answers_in_time_and_no_plan_is
             "ReoptimizeStream",
             "WatchEtas",
             "SuggestTechnicians",
+            "SuggestSlots",
             "NotifyCustomer",
             "WatchCustomerReplies",
         }

@@ -52,6 +52,7 @@ from dispatch.notify.health import Health, IntegrationLog
 from dispatch.notify.templates import REQUESTED_KINDS, VARIABLES
 from dispatch.reopt.day import initial_state, promises
 from dispatch.reopt.replan import ReplanResult, reoptimize
+from dispatch.reopt.slots import SlotsRequest, SlotSuggestions, suggest_slots
 from dispatch.reopt.suggest import Suggestions, SuggestRequest, suggest
 from dispatch.solver.retime import departures, label, retime
 from dispatch.solver.runner import Runner, SearchCall
@@ -229,7 +230,7 @@ class PlanningService:
                 ]
             )
         with self.admission.reserve(cost, solve=True):
-            problem, matrix = self._travel(problem, deadline=self._travel_deadline(budget))
+            problem, matrix = self._travel(problem, deadline=self.travel_deadline(budget))
             return self._search_and_store(
                 problem, matrix, budget, previous, on_progress, cancelled, request_id, fingerprint
             )
@@ -346,7 +347,7 @@ class PlanningService:
         if self._outbox:
             self.publish([], 0)
 
-    def _travel_deadline(self, budget: Budget) -> float:
+    def travel_deadline(self, budget: Budget) -> float:
         """When the travel matrix must be ready: half the time limit (at least 2 s, at most the
         provider's retry time), and a second before the answer is due."""
         retry = self.settings.google.retry_timeout if self.settings.google else 10.0
@@ -410,6 +411,12 @@ class PlanningService:
     ) -> Suggestions:
         """Who can take ``ask``'s job, best first (``dispatch.reopt.suggest``); nothing is stored."""
         return suggest(self, ask, shape, deadline=deadline)
+
+    def suggest_slots(
+        self, ask: SlotsRequest, shape: list[FieldViolation] | None = None, *, deadline: float | None = None
+    ) -> SlotSuggestions:
+        """The slots that fit ``ask``'s job, best first (``dispatch.reopt.slots``); nothing is stored."""
+        return suggest_slots(self, ask, shape, deadline=deadline)
 
 
 #: At most this many variables, each at most this long, in one ``CustomerText``.

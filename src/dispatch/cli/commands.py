@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from dispatch.show.progress import ProgressBar
 
 from dispatch.cli.exits import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, CliError
-from dispatch.cli.output import print_diff, print_suggestions, print_summary
+from dispatch.cli.output import print_diff, print_slots, print_suggestions, print_summary
 from dispatch.cli.remote import call
 
 M = TypeVar("M", bound=Message)
@@ -199,7 +200,45 @@ def _suggest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _set_time(request: pb.ReoptimizeRequest | pb.SuggestTechniciansRequest, value: str) -> None:
+def _slots(args: argparse.Namespace) -> int:
+    """When can you come: the server's slots for one more job in a stored plan, as a table."""
+    _zone(args.tz)  # a bad --tz fails before the call
+    length = _length(args.slot_length)
+    if args.max is not None and args.max < 1:
+        raise CliError(EXIT_INVALID, [f"--max: at least 1 slot (got {args.max})"])
+    raw = _load_json(args.job)
+    if not isinstance(raw, dict):
+        raise CliError(EXIT_INVALID, [f"{args.job}: expected one Job (a JSON object), got a JSON {type(raw).__name__}"])
+    request = pb.SuggestSlotsRequest(plan_id=args.plan_id, job=_parse(raw, pb.Job(), args.job), days=args.days)
+    request.slot_length.FromSeconds(length)
+    if args.time:
+        _set_time(request, args.time)
+    if args.max is not None:
+        request.max_options = args.max
+    response: pb.SuggestSlotsResponse = call(args.server, "SuggestSlots", request, timeout=60)  # type: ignore[assignment]
+    print_slots(response, request.job.id, _zone(args.tz, response.time_zone), sys.stdout)
+    if args.out:
+        args.out.write_text(_to_json(response))
+        print(f"\nslots written to {args.out}")
+    return EXIT_OK
+
+
+def _length(text: str) -> int:
+    """``--slot-length``: seconds from "2h", "90m", "3600s" or a bare number of seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    value, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError:
+        raise CliError(EXIT_INVALID, [f"--slot-length: not a length ({text!r}; e.g. 2h, 90m)"]) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise CliError(EXIT_INVALID, [f"--slot-length: must be positive (got {text!r})"])
+    return round(seconds)
+
+
+def _set_time(
+    request: pb.ReoptimizeRequest | pb.SuggestTechniciansRequest | pb.SuggestSlotsRequest, value: str
+) -> None:
     try:
         request.time.FromJsonString(value)
     except ValueError as exc:

@@ -113,3 +113,28 @@ def print_suggestions(response: pb.SuggestTechniciansResponse, job_id: str, tz: 
             f"{unassigned:>10}  {broken:>15}  {o.note or NONE}",
             file=out,
         )
+
+
+def print_slots(response: pb.SuggestSlotsResponse, job_id: str, tz: ZoneInfo, out: TextIO) -> None:
+    """The slots that fit, best first, one row each: the window, who would go and when, the cost."""
+
+    def clock(ts: object) -> str:
+        return datetime.fromtimestamp(ts.seconds, UTC).astimezone(tz).strftime("%a %H:%M")  # type: ignore[attr-defined]
+
+    job = f"job {job_id}" if job_id else "the job"
+    print(f"Plan {response.plan_id} v{response.plan_version}: slots for {job} (times {tz.key})", file=out)
+    if not response.options:
+        print("no slot fits with every promise kept (or no technician holds the job's skills and tools)", file=out)
+        return
+    width = max(len("technician"), *(len(o.technician_id) for o in response.options))
+    print(
+        f"{'rank':>4}  {'window':<19}  {'technician':<{width}}  {'start':>9}  {'+travel':>8}  {'displaced':>9}",
+        file=out,
+    )
+    for rank, o in enumerate(response.options, 1):
+        window = f"{clock(o.window.start)}-{clock(o.window.end)[4:]}"
+        travel = f"{round(o.added_travel.ToTimedelta().total_seconds() / 60):+d} min"
+        print(
+            f"{rank:>4}  {window:<19}  {o.technician_id:<{width}}  {clock(o.start):>9}  {travel:>8}  {o.displaced:>9}",
+            file=out,
+        )

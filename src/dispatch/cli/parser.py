@@ -17,6 +17,7 @@ from dispatch.cli.commands import (
     _reoptimize,
     _serve,
     _show,
+    _slots,
     _solve,
     _suggest,
     _validate,
@@ -176,6 +177,31 @@ def _parser() -> argparse.ArgumentParser:
         "--tz", help="time zone of the printed clock times (e.g. America/Denver; default: the plan's, else UTC)"
     )
     suggest.set_defaults(run=_suggest)
+
+    slots = sub.add_parser(
+        "slots",
+        help="when can you come: the arrival windows that fit one more job into a stored plan (needs a server)",
+        description=(
+            "Ask a dispatch server which arrival windows fit JOB into the stored plan PLAN_ID with every promise "
+            "kept, best first: slots of --slot-length starting on the hour (the plan's time zone) inside the "
+            "technicians' shifts over --days days. Nothing is stored: to book one, send the job as a new_job "
+            "event whose time window is the slot (dispatch reoptimize)."
+        ),
+    )
+    slots.add_argument("plan_id", metavar="PLAN_ID")
+    slots.add_argument("job", metavar="JOB.json", type=Path, help="one Job in the protobuf JSON mapping")
+    slots.add_argument("--slot-length", default="2h", metavar="LEN", help="e.g. 2h, 90m, 3600s (default 2h)")
+    slots.add_argument("--days", type=int, default=1, metavar="N", help="days of slots from --time (default 1)")
+    slots.add_argument(
+        "--server",
+        default=os.environ.get("DISPATCH_SERVER", "localhost:50051"),
+        help="host:port of the dispatch server holding the plan (default $DISPATCH_SERVER or localhost:50051)",
+    )
+    slots.add_argument("--time", metavar="RFC3339", help="now, RFC 3339 (default: the server's clock)")
+    slots.add_argument("--max", type=int, metavar="N", help="at most N slots (server default 5)")
+    slots.add_argument("--out", type=Path, metavar="RESP.json", help="write the SuggestSlotsResponse JSON here")
+    slots.add_argument("--tz", help="time zone of the printed clock times (default: the plan's, else UTC)")
+    slots.set_defaults(run=_slots)
 
     validate = sub.add_parser("validate", help="check a plan (SolveResponse or Plan JSON) against a request")
     validate.add_argument("problem", type=Path)

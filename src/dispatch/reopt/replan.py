@@ -96,6 +96,8 @@ class Host(Protocol):
 
     def cost(self, problem: Problem) -> Cost: ...
 
+    def travel_deadline(self, budget: Budget) -> float: ...
+
     def store_version(self, record: StoredPlan, *, expected_version: int, events: list[EtaEvent]) -> StoredPlan: ...
 
 
@@ -196,9 +198,16 @@ def day_after(
 
 def timed(part: Problem, matrix: DayMatrix, plan: Plan) -> tuple[Plan, bool]:
     """``plan`` for the rest of the day timed as driven: with traffic, each leg at the traffic of
-    its own planned departure (``retime``, as a Solve's plan), labelled with its source and checked."""
-    plan, exact = retime(part, matrix, plan)
-    return checked(part, exact, label(part, exact, plan))
+    its own planned departure (``retime``, as a Solve's plan), labelled with its source and checked.
+    Should that re-timing leave a plan the checker refuses (a visit traffic pushed out, whose place a
+    lower-priority one holds), the plan stands as the search timed it (each leg at the traffic of
+    its expected departure), so a re-plan still answers."""
+    if matrix.traffic is not None:
+        retimed, exact = retime(part, matrix, plan)
+        out, sound = checked(part, exact, label(part, exact, retimed))
+        if sound:
+            return out, sound
+    return checked(part, matrix, label(part, matrix, plan))
 
 
 def _again(
@@ -304,7 +313,8 @@ def prepare(
     """Travel and the day at ``now`` for ``day`` (``record``'s problem after the events, ``state``
     its facts). ``path(job_id, field)`` names the request field of a new job whose address cannot
     be placed (``ProblemError``); ``warnings`` gets what the answer should say."""
-    travel_by = budget.answer_by()
+    # Bounded like a Solve's, deadline or none: a provider out of quota must not hold a re-plan for minutes.
+    travel_by = host.travel_deadline(budget)
     day, unplaced = place(day, host.google, deadline=travel_by)
     known = {j.id for j in record.problem.jobs}
     bad = [

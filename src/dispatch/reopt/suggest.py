@@ -98,14 +98,14 @@ def suggest(
     try:
         options, day, state = day_after(host, as_replan, record, None)
     except ProblemError as exc:  # bad options or a bad job: said with the rest of the request's faults
-        raise ProblemError([*bad, *map(_as_job_field, exc.violations)]) from None
+        raise ProblemError([*bad, *map(as_job_field, exc.violations)]) from None
     if bad:
         raise ProblemError(bad)
     now = max(ask.time - problem.epoch, record.state.now)
     with host.admission.reserve(host.cost(day)):
         budget = Budget(began, options.time_limit, deadline, host.settings.deadline_margin)
         ready = prepare(host, record, day, state, options, now, budget, [], path=lambda _, field: f"job.{field}")
-        found = _options(ready, ask.job.id)
+        found = options_for(ready, ask.job.id)
     count = ask.max_options or DEFAULT_OPTIONS
     return Suggestions(
         plan_id=ask.plan_id,
@@ -116,7 +116,7 @@ def suggest(
     )
 
 
-def _as_job_field(v: FieldViolation) -> FieldViolation:
+def as_job_field(v: FieldViolation) -> FieldViolation:
     """A violation of the event the request became, named as the request's ``job`` field."""
     for prefix in ("events[0].new_job", "events.new_job"):
         if v.field == prefix or v.field.startswith(prefix + "."):
@@ -124,29 +124,59 @@ def _as_job_field(v: FieldViolation) -> FieldViolation:
     return v
 
 
-def _options(ready: Prepared, job_id: str) -> tuple[TechnicianOption, ...]:
+@dataclass(frozen=True)
+class Baseline:
+    """The plan as it stands now, without the job: the quick answer's repair of the stored routes
+    with left-over work inserted (``routes``; ``repaired`` before, ``rest`` that work), and each
+    route's travel and each visit's start. It does not depend on the job's windows: slots share it."""
+
+    repaired: dict[int, list[int]]
+    rest: list[int]
+    routes: dict[int, list[int]]
+    travel: dict[int, int]
+    start: dict[int, int]
+
+
+def baseline(ready: Prepared, job_id: str) -> Baseline:
+    """``ready``'s day as it stands now, ``job_id`` left out (see ``Baseline``)."""
+    planner = ready.planner
+    j = ready.part.job_index[job_id]
+    insertion, timer = planner.insertion, planner.timer
+    eligible = insertion.eligible[j]
+    insertion.eligible[j] = set()
+    try:
+        repaired, pool = planner.repaired(ready.here.previous, ready.fixed)
+        rest = [k for k in pool if k != j]
+        routes = {w: list(r) for w, r in repaired.items()}
+        insertion.fill(routes, rest)
+    finally:
+        insertion.eligible[j] = eligible
+    timing = {v: timer.timing(v, r) for v, r in routes.items() if r}
+    travel = {v: t.travel for v, t in timing.items() if t is not None}
+    start = {
+        k: x.start
+        for v, t in timing.items()
+        for x, k in zip(timer.route(v, routes[v], t).visits, routes[v], strict=True)
+    }
+    return Baseline(repaired, rest, routes, travel, start)
+
+
+def options_for(ready: Prepared, job_id: str, base: Baseline | None = None) -> tuple[TechnicianOption, ...]:
+    """Each qualified technician's option for ``job_id`` (a job of ``ready``'s day), best first,
+    against ``base`` (``baseline``: computed here when not given)."""
     here, part, planner = ready.here, ready.part, ready.planner
     j = part.job_index[job_id]
     job = part.jobs[j]
     insertion, timer, objective = planner.insertion, planner.timer, planner.objective
-    eligible = set(insertion.eligible[j])
-    insertion.eligible[j] = set()
-    # The plan as it stands now: the quick answer's repair of the stored routes, left-over work
-    # inserted. Should that place some, each option inserts the job with it (most urgent first),
-    # as the re-plan's quick answer does.
-    repaired, pool = planner.repaired(here.previous, ready.fixed)
-    rest = [k for k in pool if k != j]
-    routes = {w: list(r) for w, r in repaired.items()}
-    insertion.fill(routes, rest)
+    # The plan as it stands now. Should the repair have placed left-over work, each option
+    # inserts the job with it (most urgent first), as the re-plan's quick answer does.
+    base = base or baseline(ready, job_id)
+    repaired, rest, routes = base.repaired, base.rest, base.routes
     redo = routes != repaired
     index = part.job_index
-    base_timing = {v: timer.timing(v, r) for v, r in routes.items() if r}
-    base_travel = {v: t.travel for v, t in base_timing.items() if t is not None}
-    base_start = {
-        k: x.start
-        for v, t in base_timing.items()
-        for x, k in zip(timer.route(v, routes[v], t).visits, routes[v], strict=True)
-    }
+    base_travel, base_start = base.travel, base.start
+    eligible = set(insertion.eligible[j])
+    insertion.eligible[j] = set()
     # What the dispatcher sees now: the stored plan's visits still to come (plan seconds).
     shown = {x.job_id: x.start for r in here.plan.routes for x in r.visits if x.status is VisitStatus.PLANNED}
     promised = objective.window

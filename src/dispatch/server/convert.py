@@ -56,6 +56,7 @@ from dispatch.eta import EtaEvent, EtaKind
 from dispatch.notify.health import Health
 from dispatch.notify.replies import CustomerReply
 from dispatch.reopt.diff import PlanDiff
+from dispatch.reopt.slots import DEFAULT_SLOT, MAX_SLOTS, SlotsRequest, SlotSuggestions
 from dispatch.reopt.suggest import Suggestions, SuggestRequest
 from dispatch.service import CustomerText
 from dispatch.v1 import dispatch_pb2 as pb
@@ -288,6 +289,50 @@ def suggest_from_proto(request: pb.SuggestTechniciansRequest) -> tuple[SuggestRe
         max_options=request.max_options,
     )
     return ask, parser.violations
+
+
+def slots_from_proto(request: pb.SuggestSlotsRequest) -> tuple[SlotsRequest, list[FieldViolation]]:
+    """Parse a ``SuggestSlotsRequest``: times in seconds from ``time`` (unset: now)."""
+    parser = _live_header(request)
+    if not request.HasField("job"):
+        parser.bad("job", "required: the job to book")
+    job = parser.job("job", request.job)
+    windows = tuple(
+        TimeWindow(start=parser.moment(w, "start", f"slots[{i}]"), end=parser.moment(w, "end", f"slots[{i}]"))
+        for i, w in enumerate(request.slots[: MAX_SLOTS + 1])  # one over the limit is enough to refuse
+    )
+    length = duration_seconds(request.slot_length) if request.HasField("slot_length") else DEFAULT_SLOT
+    ask = SlotsRequest(
+        plan_id=request.plan_id,
+        time=parser.epoch,
+        job=job,
+        slots=windows,
+        slot_length=length,
+        days=request.days or 1,
+        max_options=request.max_options,
+        expected_version=request.expected_version or None,
+    )
+    return ask, parser.violations
+
+
+def slot_suggestions_to_proto(found: SlotSuggestions) -> pb.SuggestSlotsResponse:
+    epoch = found.epoch
+    return pb.SuggestSlotsResponse(
+        plan_id=found.plan_id,
+        plan_version=found.plan_version,
+        time_zone=found.time_zone,
+        options=[
+            pb.SlotOption(
+                window=pb.TimeWindow(start=timestamp(epoch, o.window.start), end=timestamp(epoch, o.window.end)),
+                technician_id=o.technician_id,
+                added_travel=duration(o.added_travel),
+                displaced=o.displaced,
+                score=o.score,
+                start=timestamp(epoch, o.start),
+            )
+            for o in found.options
+        ],
+    )
 
 
 def suggestions_to_proto(found: Suggestions) -> pb.SuggestTechniciansResponse:

@@ -29,6 +29,8 @@ from dispatch.server.convert import (
     problem_from_proto,
     replan_from_proto,
     reply_to_proto,
+    slot_suggestions_to_proto,
+    slots_from_proto,
     suggest_from_proto,
     suggestions_to_proto,
 )
@@ -226,6 +228,13 @@ class DispatchServicer(pb_grpc.DispatchServicer):
     ) -> pb.SuggestTechniciansResponse:
         ask, shape = suggest_from_proto(request)
         return suggestions_to_proto(self.service.suggest(ask, shape, deadline=_deadline(context)))
+
+    @grpc_errors
+    def SuggestSlots(  # noqa: N802
+        self, request: pb.SuggestSlotsRequest, context: grpc.ServicerContext
+    ) -> pb.SuggestSlotsResponse:
+        ask, shape = slots_from_proto(request)
+        return slot_suggestions_to_proto(self.service.suggest_slots(ask, shape, deadline=_deadline(context)))
 
     @grpc_errors
     def ReoptimizeStream(self, request: pb.ReoptimizeRequest, context: grpc.ServicerContext):  # noqa: N802, ANN201

@@ -571,6 +571,54 @@ class SuggestTechniciansRequest(_message.Message):
     max_options: int
     def __init__(self, plan_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., max_options: _Optional[int] = ...) -> None: ...
 
+class SuggestSlotsRequest(_message.Message):
+    __slots__ = ("plan_id", "job", "slots", "slot_length", "days", "max_options", "time", "expected_version")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    SLOT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    job: Job
+    slots: _containers.RepeatedCompositeFieldContainer[TimeWindow]
+    slot_length: _duration_pb2.Duration
+    days: int
+    max_options: int
+    time: _timestamp_pb2.Timestamp
+    expected_version: int
+    def __init__(self, plan_id: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., slots: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., slot_length: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., days: _Optional[int] = ..., max_options: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class SlotOption(_message.Message):
+    __slots__ = ("window", "technician_id", "added_travel", "displaced", "score", "start")
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDED_TRAVEL_FIELD_NUMBER: _ClassVar[int]
+    DISPLACED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    window: TimeWindow
+    technician_id: str
+    added_travel: _duration_pb2.Duration
+    displaced: int
+    score: float
+    start: _timestamp_pb2.Timestamp
+    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., technician_id: _Optional[str] = ..., added_travel: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., displaced: _Optional[int] = ..., score: _Optional[float] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SuggestSlotsResponse(_message.Message):
+    __slots__ = ("plan_id", "plan_version", "options", "time_zone")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    plan_version: int
+    options: _containers.RepeatedCompositeFieldContainer[SlotOption]
+    time_zone: str
+    def __init__(self, plan_id: _Optional[str] = ..., plan_version: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SlotOption, _Mapping]]] = ..., time_zone: _Optional[str] = ...) -> None: ...
+
 class DisplacedVisit(_message.Message):
     __slots__ = ("job_id", "old_start", "new_start")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -84,6 +84,11 @@ class DispatchStub(object):
                 request_serializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerRequest.SerializeToString,
                 response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerResponse.FromString,
                 _registered_method=True)
+        self.SuggestSlots = channel.unary_unary(
+                '/dispatch.v1.Dispatch/SuggestSlots',
+                request_serializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestSlotsRequest.SerializeToString,
+                response_deserializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestSlotsResponse.FromString,
+                _registered_method=True)
         self.WatchCustomerReplies = channel.unary_stream(
                 '/dispatch.v1.Dispatch/WatchCustomerReplies',
                 request_serializer=dispatch_dot_v1_dot_dispatch__pb2.WatchCustomerRepliesRequest.SerializeToString,
@@ -172,6 +177,15 @@ class DispatchServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestSlots(self, request, context):
+        """"When can you come?": the arrival windows the business sells that fit the stored plan for a job
+        not booked yet, every promise kept, best first. Nothing is stored: booking one is a Reoptimize
+        with new_job whose window is the chosen slot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchCustomerReplies(self, request, context):
         """Customers' replies that are not STOP/START (they reach a person: the office), as they arrive;
         `after` resumes after an earlier reply's id.
@@ -232,6 +246,11 @@ def add_DispatchServicer_to_server(servicer, server):
                     servicer.NotifyCustomer,
                     request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerRequest.FromString,
                     response_serializer=dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerResponse.SerializeToString,
+            ),
+            'SuggestSlots': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestSlots,
+                    request_deserializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestSlotsRequest.FromString,
+                    response_serializer=dispatch_dot_v1_dot_dispatch__pb2.SuggestSlotsResponse.SerializeToString,
             ),
             'WatchCustomerReplies': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCustomerReplies,
@@ -509,6 +528,33 @@ class Dispatch(object):
             '/dispatch.v1.Dispatch/NotifyCustomer',
             dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerRequest.SerializeToString,
             dispatch_dot_v1_dot_dispatch__pb2.NotifyCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestSlots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dispatch.v1.Dispatch/SuggestSlots',
+            dispatch_dot_v1_dot_dispatch__pb2.SuggestSlotsRequest.SerializeToString,
+            dispatch_dot_v1_dot_dispatch__pb2.SuggestSlotsResponse.FromString,
             options,
             channel_credentials,
             insecure,
