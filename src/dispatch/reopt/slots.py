@@ -96,6 +96,8 @@ def suggest_slots(
     )
     record, _ = requested_plan(host, probe, shape)  # no request id: never a retry
     problem = record.problem
+    if abs(ask.time - problem.epoch) > host.settings.limits.max_future:  # before any clock arithmetic on it
+        raise ProblemError([*bad, FieldViolation("time", "more than 31 days from the plan's start")])
     now = max(ask.time - problem.epoch, record.state.now)
     shift = ask.time - problem.epoch  # request seconds -> plan seconds
     slots = [TimeWindow(start=w.start + shift, end=w.end + shift) for w in ask.slots] or _generated(
