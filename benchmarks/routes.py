@@ -64,17 +64,22 @@ def replans(service: Any, plan: Any, count: int) -> list[float]:
     return took
 
 
+def routes_service(fake: FakeGoogle, *, retry_timeout: float) -> Any:
+    """An in-process planning service on ``fake`` (no element quota: the fake has none), re-plans of 0.5 s."""
+    google = GoogleSettings(
+        api_key=KEY,
+        base_url=fake.base_url,
+        routes_url=fake.base_url,
+        retry_timeout=retry_timeout,
+        elements_per_minute=10_000_000,
+    )
+    return bootstrap(Settings(google=google, reopt_time_limit=0.5), pool=False)
+
+
 def run(technicians: int, jobs: int, count: int, time_limit: float) -> dict[str, Any]:
     fake = FakeGoogle()
     try:
-        google = GoogleSettings(
-            api_key=KEY,
-            base_url=fake.base_url,
-            routes_url=fake.base_url,
-            retry_timeout=30.0,
-            elements_per_minute=10_000_000,
-        )
-        service = bootstrap(Settings(google=google, reopt_time_limit=0.5), pool=False)
+        service = routes_service(fake, retry_timeout=30.0)
         request = day(technicians, jobs, "ROUTES", time_limit)
         problem, bad = problem_from_proto(to_proto(request))
         assert not bad, bad
@@ -121,14 +126,7 @@ def with_traffic(technicians: int, jobs: int, count: int, time_limit: float) -> 
     """Warm re-plans of a day planned with and without traffic on ROUTES (the same service, the fake)."""
     fake = FakeGoogle()
     try:
-        google = GoogleSettings(
-            api_key=KEY,
-            base_url=fake.base_url,
-            routes_url=fake.base_url,
-            retry_timeout=60.0,
-            elements_per_minute=10_000_000,
-        )
-        service = bootstrap(Settings(google=google, reopt_time_limit=0.5), pool=False)
+        service = routes_service(fake, retry_timeout=60.0)
         out: dict[str, Any] = {}
         for traffic in (False, True):
             problem, bad = problem_from_proto(to_proto(day(technicians, jobs, "ROUTES", time_limit, traffic)))

@@ -264,7 +264,9 @@ class GoogleMaps:
         def one(tile: tuple[slice, slice]) -> None:
             rows, cols = tile
             began = time.monotonic()
-            error = self._tile(origins[rows], destinations[cols], departure, deadline, out, rows, cols)
+            error = self._admit((rows.stop - rows.start) * (cols.stop - cols.start), deadline) or self._tile(
+                origins[rows], destinations[cols], departure, deadline, out, rows, cols
+            )
             if error not in NOT_SENT:
                 self._told(not error, time.monotonic() - began, error)
             with lock:
@@ -282,6 +284,15 @@ class GoogleMaps:
         """``(side, elements)``: the most origins (and destinations) and pairs one request may hold."""
         return MAX_SIDE, MAX_ELEMENTS
 
+    def _admit(self, elements: int, deadline: float | None) -> str:
+        """Why a request of ``elements`` cannot be sent ("" when it can): its deadline passed while it
+        waited for a request thread, or the elements-per-minute budget has no room before it."""
+        if deadline is not None and time.monotonic() >= deadline:
+            return PAST_DEADLINE
+        if not self.limiter.acquire(elements, deadline):
+            return OVER_BUDGET
+        return ""
+
     def _tile(
         self,
         origins: Sequence[Point],
@@ -292,11 +303,7 @@ class GoogleMaps:
         rows: slice,
         cols: slice,
     ) -> str:
-        """Fill one tile of ``out``; return "" or what went wrong. Never raises."""
-        if deadline is not None and time.monotonic() >= deadline:
-            return PAST_DEADLINE  # waited for a request thread until too late: not sent
-        if not self.limiter.acquire(len(origins) * len(destinations), deadline):
-            return OVER_BUDGET
+        """Fill one tile of ``out`` (admitted: ``_admit``); return "" or what went wrong. Never raises."""
         kwargs: dict[str, object] = {"mode": self.settings.mode}
         if departure is not None:
             kwargs.update(departure_time=int(departure), traffic_model=self.settings.traffic_model)

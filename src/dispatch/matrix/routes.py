@@ -37,7 +37,7 @@ from typing import Any
 import requests
 
 from dispatch.config import GoogleSettings
-from dispatch.matrix.google import OVER_BUDGET, PAST_DEADLINE, ElementLimiter, Fetched, GoogleMaps, Point
+from dispatch.matrix.google import ElementLimiter, Fetched, GoogleMaps, Point
 
 with warnings.catch_warnings():  # google-api-core warns at import about grpcio versions: not ours to fix here
     warnings.simplefilter("ignore", FutureWarning)
@@ -136,11 +136,7 @@ class GoogleRoutes(GoogleMaps):
         rows: slice,
         cols: slice,
     ) -> str:
-        """Fill one tile of ``out``; return "" or what went wrong. Never raises."""
-        if deadline is not None and time.monotonic() >= deadline:
-            return PAST_DEADLINE
-        if not self.limiter.acquire(len(origins) * len(destinations), deadline):
-            return OVER_BUDGET
+        """Fill one tile of ``out`` (admitted: ``_admit``); return "" or what went wrong. Never raises."""
         s = self.settings
         until = time.monotonic() + (
             s.retry_timeout if deadline is None else min(s.retry_timeout, deadline - time.monotonic())
