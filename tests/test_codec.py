@@ -311,6 +311,10 @@ ADDED_SINCE = {
     "held",  # DayState: jobs the dispatcher holds (issue 18)
     "locks",  # DayState: locked routes (issue 18)
     "time_zone",  # Problem and Plan: the business's time zone (issue 19)
+    "overtime",  # Technician (allowed) and Route (used): issue 21
+    "balance",  # SolveOptions: fair days (issue 21)
+    "balance_weight",
+    "travel_cost_per_hour",
 }
 
 

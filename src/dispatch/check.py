@@ -157,9 +157,12 @@ class _Checker:
         m = self.matrix
         if route.start < max(0, tech.shift.start):
             self.add("SHIFT", f"leaves at {_fmt(route.start)}, before the shift start or now", technician_id=tid)
-        if route.end > tech.shift.end:
+        if route.end > tech.latest_return:
+            extra = " and the overtime allowed" if tech.overtime is not None else ""
             self.add(
-                "SHIFT", f"back at {_fmt(route.end)}, after the shift end {_fmt(tech.shift.end)}", technician_id=tid
+                "SHIFT",
+                f"back at {_fmt(route.end)}, after the shift end {_fmt(tech.shift.end)}{extra}",
+                technician_id=tid,
             )
         breaks = sorted(route.breaks, key=lambda b: b.start)
         self.check_breaks(tech, route, breaks)
@@ -330,7 +333,7 @@ class _Checker:
         if route is None:
             if any(b.window.end - b.duration >= 0 for b in tech.breaks):
                 return ""
-            legs.append((m.start_point(v), max(0, tech.shift.start), "", m.end_point(v), tech.shift.end))
+            legs.append((m.start_point(v), max(0, tech.shift.start), "", m.end_point(v), tech.latest_return))
         else:
             used: Counter[str] = Counter()
             for visit in route.visits:
@@ -342,7 +345,7 @@ class _Checker:
                 nxt = m.job_point(self.job_index[visit.job_id])
                 legs.append((point, leave, after, nxt, visit.start))
                 point, leave, after = nxt, visit.end, visit.job_id
-            legs.append((point, leave, after, m.end_point(v), tech.shift.end))
+            legs.append((point, leave, after, m.end_point(v), tech.latest_return))
         here = m.job_point(k)
         breaks = route.breaks if route else ()
         for a, leave, after, b, by in legs:
@@ -466,7 +469,7 @@ def _timed(
             if not starts:
                 return False
             t = min(starts) + job.service_duration
-    if t > tech.shift.end:
+    if t > tech.latest_return:
         return False
     for brk in breaks[b:]:  # after the return
         start = max(t, brk.window.start)

@@ -84,7 +84,7 @@ def traffic_buckets(problem: Problem, bucket: int) -> int:
     if not problem.options.traffic or not problem.technicians:
         return 1
     first = max(0, min(t.shift.start for t in problem.technicians))
-    last = max([first + 1, *(t.shift.end for t in problem.technicians)])
+    last = max([first + 1, *(t.latest_return for t in problem.technicians)])
     return max(1, math.ceil((last - first) / bucket) + 1)
 
 

@@ -158,6 +158,15 @@ class Break:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Overtime:
+    """A shift may run ``max_extra`` seconds past its end, each hour at ``cost_per_hour`` (in the
+    currency of ``SolveOptions.travel_cost_per_hour``)."""
+
+    max_extra: int
+    cost_per_hour: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Technician:
     id: str
     name: str = ""
@@ -169,9 +178,16 @@ class Technician:
     skills: frozenset[str] = frozenset()
     tools: frozenset[str] = frozenset()
     parts: tuple[tuple[str, int], ...] = ()  # sorted (part, stock) pairs
+    overtime: Overtime | None = None
 
     def stock(self, part: str) -> int:
         return dict(self.parts).get(part, 0)
+
+    @property
+    def latest_return(self) -> int:
+        """When the technician must be back at the end location: the shift end, or past it by the
+        overtime allowed."""
+        return self.shift.end + (self.overtime.max_extra if self.overtime is not None else 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,6 +221,14 @@ class ExplicitMatrix:
     distances: np.ndarray  # int64, size * size metres, or empty
 
 
+class Balance(enum.Enum):
+    """What a fair day spreads evenly between the technicians who work."""
+
+    NONE = "NONE"
+    WORK_TIME = "WORK_TIME"  # departure to return
+    JOB_COUNT = "JOB_COUNT"
+
+
 @dataclass(frozen=True, kw_only=True)
 class SolveOptions:
     time_limit: float = 10.0  # seconds of search
@@ -219,6 +243,11 @@ class SolveOptions:
     #: Cost per second an EMERGENCY job's service starts after the earliest moment any qualified
     #: technician could start it, in seconds of travel (0: off).
     emergency_weight: int = 1
+    #: Fairness: see ``dispatch.solver.objective`` for what ``balance_weight`` buys.
+    balance: Balance = Balance.NONE
+    balance_weight: float = 1.0
+    #: What an hour of driving costs: the currency ``Overtime.cost_per_hour`` is in.
+    travel_cost_per_hour: float = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,6 +330,13 @@ class Route:
     return_travel_duration: int = 0
     return_distance: int = 0
     return_travel_source: str = ""
+    #: Seconds back past the shift end.
+    overtime: int = 0
+
+    @property
+    def work(self) -> int:
+        """The working day: departure to return, waiting and breaks included."""
+        return self.end - self.start
 
     @property
     def travel_duration(self) -> int:
@@ -359,6 +395,33 @@ def with_routes(plan: Plan, routes: Iterable[Route], **changes: Any) -> Plan:
         total_distance=sum(r.distance for r in routes),
     )
     return dataclasses.replace(plan, routes=routes, stats=stats, **changes)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How the plan's work is spread over the technicians with a route."""
+
+    work_time_spread: int  # max - min, seconds
+    work_time_stddev: float
+    job_count_spread: int
+    job_count_stddev: float
+    total_overtime: int
+
+
+def workload(routes: Iterable[Route]) -> Workload:
+    """The spread of the working days and visit counts over ``routes`` that have visits."""
+    busy = [r for r in routes if r.visits]
+    work = np.asarray([r.work for r in busy], dtype=np.float64)
+    jobs = np.asarray([len(r.visits) for r in busy], dtype=np.float64)
+    if not busy:
+        return Workload(0, 0.0, 0, 0.0, 0)
+    return Workload(
+        work_time_spread=int(work.max() - work.min()),
+        work_time_stddev=float(work.std()),
+        job_count_spread=int(jobs.max() - jobs.min()),
+        job_count_stddev=float(jobs.std()),
+        total_overtime=sum(r.overtime for r in busy),
+    )
 
 
 def with_warnings(plan: Plan, *warnings: str) -> Plan:

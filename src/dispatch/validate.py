@@ -21,6 +21,12 @@ DAY = 86_400
 #: The largest weight of a second of service time against a second of travel (promise_weight,
 #: emergency_weight): beyond it the drop penalties could no longer outweigh it.
 MAX_WEIGHT = 1_000
+#: Overtime past a shift end, at most.
+MAX_OVERTIME = 12 * 3_600
+#: The largest balance_weight and cost per hour taken (beyond them the objective's terms outgrow
+#: the drop penalties' int64 room).
+MAX_BALANCE_WEIGHT = 100.0
+MAX_COST_PER_HOUR = 1e6
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +142,10 @@ class _Checker:
             self.bad("options.time_limit", f"must be between 0 and {lim.max_time_limit:g} s")
         if not 0 <= p.options.emergency_weight <= MAX_WEIGHT:
             self.bad("options.emergency_weight", f"must be between 0 and {MAX_WEIGHT}")
+        if not 0 <= p.options.balance_weight <= MAX_BALANCE_WEIGHT:  # NaN fails too
+            self.bad("options.balance_weight", f"must be between 0 and {MAX_BALANCE_WEIGHT:g}")
+        if not 0 < p.options.travel_cost_per_hour <= MAX_COST_PER_HOUR:
+            self.bad("options.travel_cost_per_hour", f"must be above 0 and at most {MAX_COST_PER_HOUR:g}")
         if p.options.travel_model not in self.travel_models:
             self.bad(
                 "options.travel_model",
@@ -256,6 +266,11 @@ class _Checker:
         self.names(tech.skills, f"{path}.skills")
         self.names(tech.tools, f"{path}.tools")
         self.quantities(tech.parts, f"{path}.parts", positive=False)
+        if tech.overtime is not None:
+            if not 0 <= tech.overtime.max_extra <= MAX_OVERTIME:
+                self.bad(f"{path}.overtime.max_extra", f"must be between 0 and {MAX_OVERTIME // 3600} h")
+            if not 0 <= tech.overtime.cost_per_hour <= MAX_COST_PER_HOUR:
+                self.bad(f"{path}.overtime.cost_per_hour", f"must be between 0 and {MAX_COST_PER_HOUR:g}")
 
     def job(self, path: str, job: Job, tech_ids: set[str]) -> None:
         self.text(job.id, f"{path}.id", self.limits.max_id_length)

@@ -130,8 +130,7 @@ def _health(args: argparse.Namespace) -> int:
 
 def _solve(args: argparse.Namespace) -> int:
     request = _read(args.problem, pb.SolveRequest())
-    if args.time_limit is not None:
-        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    _override(request, args)
     if args.replace:
         request.replace = True
     if args.request_id:
@@ -265,11 +264,20 @@ def _read_events(path: Path) -> pb.ReoptimizeRequest:
     return _parse(raw, pb.ReoptimizeRequest(), path)
 
 
+def _override(request: pb.SolveRequest, args: argparse.Namespace) -> None:
+    """The request's options as the command line says (``--time-limit``, ``--balance``, ``--balance-weight``)."""
+    if args.time_limit is not None:
+        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    if args.balance is not None:
+        request.options.balance = pb.Balance.Value(args.balance.upper())
+    if args.balance_weight is not None:
+        request.options.balance_weight = args.balance_weight
+
+
 def _demo(args: argparse.Namespace) -> int:
     print(f"Example day: {EXAMPLE_DAY.name} (great-circle travel, no keys, no Redis)\n")
     request = _read(EXAMPLE_DAY, pb.SolveRequest())
-    if args.time_limit is not None:
-        request.options.time_limit.FromNanoseconds(int(args.time_limit * 1e9))
+    _override(request, args)
     solve_args = argparse.Namespace(server=None, progress=args.progress, tz=None, out=args.out)
     response = _solve_request(request, solve_args)
     html, png = args.show_dir / "plan.html", args.show_dir / "plan.png"

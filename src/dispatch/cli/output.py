@@ -47,14 +47,21 @@ def print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: Te
     jobs = {j.id: j for j in request.jobs}
     day = datetime.fromtimestamp(plan.start_time.seconds, UTC).astimezone(tz).strftime("%a %d %b %Y")
     print(f"Plan {plan.plan_id} v{plan.version} for {day} ({tz.key}), status {plan.stats.solver_status}", file=out)
-    print(f"{'technician':<22} {'jobs':>4} {'leaves':>6} {'back':>6} {'drive':>6}  route", file=out)
+    stats = {t.technician_id: t for t in plan.stats.technicians}
+    print(
+        f"{'technician':<22} {'jobs':>4} {'leaves':>6} {'back':>6} {'work':>6} {'drive':>6} {'over':>5}  route",
+        file=out,
+    )
     for r in plan.routes:
         stops = " > ".join(
             ("!" if jobs[v.job_id].priority == pb.EMERGENCY else "") + f"{v.job_id}@{clock(v.start)}" for v in r.visits
         )
+        t = stats.get(r.technician_id)
+        work = minutes(t.work) if t else "-"
+        over = minutes(t.overtime) if t and t.overtime.seconds else ""
         print(
             f"{names.get(r.technician_id, r.technician_id)[:22]:<22} {len(r.visits):>4} {clock(r.start):>6} "
-            f"{clock(r.end):>6} {minutes(r.travel_duration):>6}  {stops}",
+            f"{clock(r.end):>6} {work:>6} {minutes(r.travel_duration):>6} {over:>5}  {stops}",
             file=out,
         )
     idle = [names[t.id] for t in request.technicians if t.id not in {r.technician_id for r in plan.routes}]
@@ -66,6 +73,13 @@ def print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: Te
         f"{s.total_distance_meters / 1000:.1f} km; solved in {s.solve_time.ToTimedelta().total_seconds():.1f} s",
         file=out,
     )
+    if s.technicians:
+        overtime = f"; overtime {minutes(s.total_overtime)}" if s.total_overtime.seconds else ""
+        print(
+            f"working days spread {minutes(s.work_time_spread)} (max - min), stddev {minutes(s.work_time_stddev)}; "
+            f"visits spread {s.job_count_spread}, stddev {s.job_count_stddev:.1f}{overtime}",
+            file=out,
+        )
     if plan.unassigned:
         print("unassigned:", file=out)
         for u in plan.unassigned:

@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--server", help="host:port of a dispatch server (default: solve in this process)")
     solve.add_argument("--out", type=Path, help="write the SolveResponse JSON here")
     solve.add_argument("--time-limit", type=float, help="seconds of search (overrides the file's options.time_limit)")
+    _balance_options(solve)
     solve.add_argument(
         "--tz", help="time zone of the printed clock times (e.g. America/Denver; default: the plan's, else UTC)"
     )
@@ -230,6 +231,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="plan the bundled example day on embedded defaults")
     demo.add_argument("--time-limit", type=float, default=None)
+    _balance_options(demo)
     demo.add_argument("--out", type=Path)
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="as for solve")
     demo.add_argument(
@@ -237,6 +239,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo)
     return parser
+
+
+def _balance_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--balance",
+        choices=["none", "work_time", "job_count"],
+        help="spread the day fairly (overrides the file's options.balance)",
+    )
+    parser.add_argument("--balance-weight", type=float, help="what fairness is worth against driving (default 1)")
 
 
 def _metrics_option(parser: argparse.ArgumentParser) -> None:

@@ -211,7 +211,7 @@ def day_matrix(
     starts = [0]
     if use_traffic:
         first = max(0, min(t.shift.start for t in problem.technicians))  # nothing happens before "now"
-        last = max([first + 1, *(t.shift.end for t in problem.technicians)])
+        last = max([first + 1, *(t.latest_return for t in problem.technicians)])
         t0 = problem.epoch + first
         t0 -= t0 % bucket
         starts = list(range(t0 - problem.epoch, last, bucket))

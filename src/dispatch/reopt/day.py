@@ -204,6 +204,7 @@ class Situation:
                     breaks=tuple(sorted(breaks, key=lambda b: b.start)),
                     return_travel_duration=back,
                     return_distance=back_m,
+                    overtime=max(0, end - tech.shift.end),
                 )
             )
         blank = Plan(plan_id=self.problem.plan_id, epoch=self.problem.epoch, version=self.plan.version)

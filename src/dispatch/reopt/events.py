@@ -256,7 +256,9 @@ class _Day:
         if start > self.now:
             # Working until then: back at the end location by that time.
             end = min(tech.shift.end, start)
-            self.techs[tech.id] = dataclasses.replace(tech, shift=TimeWindow(start=min(tech.shift.start, end), end=end))
+            self.techs[tech.id] = dataclasses.replace(
+                tech, shift=TimeWindow(start=min(tech.shift.start, end), end=end), overtime=None
+            )
 
     def technician_added(self, path: str, tech: Technician) -> None:
         before = len(self.check.violations)

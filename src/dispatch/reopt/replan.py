@@ -532,6 +532,10 @@ def replan_options(settings: Settings, replan: Replan, problem: Problem) -> Solv
         reassign_penalty=penalty,
         promise_weight=weight,
         emergency_weight=urgency,
+        # Fairness and the price of overtime are the plan's: a re-plan keeps them.
+        balance=problem.options.balance,
+        balance_weight=problem.options.balance_weight,
+        travel_cost_per_hour=problem.options.travel_cost_per_hour,
     )
 
 

@@ -16,6 +16,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from dispatch.domain import (
     Assign,
+    Balance,
     Break,
     CancelJob,
     ChangeScope,
@@ -28,6 +29,7 @@ from dispatch.domain import (
     Location,
     LockRoute,
     NewJob,
+    Overtime,
     Plan,
     PlanStats,
     Priority,
@@ -50,6 +52,7 @@ from dispatch.domain import (
     Visit,
     VisitStatus,
     known_zone,
+    workload,
 )
 from dispatch.errors import FieldViolation
 from dispatch.eta import EtaEvent, EtaKind
@@ -76,6 +79,7 @@ _STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 _PROGRESS = {pb.ProgressKind.Value(k.value): k for k in ProgressKind}
 _REASON_TO_PB = {r: pb.UnassignedReason.Value(r.value) for r in UnassignedReason}
 _REASON_FROM_PB = {v: k for k, v in _REASON_TO_PB.items()}
+_BALANCE = {pb.Balance.Value(b.value): b for b in Balance}
 _SCOPE = {pb.CHANGE_SCOPE_UNSPECIFIED: ChangeScope.REASSIGN, **{pb.ChangeScope.Value(c.value): c for c in ChangeScope}}
 _EVENT_KINDS = ", ".join(f.name for f in pb.Event.DESCRIPTOR.oneofs_by_name["event"].fields)
 
@@ -137,6 +141,9 @@ class _Parser:
             skills=frozenset(t.skills),
             tools=frozenset(t.tools),
             parts=tuple(sorted(t.parts.items())),
+            overtime=Overtime(max_extra=duration_seconds(t.overtime.max_extra), cost_per_hour=t.overtime.cost_per_hour)
+            if t.HasField("overtime")
+            else None,
         )
 
     def job(self, path: str, j: pb.Job) -> Job:
@@ -196,6 +203,8 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
         time_limit = options.time_limit.seconds + options.time_limit.nanos / 1e9
         if time_limit == 0:
             time_limit = DEFAULT_TIME_LIMIT
+    if options.balance not in _BALANCE:
+        parser.bad("options.balance", f"unknown value {options.balance}")
     matrix = None
     if request.HasField("travel_matrix"):
         m = request.travel_matrix
@@ -204,6 +213,7 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
             durations=np.fromiter(m.durations_seconds, dtype=np.int64, count=len(m.durations_seconds)),
             distances=np.fromiter(m.distances_meters, dtype=np.int64, count=len(m.distances_meters)),
         )
+    defaults = SolveOptions()
     problem = Problem(
         plan_id=request.plan_id,
         epoch=epoch,
@@ -213,7 +223,14 @@ def problem_from_proto(request: pb.SolveRequest) -> tuple[Problem, list[FieldVio
             time_limit=time_limit if math.isfinite(time_limit) else -1.0,
             travel_model=_TRAVEL.get(options.travel_model, TravelModel.GREAT_CIRCLE),
             traffic=options.traffic,
-            **({"emergency_weight": options.emergency_weight} if options.HasField("emergency_weight") else {}),
+            emergency_weight=options.emergency_weight
+            if options.HasField("emergency_weight")
+            else defaults.emergency_weight,
+            balance=_BALANCE.get(options.balance, Balance.NONE),
+            balance_weight=options.balance_weight if options.HasField("balance_weight") else defaults.balance_weight,
+            travel_cost_per_hour=options.travel_cost_per_hour
+            if options.HasField("travel_cost_per_hour")
+            else defaults.travel_cost_per_hour,
         ),
         travel_matrix=matrix,
         time_zone=request.time_zone,
@@ -476,6 +493,7 @@ def _invoice(parser: _Parser, p: pb.Progress, path: str) -> Invoice | None:
 
 def plan_to_proto(plan: Plan) -> pb.Plan:
     e = plan.epoch
+    load = workload(plan.routes)
     return pb.Plan(
         plan_id=plan.plan_id,
         version=plan.version,
@@ -524,6 +542,22 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
             travel_requests=plan.stats.travel_requests,
             travel_estimated_pairs=plan.stats.travel_estimated_pairs,
             travel_unreachable_pairs=plan.stats.travel_unreachable_pairs,
+            technicians=[
+                pb.TechnicianStats(
+                    technician_id=r.technician_id,
+                    work=duration(r.work),
+                    drive=duration(r.travel_duration),
+                    overtime=duration(r.overtime),
+                    jobs=len(r.visits),
+                )
+                for r in plan.routes
+                if r.visits
+            ],
+            work_time_spread=duration(load.work_time_spread),
+            work_time_stddev=duration(round(load.work_time_stddev)),
+            job_count_spread=load.job_count_spread,
+            job_count_stddev=load.job_count_stddev,
+            total_overtime=duration(load.total_overtime),
         ),
     )
 

@@ -173,7 +173,7 @@ def day_view(
     t1 = max(times, default=epoch + 3600)
     if problem is not None:
         t0 = min([t0, *(origin + t.shift.start for t in problem.technicians)])
-        t1 = max([t1, *(origin + t.shift.end for t in problem.technicians)])
+        t1 = max([t1, *(origin + t.latest_return for t in problem.technicians)])
     t1 = max(t1, t0 + 3600)
     s = plan.stats
     day = datetime.fromtimestamp(epoch, UTC).astimezone(tz).strftime("%a %d %b %Y")

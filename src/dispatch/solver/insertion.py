@@ -74,7 +74,7 @@ class Insertion:
             for j in list(pending):
                 if deadline is not None and time.monotonic() > deadline:
                     return tried & set(pending)
-                best = self._best_insertion(j, routes, costs)
+                best = self.best_insertion(j, routes, costs)
                 if best is None and self.problem.jobs[j].priority > Priority.LOW:
                     best = self._best_displacement(j, routes, costs)
                 if best is None:
@@ -138,7 +138,7 @@ class Insertion:
             out.append((m.duration(a, point) + m.duration(point, b) - base, pos))
         return out
 
-    def _best_insertion(
+    def best_insertion(
         self, j: int, routes: Routes, costs: dict[int, int]
     ) -> tuple[int, list[int], int, int | None] | None:
         """Cheapest feasible (technician, position) for job ``j``: candidates in order of their

@@ -32,12 +32,13 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from dispatch.domain import Priority, Problem
+from dispatch.domain import Balance, Priority, Problem
 from dispatch.matrix import DayMatrix
+from dispatch.solver.insertion import Insertion
 from dispatch.solver.objective import Objective
 from dispatch.solver.schedule import RouteTimer, Timing
 from dispatch.solver.screen import Screening
@@ -53,6 +54,10 @@ CONSTRUCTION_SHARE = 0.3
 #: Routes in a neighbourhood, and the most jobs in one (unserved ones included).
 NEIGHBOURHOOD_ROUTES = (2, 5)
 NEIGHBOURHOOD_JOBS = 60
+#: Days with overtime or balance: the share of the search's moves that take one visit off a day (one
+#: of the longest, or any, even odds) to where it costs least (``Search._relocate``) instead of
+#: re-solving a neighbourhood.
+RELOCATE_SHARE = 0.3
 #: Seconds VROOM may search one neighbourhood.
 NEIGHBOURHOOD_TIMEOUT = 1.0
 #: A neighbourhood seen before is solved with its drive costs up to this share higher at random.
@@ -80,6 +85,8 @@ class _Hood:
     within: dict[int, tuple[int, int]]
     allowed: dict[int, list[int]]
     mode: str
+    #: Shorter days asked of VROOM (``vroom_routes``' ``caps``): overtime and balance.
+    caps: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,7 @@ class Search:
         #: Re-plans: neighbourhoods that held their commitments or not, as [improved, tried].
         self.modes = {"held": [0, 0], "free": [0, 0]}
         self.stats = {"parts": 0, "neighbourhoods": 0, "improved": 0}
+        self._insertion: Insertion | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -210,10 +218,14 @@ class Search:
             average = spent / tries if tries else 0.05
             if now + average > deadline:
                 break
-            hood = self._neighbourhood()
-            if hood is None:
-                break
-            self._resolve(hood, timeout=min(NEIGHBOURHOOD_TIMEOUT, max(0.0, deadline - now - average)))
+            busy = [v for v, r in self.routes.items() if r]
+            if busy and self.objective.priced_days and self.rng.random() < RELOCATE_SHARE:
+                self._relocate(self._longest_day(busy) if self.rng.random() < 0.5 else self.rng.choice(busy))
+            else:
+                hood = self._neighbourhood()
+                if hood is None:
+                    break
+                self._resolve(hood, timeout=min(NEIGHBOURHOOD_TIMEOUT, max(0.0, deadline - now - average)))
             spent += time.monotonic() - now
             tries += 1
         log.debug("search: %s, re-plan modes %s", self.stats, self.modes)
@@ -244,7 +256,7 @@ class Search:
             techs = self._nearest(self.screening.eligible[seed], [self.matrix.job_point(seed)], self._size())
             owner = next((v for v in busy if seed in self.routes[v]), None)
         else:
-            owner = self.rng.choice(busy)
+            owner = self._longest_day(busy) if self._balancing() else self.rng.choice(busy)
             techs = self._nearest(self.components[self.component_of[owner]][0], self._points(owner), self._size())
         if owner is not None and owner not in techs:
             techs[-1] = owner
@@ -274,7 +286,81 @@ class Search:
                     window = self.objective.window.get(j)
                     if window is not None and j not in within:
                         within[j] = window
-        return _Hood(techs, extra, within, allowed, "held" if held else "free")
+        caps = self._caps(techs, extra) if self.objective.priced_days and self.rng.random() < 0.5 else {}
+        return _Hood(techs, extra, within, allowed, "held" if held else "free", caps)
+
+    def _relocate(self, v: int) -> None:
+        """Move one visit off technician ``v``'s day to wherever it costs least (``Insertion``), if
+        that lowers the objective: VROOM prices neither overtime nor an uneven day, so the
+        neighbourhoods alone rarely propose this."""
+        self.stats["relocations"] = self.stats.get("relocations", 0) + 1
+        if self._insertion is None:
+            self._insertion = Insertion(self.problem, self.matrix, self.screening, self.objective, self.timer)
+        route = self.routes[v]
+        for j in self.rng.sample(route, len(route)):
+            rest = [k for k in route if k != j]
+            timing = self.timer.timing(v, rest)
+            if timing is None:
+                continue
+            routes, costs = dict(self.routes), dict(self.costs)
+            routes[v], costs[v] = rest, self.objective.route_cost(v, rest, timing)
+            best = self._insertion.best_insertion(j, routes, costs)
+            if best is None:
+                continue
+            u, new, cost, _ = best
+            if sum(costs.values()) - costs[u] + cost >= self.cost():
+                continue
+            new_timing = self.timer.timing(u, new)
+            if new_timing is None:
+                continue
+            if u != v:
+                self._set(v, rest, timing)
+            self._set(u, new, new_timing)
+            self.stats["improved"] += 1
+            if self.on_improvement is not None:
+                self.on_improvement()
+            return
+
+    def _balancing(self) -> bool:
+        """Whether the next neighbourhood is drawn around one of the longest days (half of them
+        when the day is balanced)."""
+        return self.objective.balance is not Balance.NONE and self.rng.random() < 0.5
+
+    def _load(self, v: int) -> int:
+        """Technician ``v``'s day as balance measures it (without balance: its overtime)."""
+        if self.objective.balance is Balance.JOB_COUNT:
+            return len(self.routes[v])
+        timing = self.timings.get(v)
+        if timing is None or not self.routes[v]:
+            return 0
+        if self.objective.balance is Balance.NONE:
+            return max(0, timing.end - self.objective.shift_end[v])
+        return timing.end - timing.depart
+
+    def _longest_day(self, busy: list[int]) -> int:
+        """One of the three longest days, at random."""
+        return self.rng.choice(sorted(busy, key=self._load, reverse=True)[:3])
+
+    def _caps(self, techs: list[int], extra: list[int]) -> dict[int, tuple[int | None, int | None]]:
+        """Days VROOM is asked to keep to in a neighbourhood: back by the shift end (no overtime),
+        and with balance, no longer than the neighbourhood's average day (plus up to an hour, at
+        random: sharing work adds drives) or no more than its average visit count (plus 0 or 1)."""
+        obj = self.objective
+        caps: dict[int, tuple[int | None, int | None]] = {}
+        jobs = sum(len(self.routes[v]) for v in techs) + len(extra)
+        work = sum(self._load(v) for v in techs) + sum(self.problem.jobs[j].service_duration for j in extra)
+        for v in techs:
+            latest: int | None = obj.shift_end[v] if obj.overtime_rate[v] else None
+            most: int | None = None
+            if obj.balance is Balance.WORK_TIME:
+                timing, bounds = self.timings.get(v), self.timer.bounds[v]
+                depart = timing.depart if timing is not None and self.routes[v] else bounds[0] if bounds else 0
+                cap = depart + work // len(techs) + self.rng.randrange(3600)
+                latest = cap if latest is None else min(latest, cap)
+            elif obj.balance is Balance.JOB_COUNT:
+                most = -(-jobs // len(techs)) + self.rng.randrange(2)
+            caps[v] = (latest, most)
+        return caps
 
     def _hold(self) -> bool:
         """Whether the next re-plan neighbourhood holds its commitments: as often as holding has
@@ -304,6 +390,7 @@ class Search:
             within=hood.within,
             allowed=hood.allowed,
             noise=noise,
+            caps=hood.caps,
         )
         if new is None:
             return

@@ -8,7 +8,18 @@ dropped only for more urgent work or when no feasible plan keeps it; then the lo
   qualified technician could start it (``Screening.earliest``): the nearest free technician
   goes unless that breaks a promise or drops work;
 - in re-plans, ``reassign_penalty`` for a committed job given to another technician, and
-  ``promise_weight`` per second its service starts outside the promised window.
+  ``promise_weight`` per second its service starts outside the promised window;
+
+and, per route (a technician with no visit costs nothing):
+
+- overtime: each second back past the shift end at the technician's ``Overtime.cost_per_hour``
+  over ``travel_cost_per_hour`` (an hour of overtime at 90 when driving costs 60 weighs as 1.5 h
+  of driving);
+- balance (``options.balance``, ``balance_weight`` w): a convex price on each working day, so the
+  cheapest way to carry the same work is to spread it. ``WORK_TIME``: w x work^2 / 28,800 s (work,
+  departure to return, in seconds): an hour moved from a day 2 h longer than another saves
+  w x 15 min. ``JOB_COUNT``: w x 300 s x visits^2: a visit moved from a route with two more visits
+  than another saves w x 10 min.
 
 OR-Tools' model (``dispatch.solver.model``) prices the same things, its drop penalties being
 the lexicographic order in one number (``priority_penalties``).
@@ -16,16 +27,29 @@ the lexicographic order in one number (``priority_penalties``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dispatch.domain import Plan, Priority, Problem
+from dispatch.domain import Balance, Plan, Priority, Problem, Technician
 from dispatch.solver.schedule import Timing
 from dispatch.solver.screen import Screening
 
 #: Priorities from the most to the least urgent: the order served counts are compared in.
 URGENCY = tuple(sorted(Priority, reverse=True))
 INT64_SAFE = 1 << 60
+#: Balance: WORK_TIME costs weight x work^2 / this (seconds); JOB_COUNT weight x this x visits^2.
+WORK_TIME_SCALE = 28_800
+JOB_COUNT_SCALE = 300
+#: The most an overtime second may weigh against a second of driving.
+MAX_OVERTIME_RATE = 1_000.0
+
+
+def overtime_rate(tech: Technician, travel_cost_per_hour: float) -> float:
+    """What a second past ``tech``'s shift end costs, in seconds of driving."""
+    if tech.overtime is None or tech.overtime.cost_per_hour <= 0:
+        return 0.0
+    return min(MAX_OVERTIME_RATE, tech.overtime.cost_per_hour / travel_cost_per_hour)
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,10 @@ class Objective:
     window: dict[int, tuple[int, int]]  # job index -> promised service-start window
     reassign_penalty: int
     promise_weight: int
+    shift_end: tuple[int, ...] = ()  # per technician index
+    overtime_rate: tuple[float, ...] = ()  # per technician index: cost per second past shift_end
+    balance: Balance = Balance.NONE
+    balance_weight: float = 0.0
 
     @classmethod
     def of(cls, problem: Problem, screening: Screening) -> Objective:
@@ -61,6 +89,10 @@ class Objective:
             window=window,
             reassign_penalty=options.reassign_penalty,
             promise_weight=options.promise_weight,
+            shift_end=tuple(t.shift.end for t in problem.technicians),
+            overtime_rate=tuple(overtime_rate(t, options.travel_cost_per_hour) for t in problem.technicians),
+            balance=options.balance if options.balance_weight > 0 else Balance.NONE,
+            balance_weight=options.balance_weight,
         )
 
     @property
@@ -81,11 +113,30 @@ class Objective:
             cost += self.promise_weight * (max(0, start - max(w[1], 0)) + max(0, w[0] - start) * (w[0] > 0))
         return cost
 
+    def day_cost(self, v: int, depart: int, end: int, visits: int) -> int:
+        """What technician ``v``'s working day (``visits`` visits, out from ``depart`` to ``end``)
+        costs besides its drives and visits: overtime and balance."""
+        cost = 0.0
+        if self.overtime_rate and self.overtime_rate[v]:
+            cost += self.overtime_rate[v] * max(0, end - self.shift_end[v])
+        if self.balance is Balance.WORK_TIME:
+            cost += self.balance_weight * (end - depart) ** 2 / WORK_TIME_SCALE
+        elif self.balance is Balance.JOB_COUNT:
+            cost += self.balance_weight * JOB_COUNT_SCALE * visits**2
+        return round(cost)
+
+    @property
+    def priced_days(self) -> bool:
+        """Whether a route's length costs more than its drives (overtime or balance)."""
+        return self.balance is not Balance.NONE or any(self.overtime_rate)
+
     def route_cost(self, v: int, route: Sequence[int], timing: Timing) -> int:
-        """Travel (the way back included) plus the visits' costs; an idle technician costs nothing."""
+        """Travel (the way back included) plus the visits' and the day's costs; an idle technician
+        costs nothing."""
         if not route:
             return 0
-        return timing.travel + sum(self.visit_cost(v, j, s) for j, s in zip(route, timing.starts, strict=True))
+        visits = sum(self.visit_cost(v, j, s) for j, s in zip(route, timing.starts, strict=True))
+        return timing.travel + visits + self.day_cost(v, timing.depart, timing.end, len(route))
 
     @property
     def promised(self) -> frozenset[int]:
@@ -111,8 +162,11 @@ class Objective:
         index, techs = problem.job_index, problem.technician_index
         cost = plan.stats.total_travel_duration
         for route in plan.routes:
+            v = techs[route.technician_id]
             for visit in route.visits:
-                cost += self.visit_cost(techs[route.technician_id], index[visit.job_id], visit.start)
+                cost += self.visit_cost(v, index[visit.job_id], visit.start)
+            if route.visits:
+                cost += self.day_cost(v, route.start, route.end, len(route.visits))
         return cost
 
 
@@ -140,6 +194,14 @@ def drop_penalties(problem: Problem, screening: Screening, max_arc: int, *, stab
     extra = options.reassign_penalty + options.promise_weight * horizon if stable else 0
     if counts.get(Priority.EMERGENCY):
         extra += options.emergency_weight * horizon
+    # A job served can lengthen a day into overtime, and (balance) make its working day dearer.
+    extra += math.ceil(
+        max([0.0, *(overtime_rate(t, options.travel_cost_per_hour) for t in problem.technicians)]) * horizon
+    )
+    if options.balance is Balance.WORK_TIME:
+        extra += math.ceil(options.balance_weight * horizon**2 / WORK_TIME_SCALE)
+    elif options.balance is Balance.JOB_COUNT:
+        extra += math.ceil(options.balance_weight * JOB_COUNT_SCALE * (2 * sum(counts.values()) + 1))
     return priority_penalties(counts, max(1, max_arc), extra)
 
 

@@ -221,6 +221,7 @@ class RouteTimer:
             breaks=tuple(ScheduledBreak(start=a, end=b) for a, b in timing.breaks),
             return_travel_duration=m.duration(here, end),
             return_distance=m.distance(here, end),
+            overtime=max(0, timing.end - self.problem.technicians[v].shift.end),
         )
 
 

@@ -33,7 +33,7 @@ class Screening:
 
 def horizon(problem: Problem) -> int:
     """The last moment anything can happen: the latest shift end (at least 0)."""
-    return max([0, *(t.shift.end for t in problem.technicians)])
+    return max([0, *(t.latest_return for t in problem.technicians)])
 
 
 def service_windows(job: Job, end: int) -> list[tuple[int, int]]:
@@ -53,8 +53,9 @@ def service_windows(job: Job, end: int) -> list[tuple[int, int]]:
 
 
 def shift_bounds(tech: Technician) -> tuple[int, int] | None:
-    """``(earliest departure, latest return)`` from now on, or ``None`` if the shift is over."""
-    lo, hi = max(0, tech.shift.start), tech.shift.end
+    """``(earliest departure, latest return)`` from now on (overtime included), or ``None`` if the
+    shift is over."""
+    lo, hi = max(0, tech.shift.start), tech.latest_return
     return (lo, hi) if hi >= lo else None
 
 

@@ -47,6 +47,7 @@ def vroom_routes(
     within: dict[int, tuple[int, int]] | None = None,
     allowed: Mapping[int, Sequence[int]] | None = None,
     noise: tuple[float, int] | None = None,
+    caps: Mapping[int, tuple[int | None, int | None]] | None = None,
 ) -> dict[int, list[int]] | None:
     """Solve the part of the day made of ``technicians`` and ``jobs`` (indices) with VROOM.
 
@@ -55,7 +56,10 @@ def vroom_routes(
     ``timeout`` bounds VROOM's local search, not its constructions (parts of a few hundred jobs
     construct in well under a second). ``noise`` ``(share, seed)`` makes each drive cost up to
     ``share`` more at random (its duration stays the same): VROOM is deterministic, and a part
-    solved again needs another view of it to find anything new. Returns job indices per
+    solved again needs another view of it to find anything new. ``caps`` (technician index ->
+    ``(latest return, most visits)``, either ``None``) shortens a technician's day for this solve:
+    VROOM prices neither overtime nor an uneven day, so the search asks it for days that avoid
+    them and lets the objective judge. Returns job indices per
     technician index (technicians without work omitted), or ``None`` if VROOM failed.
     """
     within = within or {}
@@ -84,9 +88,13 @@ def vroom_routes(
         share, seed = noise
         factor = 1.0 + share * np.random.default_rng(seed).random(durations.shape)
         data.set_costs_matrix(profile="car", matrix_input=np.minimum(durations * factor, 2**31).astype(np.uint32))
+    caps = caps or {}
     for k, v in enumerate(usable):
         tech = problem.technicians[v]
         lo, hi, breaks = _working_hours(problem, v)  # type: ignore[misc]
+        latest, most = caps.get(v, (None, None))
+        if latest is not None:
+            hi = max(lo, min(hi, latest))
         data.add_vehicle(
             vroom.Vehicle(
                 id=v,
@@ -99,6 +107,7 @@ def vroom_routes(
                     vroom.Break(id=b + 1, time_windows=[vroom.TimeWindow(a, z)], service=length)
                     for b, (a, z, length) in enumerate(breaks)
                 ],
+                **({"max_tasks": most} if most is not None else {}),
             )
         )
     first_job = 2 * len(usable)

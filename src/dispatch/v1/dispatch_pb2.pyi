@@ -26,6 +26,12 @@ class TravelModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GOOGLE: _ClassVar[TravelModel]
     ROUTES: _ClassVar[TravelModel]
 
+class Balance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NONE: _ClassVar[Balance]
+    WORK_TIME: _ClassVar[Balance]
+    JOB_COUNT: _ClassVar[Balance]
+
 class ChangeScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CHANGE_SCOPE_UNSPECIFIED: _ClassVar[ChangeScope]
@@ -83,6 +89,9 @@ GREAT_CIRCLE: TravelModel
 EXPLICIT: TravelModel
 GOOGLE: TravelModel
 ROUTES: TravelModel
+NONE: Balance
+WORK_TIME: Balance
+JOB_COUNT: Balance
 CHANGE_SCOPE_UNSPECIFIED: ChangeScope
 TIMES_ONLY: ChangeScope
 RESEQUENCE: ChangeScope
@@ -147,7 +156,7 @@ class Break(_message.Message):
     def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Technician(_message.Message):
-    __slots__ = ("id", "name", "phone", "start_location", "end_location", "shift", "breaks", "skills", "tools", "parts")
+    __slots__ = ("id", "name", "phone", "start_location", "end_location", "shift", "breaks", "skills", "tools", "parts", "overtime")
     class PartsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +174,7 @@ class Technician(_message.Message):
     SKILLS_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
+    OVERTIME_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     phone: str
@@ -175,7 +185,16 @@ class Technician(_message.Message):
     skills: _containers.RepeatedScalarFieldContainer[str]
     tools: _containers.RepeatedScalarFieldContainer[str]
     parts: _containers.ScalarMap[str, int]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., phone: _Optional[str] = ..., start_location: _Optional[_Union[Location, _Mapping]] = ..., end_location: _Optional[_Union[Location, _Mapping]] = ..., shift: _Optional[_Union[TimeWindow, _Mapping]] = ..., breaks: _Optional[_Iterable[_Union[Break, _Mapping]]] = ..., skills: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[str]] = ..., parts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    overtime: Overtime
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., phone: _Optional[str] = ..., start_location: _Optional[_Union[Location, _Mapping]] = ..., end_location: _Optional[_Union[Location, _Mapping]] = ..., shift: _Optional[_Union[TimeWindow, _Mapping]] = ..., breaks: _Optional[_Iterable[_Union[Break, _Mapping]]] = ..., skills: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[str]] = ..., parts: _Optional[_Mapping[str, int]] = ..., overtime: _Optional[_Union[Overtime, _Mapping]] = ...) -> None: ...
+
+class Overtime(_message.Message):
+    __slots__ = ("max_extra", "cost_per_hour")
+    MAX_EXTRA_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    max_extra: _duration_pb2.Duration
+    cost_per_hour: float
+    def __init__(self, max_extra: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cost_per_hour: _Optional[float] = ...) -> None: ...
 
 class Customer(_message.Message):
     __slots__ = ("name", "phone")
@@ -221,7 +240,7 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
-    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic", "emergency_weight", "change_scope")
+    __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic", "emergency_weight", "change_scope", "balance", "balance_weight", "travel_cost_per_hour")
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_MODEL_FIELD_NUMBER: _ClassVar[int]
     REASSIGN_PENALTY_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +248,9 @@ class SolveOptions(_message.Message):
     TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     CHANGE_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TRAVEL_COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
     time_limit: _duration_pb2.Duration
     travel_model: TravelModel
     reassign_penalty: _duration_pb2.Duration
@@ -236,7 +258,10 @@ class SolveOptions(_message.Message):
     traffic: bool
     emergency_weight: int
     change_scope: ChangeScope
-    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ..., traffic: bool = ..., emergency_weight: _Optional[int] = ..., change_scope: _Optional[_Union[ChangeScope, str]] = ...) -> None: ...
+    balance: Balance
+    balance_weight: float
+    travel_cost_per_hour: float
+    def __init__(self, time_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_model: _Optional[_Union[TravelModel, str]] = ..., reassign_penalty: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., promise_weight: _Optional[int] = ..., traffic: bool = ..., emergency_weight: _Optional[int] = ..., change_scope: _Optional[_Union[ChangeScope, str]] = ..., balance: _Optional[_Union[Balance, str]] = ..., balance_weight: _Optional[float] = ..., travel_cost_per_hour: _Optional[float] = ...) -> None: ...
 
 class TravelMatrix(_message.Message):
     __slots__ = ("size", "durations_seconds", "distances_meters")
@@ -333,7 +358,7 @@ class Unassigned(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., reason: _Optional[_Union[UnassignedReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class PlanStats(_message.Message):
-    __slots__ = ("total_travel_duration", "total_distance_meters", "objective", "solver_status", "solve_time", "jobs_assigned", "jobs_unassigned", "warnings", "travel_source", "travel_requests", "travel_estimated_pairs", "travel_unreachable_pairs")
+    __slots__ = ("total_travel_duration", "total_distance_meters", "objective", "solver_status", "solve_time", "jobs_assigned", "jobs_unassigned", "warnings", "travel_source", "travel_requests", "travel_estimated_pairs", "travel_unreachable_pairs", "technicians", "work_time_spread", "work_time_stddev", "job_count_spread", "job_count_stddev", "total_overtime")
     TOTAL_TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
     TOTAL_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
@@ -346,6 +371,12 @@ class PlanStats(_message.Message):
     TRAVEL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_ESTIMATED_PAIRS_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_UNREACHABLE_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIANS_FIELD_NUMBER: _ClassVar[int]
+    WORK_TIME_SPREAD_FIELD_NUMBER: _ClassVar[int]
+    WORK_TIME_STDDEV_FIELD_NUMBER: _ClassVar[int]
+    JOB_COUNT_SPREAD_FIELD_NUMBER: _ClassVar[int]
+    JOB_COUNT_STDDEV_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_OVERTIME_FIELD_NUMBER: _ClassVar[int]
     total_travel_duration: _duration_pb2.Duration
     total_distance_meters: int
     objective: int
@@ -358,7 +389,27 @@ class PlanStats(_message.Message):
     travel_requests: int
     travel_estimated_pairs: int
     travel_unreachable_pairs: int
-    def __init__(self, total_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_distance_meters: _Optional[int] = ..., objective: _Optional[int] = ..., solver_status: _Optional[str] = ..., solve_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ..., jobs_unassigned: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., travel_source: _Optional[str] = ..., travel_requests: _Optional[int] = ..., travel_estimated_pairs: _Optional[int] = ..., travel_unreachable_pairs: _Optional[int] = ...) -> None: ...
+    technicians: _containers.RepeatedCompositeFieldContainer[TechnicianStats]
+    work_time_spread: _duration_pb2.Duration
+    work_time_stddev: _duration_pb2.Duration
+    job_count_spread: int
+    job_count_stddev: float
+    total_overtime: _duration_pb2.Duration
+    def __init__(self, total_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_distance_meters: _Optional[int] = ..., objective: _Optional[int] = ..., solver_status: _Optional[str] = ..., solve_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ..., jobs_unassigned: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., travel_source: _Optional[str] = ..., travel_requests: _Optional[int] = ..., travel_estimated_pairs: _Optional[int] = ..., travel_unreachable_pairs: _Optional[int] = ..., technicians: _Optional[_Iterable[_Union[TechnicianStats, _Mapping]]] = ..., work_time_spread: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., work_time_stddev: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., job_count_spread: _Optional[int] = ..., job_count_stddev: _Optional[float] = ..., total_overtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class TechnicianStats(_message.Message):
+    __slots__ = ("technician_id", "work", "drive", "overtime", "jobs")
+    TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
+    WORK_FIELD_NUMBER: _ClassVar[int]
+    DRIVE_FIELD_NUMBER: _ClassVar[int]
+    OVERTIME_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    technician_id: str
+    work: _duration_pb2.Duration
+    drive: _duration_pb2.Duration
+    overtime: _duration_pb2.Duration
+    jobs: int
+    def __init__(self, technician_id: _Optional[str] = ..., work: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., drive: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., overtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs: _Optional[int] = ...) -> None: ...
 
 class Plan(_message.Message):
     __slots__ = ("plan_id", "version", "routes", "unassigned", "stats", "start_time", "time_zone")
