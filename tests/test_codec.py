@@ -315,6 +315,10 @@ ADDED_SINCE = {
     "balance",  # SolveOptions: fair days (issue 21)
     "balance_weight",
     "travel_cost_per_hour",
+    "shifts",  # Technician: several days (issue 21)
+    "earliest_day",  # Job: several days (issue 21)
+    "latest_day",
+    "preferred_technician_ids",
 }
 
 

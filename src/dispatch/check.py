@@ -53,6 +53,7 @@ from dispatch.domain import (
     Technician,
     TimeWindow,
     UnassignedReason,
+    may_serve,
     with_warnings,
 )
 from dispatch.matrix import DayMatrix
@@ -238,7 +239,7 @@ class _Checker:
             self.add("SKILLS", f"technician lacks {', '.join(sorted(missing))}", technician_id=tech.id, job_id=job.id)
         if missing := job.required_tools - tech.tools:
             self.add("TOOLS", f"technician lacks {', '.join(sorted(missing))}", technician_id=tech.id, job_id=job.id)
-        if job.pinned_technician_id and job.pinned_technician_id != tech.id:
+        if job.pinned_technician_id and not may_serve(job.pinned_technician_id, tech.id):
             self.add("PINNED", f"job is pinned to {job.pinned_technician_id!r}", technician_id=tech.id, job_id=job.id)
 
     def check_gap(self, tid: str, job_id: str, leave: int, leg: int, due: int, breaks: list[ScheduledBreak]) -> None:
@@ -299,7 +300,9 @@ class _Checker:
                 continue
             job = self.problem.jobs[k]
             candidates = [
-                t for t in self.problem.technicians if not job.pinned_technician_id or t.id == job.pinned_technician_id
+                t
+                for t in self.problem.technicians
+                if not job.pinned_technician_id or may_serve(job.pinned_technician_id, t.id)
             ]
             qualified = [t for t in candidates if job.required_skills <= t.skills and job.required_tools <= t.tools]
             stocked = [t for t in qualified if all(t.stock(p) >= q for p, q in job.required_parts)]
@@ -368,7 +371,7 @@ class _Checker:
             tech = self.problem.technicians[v]
             if not (job.required_skills <= tech.skills and job.required_tools <= tech.tools):
                 continue
-            if job.pinned_technician_id and job.pinned_technician_id != tech.id:
+            if job.pinned_technician_id and not may_serve(job.pinned_technician_id, tech.id):
                 continue
             for pos, other in enumerate(order):
                 if self.problem.jobs[other].priority >= job.priority:

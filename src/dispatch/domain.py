@@ -167,6 +167,45 @@ class Overtime:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Shift:
+    """One working day of a technician with several (``Technician.shifts``); ``None`` and empty
+    fields are the technician's own."""
+
+    id: str
+    window: TimeWindow
+    start_location: Location | None = None
+    end_location: Location | None = None
+    breaks: tuple[Break, ...] = ()
+    parts: tuple[tuple[str, int], ...] | None = None  # sorted (part, stock) pairs: the van restocked
+
+
+#: Joins a technician's id and a shift's id into the id of the route's "vehicle" (``vehicle_id``):
+#: a control character, which no validated id holds.
+SHIFT_SEPARATOR = "\x1f"
+
+
+def vehicle_id(technician_id: str, shift_id: str) -> str:
+    """The id the planner knows one shift of a technician by."""
+    return f"{technician_id}{SHIFT_SEPARATOR}{shift_id}"
+
+
+def person_of(technician_id: str) -> str:
+    """The technician of a planner id (``vehicle_id``; a technician without shifts: itself)."""
+    return technician_id.partition(SHIFT_SEPARATOR)[0]
+
+
+def shift_of(technician_id: str) -> str:
+    """The shift of a planner id (``vehicle_id``; "" for a technician without shifts)."""
+    return technician_id.partition(SHIFT_SEPARATOR)[2]
+
+
+def may_serve(pinned_or_preferred: str, technician_id: str) -> bool:
+    """Whether a pin (or preference) naming a technician covers planner id ``technician_id``: the
+    technician's own id covers each of their shifts."""
+    return pinned_or_preferred in (technician_id, person_of(technician_id))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Technician:
     id: str
     name: str = ""
@@ -179,6 +218,8 @@ class Technician:
     tools: frozenset[str] = frozenset()
     parts: tuple[tuple[str, int], ...] = ()  # sorted (part, stock) pairs
     overtime: Overtime | None = None
+    #: Several working days: the planner sees one technician per shift (``dispatch.horizon``).
+    shifts: tuple[Shift, ...] = ()
 
     def stock(self, part: str) -> int:
         return dict(self.parts).get(part, 0)
@@ -210,6 +251,11 @@ class Job:
     customer: Customer = field(default_factory=Customer)
     service_type: str = ""
     respond_within: int | None = None  # service starts no later than this (plan seconds)
+    #: Local dates (YYYY-MM-DD): service starts on one of these days (``dispatch.horizon``).
+    earliest_day: str = ""
+    latest_day: str = ""
+    #: Soft: these technicians, if it costs no more than ``SolveOptions.reassign_penalty``.
+    preferred_technician_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,6 +45,7 @@ from dispatch.errors import (
     VersionConflictError,
 )
 from dispatch.eta import EtaEvent, EtaKind, eta_events
+from dispatch.horizon import expand
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
 from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place
@@ -161,7 +162,9 @@ class PlanningService:
         (benchmarks, tests). Not admitted: the caller holds the matrix."""
         validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
         problem = dataclasses.replace(problem, plan_id=problem.plan_id or plan_id_for(""))
-        return self._travel(problem, deadline=deadline)
+        return self._travel(
+            expand(dataclasses.replace(problem, time_zone=problem.time_zone or self.time_zone)), deadline=deadline
+        )
 
     def _travel(self, problem: Problem, *, deadline: float | None = None) -> tuple[Problem, DayMatrix]:
         """Geocode ``problem``'s addresses and build its travel matrix, by ``deadline``
@@ -205,10 +208,12 @@ class PlanningService:
         """
         budget = Budget.start(problem.options.time_limit, deadline, self.settings.deadline_margin)
         validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
-        problem = dataclasses.replace(
-            problem,
-            plan_id=problem.plan_id or plan_id_for(request_id),
-            time_zone=problem.time_zone or self.time_zone,
+        problem = expand(
+            dataclasses.replace(
+                problem,
+                plan_id=problem.plan_id or plan_id_for(request_id),
+                time_zone=problem.time_zone or self.time_zone,
+            )
         )
         previous = self.store.get(problem.plan_id)
         if previous is not None:
@@ -365,6 +370,7 @@ class PlanningService:
         leg is timed with the bucket of the plan's own departure from its origin."""
         by = Budget.start(0.0, deadline, self.settings.deadline_margin).answer_by()
         validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
+        problem = expand(dataclasses.replace(problem, time_zone=problem.time_zone or self.time_zone))
         with self.admission.reserve(self.cost(problem)):
             problem, matrix = self._travel(problem, deadline=by)
             return check_plan(problem, matrix.departing(departures(problem, matrix, plan)), plan)

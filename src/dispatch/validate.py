@@ -7,6 +7,7 @@ that pass here.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections import Counter
@@ -14,8 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.domain import GOOGLE_MODELS, Job, Location, Problem, Technician, TimeWindow, TravelModel, known_zone
+from dispatch.domain import (
+    GOOGLE_MODELS,
+    Break,
+    Job,
+    Location,
+    Problem,
+    Technician,
+    TimeWindow,
+    TravelModel,
+    known_zone,
+    person_of,
+)
 from dispatch.errors import FieldViolation, ProblemError
+from dispatch.horizon import MAX_HORIZON_DAYS, MAX_SHIFTS, local_day
 
 DAY = 86_400
 #: The largest weight of a second of service time against a second of travel (promise_weight,
@@ -155,6 +168,8 @@ class _Checker:
             self.bad("technicians", "at least one technician is required")
         if len(p.technicians) > lim.max_technicians:
             self.bad("technicians", f"at most {lim.max_technicians} technicians per request")
+        elif sum(max(1, len(t.shifts)) for t in p.technicians) > lim.max_technicians:
+            self.bad("technicians", f"at most {lim.max_technicians} routes (technicians' shifts) per request")
         if len(p.jobs) > lim.max_jobs:
             self.bad("jobs", f"at most {lim.max_jobs} jobs per request")
         self.matrix()
@@ -162,7 +177,7 @@ class _Checker:
         self.duplicates([j.id for j in p.jobs], "jobs")
         for i, tech in enumerate(p.technicians):
             self.technician(f"technicians[{i}]", tech)
-        tech_ids = {t.id for t in p.technicians}
+        tech_ids = {t.id for t in p.technicians} | {person_of(t.id) for t in p.technicians}
         for i, job in enumerate(p.jobs):
             self.job(f"jobs[{i}]", job, tech_ids)
 
@@ -252,17 +267,10 @@ class _Checker:
         self.phone(tech.phone, f"{path}.phone")
         self.location(tech.start_location, f"{path}.start_location")
         self.location(tech.end_location, f"{path}.end_location")
-        self.window(tech.shift, f"{path}.shift")
-        if tech.shift.end == tech.shift.start:
-            self.bad(f"{path}.shift", "end must be after start")
-        if len(tech.breaks) > self.limits.max_breaks:
-            self.bad(f"{path}.breaks", f"at most {self.limits.max_breaks} breaks per technician")
-        for k, brk in enumerate(tech.breaks[: self.limits.max_breaks]):
-            bpath = f"{path}.breaks[{k}]"
-            self.window(brk.window, f"{bpath}.window")
-            self.duration(brk.duration, f"{bpath}.duration", positive=True)
-            if brk.duration > brk.window.end - brk.window.start >= 0:
-                self.bad(f"{bpath}.duration", "longer than its window")
+        if tech.shifts:
+            self.shifts(tech, path)
+        else:
+            self.working_day(tech.shift, tech.breaks, path, "shift")
         self.names(tech.skills, f"{path}.skills")
         self.names(tech.tools, f"{path}.tools")
         self.quantities(tech.parts, f"{path}.parts", positive=False)
@@ -271,6 +279,42 @@ class _Checker:
                 self.bad(f"{path}.overtime.max_extra", f"must be between 0 and {MAX_OVERTIME // 3600} h")
             if not 0 <= tech.overtime.cost_per_hour <= MAX_COST_PER_HOUR:
                 self.bad(f"{path}.overtime.cost_per_hour", f"must be between 0 and {MAX_COST_PER_HOUR:g}")
+
+    def working_day(self, window: TimeWindow, breaks: tuple[Break, ...], path: str, name: str) -> None:
+        """A shift's window (``{path}.{name}``) and its breaks (``{path}.breaks``)."""
+        self.window(window, f"{path}.{name}")
+        if window.end == window.start:
+            self.bad(f"{path}.{name}", "end must be after start")
+        if len(breaks) > self.limits.max_breaks:
+            whose = "technician" if name == "shift" else "shift"
+            self.bad(f"{path}.breaks", f"at most {self.limits.max_breaks} breaks per {whose}")
+        for k, brk in enumerate(breaks[: self.limits.max_breaks]):
+            bpath = f"{path}.breaks[{k}]"
+            self.window(brk.window, f"{bpath}.window")
+            self.duration(brk.duration, f"{bpath}.duration", positive=True)
+            if brk.duration > brk.window.end - brk.window.start >= 0:
+                self.bad(f"{bpath}.duration", "longer than its window")
+
+    def shifts(self, tech: Technician, path: str) -> None:
+        """Several working days: each valid, ids unique, no two overlapping, within the horizon."""
+        if len(tech.shifts) > MAX_SHIFTS:
+            self.bad(f"{path}.shifts", f"at most {MAX_SHIFTS} shifts per technician")
+        self.duplicates([s.id for s in tech.shifts], f"{path}.shifts")
+        for k, s in enumerate(tech.shifts[:MAX_SHIFTS]):
+            spath = f"{path}.shifts[{k}]"
+            self.text(s.id, f"{spath}.id", self.limits.max_id_length)
+            self.working_day(s.window, s.breaks, spath, "window")
+            if s.window.end > MAX_HORIZON_DAYS * DAY:
+                self.bad(f"{spath}.window.end", f"more than {MAX_HORIZON_DAYS} days after start_time")
+            for name, loc in (("start_location", s.start_location), ("end_location", s.end_location)):
+                if loc is not None:
+                    self.location(loc, f"{spath}.{name}")
+            if s.parts is not None:
+                self.quantities(s.parts, f"{spath}.parts", positive=False)
+        order = sorted(range(len(tech.shifts[:MAX_SHIFTS])), key=lambda k: tech.shifts[k].window.start)
+        for a, b in zip(order, order[1:], strict=False):
+            if tech.shifts[b].window.start < tech.shifts[a].window.end:
+                self.bad(f"{path}.shifts[{b}].window", f"overlaps shift {tech.shifts[a].id[:40]!r}")
 
     def job(self, path: str, job: Job, tech_ids: set[str]) -> None:
         self.text(job.id, f"{path}.id", self.limits.max_id_length)
@@ -287,6 +331,26 @@ class _Checker:
             self.bad(f"{path}.pinned_technician_id", f"unknown technician {job.pinned_technician_id[:40]!r}")
         if job.respond_within is not None:
             self.duration(job.respond_within, f"{path}.respond_within", positive=True)
+        days = [
+            (name, local_day(value))
+            for name, value in (("earliest_day", job.earliest_day), ("latest_day", job.latest_day))
+        ]
+        today = dt.datetime.fromtimestamp(self.p.epoch, dt.UTC).date() if -(10**11) < self.p.epoch < 10**11 else None
+        for (name, day), value in zip(days, (job.earliest_day, job.latest_day), strict=True):
+            if value and day is None:
+                self.bad(f"{path}.{name}", f"must be a date YYYY-MM-DD, not {value[:20]!r}")
+            elif day is not None and (
+                today is None
+                or not -self.limits.max_past // DAY - 1 <= (day - today).days <= self.limits.max_future // DAY + 1
+            ):
+                self.bad(f"{path}.{name}", "too far from start_time")
+        if days[0][1] and days[1][1] and days[1][1] < days[0][1]:
+            self.bad(f"{path}.latest_day", "before earliest_day")
+        if len(job.preferred_technician_ids) > self.limits.max_technicians:
+            self.bad(f"{path}.preferred_technician_ids", f"at most {self.limits.max_technicians}")
+        for tid in sorted(job.preferred_technician_ids)[: self.limits.max_technicians]:
+            if tid not in tech_ids:
+                self.bad(f"{path}.preferred_technician_ids", f"unknown technician {tid[:40]!r}")
         self.text(job.service_type, f"{path}.service_type", self.limits.max_text_length, required=False)
         self.text(job.customer.name, f"{path}.customer.name", self.limits.max_text_length, required=False)
         self.phone(job.customer.phone, f"{path}.customer.phone")

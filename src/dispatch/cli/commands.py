@@ -349,9 +349,14 @@ def _domain_plan(plan: pb.Plan) -> Plan:
 
 def _domain_problem(request: pb.SolveRequest) -> Problem:
     """``request`` as the domain's ``Problem`` (drawn as it is, like ``_domain_plan``)."""
+    from dispatch.horizon import expand  # noqa: PLC0415
     from dispatch.server.convert import problem_from_proto  # noqa: PLC0415
 
-    return problem_from_proto(request)[0]
+    problem = problem_from_proto(request)[0]
+    try:
+        return expand(problem)  # one technician per shift, as the plan's routes are
+    except ProblemError:
+        return problem
 
 
 def _add_events(request: pb.SolveRequest, events: pb.ReoptimizeRequest) -> None:
@@ -382,21 +387,23 @@ def _draw(
     png: Path | None,
     before: Plan | None = None,
 ) -> list[Path]:
-    from dispatch.show import day_view  # noqa: PLC0415
+    from dispatch.show import day_views  # noqa: PLC0415
     from dispatch.show import html as html_page  # noqa: PLC0415
 
-    view = day_view(plan, problem, tz=tz, before=before)
+    views = day_views(plan, problem, tz=tz, before=before)
     written = []
     if html:
         html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(html_page.render(view), encoding="utf-8")
+        html.write_text(html_page.render(views), encoding="utf-8")
         written.append(html)
     if png:
         from dispatch.show import png as png_image  # noqa: PLC0415 (matplotlib only when asked)
 
         png.parent.mkdir(parents=True, exist_ok=True)
-        png_image.render(view, png)
-        written.append(png)
+        for k, view in enumerate(views):  # several days: the first in PNG, the others beside it (-2, -3, ...)
+            path = png if k == 0 else png.with_name(f"{png.stem}-{k + 1}{png.suffix}")
+            png_image.render(view, path)
+            written.append(path)
     return written
 
 

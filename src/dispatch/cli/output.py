@@ -47,7 +47,7 @@ def print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: Te
     jobs = {j.id: j for j in request.jobs}
     day = datetime.fromtimestamp(plan.start_time.seconds, UTC).astimezone(tz).strftime("%a %d %b %Y")
     print(f"Plan {plan.plan_id} v{plan.version} for {day} ({tz.key}), status {plan.stats.solver_status}", file=out)
-    stats = {t.technician_id: t for t in plan.stats.technicians}
+    stats = {(t.technician_id, t.shift_id): t for t in plan.stats.technicians}
     print(
         f"{'technician':<22} {'jobs':>4} {'leaves':>6} {'back':>6} {'work':>6} {'drive':>6} {'over':>5}  route",
         file=out,
@@ -56,11 +56,12 @@ def print_summary(request: pb.SolveRequest, plan: pb.Plan, tz: ZoneInfo, out: Te
         stops = " > ".join(
             ("!" if jobs[v.job_id].priority == pb.EMERGENCY else "") + f"{v.job_id}@{clock(v.start)}" for v in r.visits
         )
-        t = stats.get(r.technician_id)
+        t = stats.get((r.technician_id, r.shift_id))
+        name = names.get(r.technician_id, r.technician_id) + (f" {r.shift_id}" if r.shift_id else "")
         work = minutes(t.work) if t else "-"
         over = minutes(t.overtime) if t and t.overtime.seconds else ""
         print(
-            f"{names.get(r.technician_id, r.technician_id)[:22]:<22} {len(r.visits):>4} {clock(r.start):>6} "
+            f"{name[:22]:<22} {len(r.visits):>4} {clock(r.start):>6} "
             f"{clock(r.end):>6} {work:>6} {minutes(r.travel_duration):>6} {over:>5}  {stops}",
             file=out,
         )

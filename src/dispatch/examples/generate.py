@@ -144,6 +144,56 @@ def generate(
     }
 
 
+def generate_week(
+    *, technicians: int = 30, jobs: int = 800, days: int = 5, seed: int = 7, day: date = DAY, flexible: float = 0.3
+) -> dict[str, Any]:
+    """Several working days as one ``SolveRequest`` dict: the crew of ``generate`` with one shift a day
+    (``shifts[]``, each with its lunch break), ``jobs`` booked into windows spread over the ``days``;
+    a ``flexible`` share of them (never an emergency) may be done any day of the week
+    (``earliest_day``/``latest_day``, no window). Emergencies are today's."""
+    rng = random.Random(seed + 1)
+    request = generate(technicians=technicians, jobs=jobs, seed=seed, day=day)
+    dates = [day + timedelta(days=d) for d in range(days)]
+    for tech in request["technicians"]:
+        shift, lunch = tech.pop("shift"), tech.pop("breaks")[0]
+        tech["shifts"] = [
+            {
+                "id": d.isoformat(),
+                "window": {"start": _moved(shift["start"], k), "end": _moved(shift["end"], k)},
+                "breaks": [
+                    {
+                        "window": {
+                            "start": _moved(lunch["window"]["start"], k),
+                            "end": _moved(lunch["window"]["end"], k),
+                        },
+                        "duration": lunch["duration"],
+                    }
+                ],
+            }
+            for k, d in enumerate(dates)
+        ]
+    for job in request["jobs"]:
+        if job.get("priority") == "EMERGENCY":
+            continue
+        if rng.random() < flexible:
+            job.pop("time_windows", None)
+            job["earliest_day"], job["latest_day"] = dates[0].isoformat(), dates[-1].isoformat()
+            continue
+        k = rng.randrange(days)
+        job["time_windows"] = [
+            {"start": _moved(w["start"], k), "end": _moved(w["end"], k)} for w in job["time_windows"]
+        ]
+    request["plan_id"] = f"denver-week-{day.isoformat()}-{technicians}x{jobs}x{days}"
+    request["options"]["time_limit"] = "120s"
+    return request
+
+
+def _moved(stamp_: str, days: int) -> str:
+    """An RFC 3339 UTC time ``days`` local days later (the same local clock time)."""
+    local = datetime.fromisoformat(stamp_.replace("Z", "+00:00")).astimezone(TZ)
+    return stamp(datetime.combine(local.date() + timedelta(days=days), local.time(), TZ))
+
+
 def _point(rng: random.Random) -> dict[str, float]:
     return {
         "lat": round(CENTER[0] + rng.uniform(-SPAN[0], SPAN[0]), 5),

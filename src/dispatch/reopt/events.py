@@ -37,8 +37,10 @@ from dispatch.domain import (
     Unassign,
     VisitFact,
     evolve,
+    person_of,
 )
 from dispatch.errors import FieldViolation, ProblemError
+from dispatch.horizon import vehicles, with_days
 from dispatch.validate import DEFAULT_LIMITS, EventChecker, Limits
 
 #: How far in the future (s) a progress report's time may lie (clocks of phones and servers differ).
@@ -170,20 +172,36 @@ class _Day:
         return job
 
     def technician(self, path: str, technician_id: str) -> Technician | None:
-        tech = self.techs.get(technician_id)
+        """The technician ``technician_id`` -- for one with shifts, the shift under way at "now", else
+        the next, else the last."""
+        tech = self.techs.get(technician_id) or self.shift_at(technician_id)
         if tech is None:
             self.bad(path, f"unknown technician {technician_id[:40]!r}")
         return tech
 
+    def shift_at(self, technician_id: str) -> Technician | None:
+        shifts = sorted(
+            (t for t in self.techs.values() if t.id != technician_id and person_of(t.id) == technician_id),
+            key=lambda t: t.shift.start,
+        )
+        return next(
+            (t for t in shifts if t.shift.start <= self.now <= t.latest_return),
+            next((t for t in shifts if t.shift.start > self.now), shifts[-1] if shifts else None),
+        )
+
     def new_job(self, path: str, job: Job) -> None:
         before = len(self.check.violations)
-        self.check.job(path, job, set(self.techs))
+        self.check.job(path, job, set(self.techs) | {person_of(t) for t in self.techs})
         if job.id in self.jobs or job.id in self.cancelled:
             self.bad(f"{path}.id", f"a job {job.id[:40]!r} is already in the plan")
         if len(self.jobs) >= self.check.limits.max_jobs:
             self.bad(path, f"the plan would exceed {self.check.limits.max_jobs} jobs")
         if len(self.check.violations) == before:
-            self.jobs[job.id] = shift_job(job, self.now)
+            dated = with_days(shift_job(job, self.now), self.problem.epoch, self.problem.time_zone)
+            if dated is None:
+                self.bad(f"{path}.time_windows", "no time window falls between earliest_day and latest_day")
+            else:
+                self.jobs[job.id] = dated
 
     def cancel_job(self, path: str, job_id: str) -> None:
         job = self.open_job(f"{path}.job_id", job_id)
@@ -266,8 +284,9 @@ class _Day:
         if tech.id not in self.techs and len(self.techs) >= self.check.limits.max_technicians:
             self.bad(path, f"the plan would exceed {self.check.limits.max_technicians} technicians")
         if len(self.check.violations) == before:
-            self.techs[tech.id] = shift_technician(tech, self.now)  # new, or replaces (shift extended)
-            self.unavailable.pop(tech.id, None)
+            for vehicle in vehicles(tech):  # one per shift
+                self.techs[vehicle.id] = shift_technician(vehicle, self.now)  # new, or replaces (shift extended)
+                self.unavailable.pop(vehicle.id, None)
 
     # ------------------------------------------------------------------ the dispatcher's overrides
 

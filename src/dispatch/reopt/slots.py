@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from dispatch.budget import Budget
 from dispatch.domain import Job, NewJob, Replan, Technician, TimeWindow, known_zone
 from dispatch.errors import FieldViolation, ProblemError
+from dispatch.horizon import day_bounds
 from dispatch.reopt.replan import Host, day_after, prepare, requested_plan
 from dispatch.reopt.suggest import (
     DEFAULT_OPTIONS,
@@ -103,7 +104,10 @@ def suggest_slots(
     slots = [TimeWindow(start=w.start + shift, end=w.end + shift) for w in ask.slots] or _generated(
         problem.technicians, problem.epoch, problem.time_zone, now, ask.slot_length, ask.days
     )
-    slots = [w for w in slots if w.end > now][:MAX_SLOTS]  # a slot over already is no answer
+    lo, hi = day_bounds(ask.job, problem.epoch, problem.time_zone)  # the job's earliest_day/latest_day
+    slots = [w for w in slots if w.end > now and (lo is None or w.start >= lo) and (hi is None or w.start <= hi)][
+        :MAX_SLOTS
+    ]  # a slot over already (or outside the job's days) is no answer
     if bad:
         raise ProblemError(bad)
     if not slots:
@@ -158,8 +162,8 @@ def _generated(
     technicians: tuple[Technician, ...], epoch: int, zone: str, now: int, length: int, days: int
 ) -> list[TimeWindow]:
     """Slots of ``length`` starting on the hour (local time) from ``now`` over ``days`` days, each
-    inside the span of the technicians' shifts (plan seconds)."""
-    if not technicians:
+    inside some technician's shift (plan seconds)."""
+    if not technicians or not MIN_SLOT <= length <= MAX_SLOT:  # a bad length is refused by name (``_limits``)
         return []
     first = max(now, min(t.shift.start for t in technicians))
     last = min(max(t.shift.end for t in technicians), now + days * 86_400)
@@ -171,7 +175,8 @@ def _generated(
     out: list[TimeWindow] = []
     start = int(hour.timestamp()) - epoch
     while start + length <= last and len(out) < MAX_SLOTS:
-        out.append(TimeWindow(start=start, end=start + length))
+        if any(t.shift.start <= start and start + length <= t.shift.end for t in technicians):  # not overnight
+            out.append(TimeWindow(start=start, end=start + length))
         start += length
     return out
 

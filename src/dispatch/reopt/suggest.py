@@ -24,7 +24,17 @@ import time
 from dataclasses import dataclass
 
 from dispatch.budget import Budget
-from dispatch.domain import Job, NewJob, Priority, Replan, Technician, Unassigned, UnassignedReason, VisitStatus
+from dispatch.domain import (
+    Job,
+    NewJob,
+    Priority,
+    Replan,
+    Technician,
+    Unassigned,
+    UnassignedReason,
+    VisitStatus,
+    may_serve,
+)
 from dispatch.errors import FieldViolation, ProblemError
 from dispatch.reopt.replan import Host, Prepared, day_after, prepare, requested_plan
 from dispatch.solver.screen import capacity_exhausted, shift_bounds
@@ -195,7 +205,7 @@ def options_for(ready: Prepared, job_id: str, base: Baseline | None = None) -> t
     ]
     for v in qualified:
         tech_id = part.technicians[v].id
-        if job.pinned_technician_id and job.pinned_technician_id != tech_id:
+        if job.pinned_technician_id and not may_serve(job.pinned_technician_id, tech_id):
             continue
         if v not in eligible:
             out.append(TechnicianOption(technician_id=tech_id, feasible=False, note=_why_not(part.technicians[v], job)))

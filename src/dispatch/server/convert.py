@@ -39,6 +39,7 @@ from dispatch.domain import (
     Replan,
     Route,
     ScheduledBreak,
+    Shift,
     SolveOptions,
     Technician,
     TechnicianAdded,
@@ -52,6 +53,9 @@ from dispatch.domain import (
     Visit,
     VisitStatus,
     known_zone,
+    person_of,
+    shift_of,
+    vehicle_id,
     workload,
 )
 from dispatch.errors import FieldViolation
@@ -122,22 +126,38 @@ class _Parser:
             address=loc.address,
         )
 
+    def breaks(self, breaks: Iterable[pb.Break], path: str) -> tuple[Break, ...]:
+        return tuple(
+            Break(window=self.window(b, "window", f"{path}[{k}]"), duration=duration_seconds(b.duration))
+            for k, b in enumerate(breaks)
+        )
+
+    def shift(self, s: pb.Shift, path: str) -> Shift:
+        return Shift(
+            id=s.id,
+            window=self.window(s, "window", path),
+            start_location=self.location(s, "start_location", path) if s.HasField("start_location") else None,
+            end_location=self.location(s, "end_location", path) if s.HasField("end_location") else None,
+            breaks=self.breaks(s.breaks, f"{path}.breaks"),
+            parts=tuple(sorted(s.parts.items())) if s.parts else None,
+        )
+
     def technician(self, path: str, t: pb.Technician) -> Technician:
         start = self.location(t, "start_location", path)
+        shifts = tuple(self.shift(s, f"{path}.shifts[{k}]") for k, s in enumerate(t.shifts))
+        if shifts:
+            for name in ("shift", "breaks"):
+                if name == "shift" and t.HasField("shift") or name == "breaks" and t.breaks:
+                    self.bad(f"{path}.{name}", "give shift and breaks, or shifts (each with its breaks), not both")
         return Technician(
             id=t.id,
             name=t.name,
             phone=t.phone,
             start_location=start,
             end_location=self.location(t, "end_location", path, default=start),
-            shift=self.window(t, "shift", path),
-            breaks=tuple(
-                Break(
-                    window=self.window(b, "window", f"{path}.breaks[{k}]"),
-                    duration=duration_seconds(b.duration),
-                )
-                for k, b in enumerate(t.breaks)
-            ),
+            shift=shifts[0].window if shifts else self.window(t, "shift", path),
+            breaks=self.breaks(t.breaks, f"{path}.breaks"),
+            shifts=shifts,
             skills=frozenset(t.skills),
             tools=frozenset(t.tools),
             parts=tuple(sorted(t.parts.items())),
@@ -168,6 +188,9 @@ class _Parser:
             customer=Customer(name=j.customer.name, phone=j.customer.phone),
             service_type=j.service_type,
             respond_within=duration_seconds(j.respond_within) if j.HasField("respond_within") else None,
+            earliest_day=j.earliest_day,
+            latest_day=j.latest_day,
+            preferred_technician_ids=frozenset(j.preferred_technician_ids),
         )
 
 
@@ -341,7 +364,7 @@ def slot_suggestions_to_proto(found: SlotSuggestions) -> pb.SuggestSlotsResponse
         options=[
             pb.SlotOption(
                 window=pb.TimeWindow(start=timestamp(epoch, o.window.start), end=timestamp(epoch, o.window.end)),
-                technician_id=o.technician_id,
+                technician_id=person_of(o.technician_id),
                 added_travel=duration(o.added_travel),
                 displaced=o.displaced,
                 score=o.score,
@@ -360,7 +383,7 @@ def suggestions_to_proto(found: Suggestions) -> pb.SuggestTechniciansResponse:
         time_zone=found.time_zone,
         options=[
             pb.TechnicianOption(
-                technician_id=o.technician_id,
+                technician_id=person_of(o.technician_id),
                 feasible=o.feasible,
                 arrival=timestamp(epoch, o.arrival) if o.feasible else None,
                 start=timestamp(epoch, o.start) if o.feasible else None,
@@ -436,13 +459,18 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
         to_version=d.to_version,
         reassigned=[
             pb.Reassignment(
-                job_id=r.job_id, from_technician_id=r.from_technician_id, to_technician_id=r.to_technician_id
+                job_id=r.job_id,
+                from_technician_id=person_of(r.from_technician_id),
+                to_technician_id=person_of(r.to_technician_id),
             )
             for r in d.reassigned
         ],
         resequenced=[
             pb.Resequence(
-                job_id=r.job_id, technician_id=r.technician_id, old_position=r.old_position, new_position=r.new_position
+                job_id=r.job_id,
+                technician_id=person_of(r.technician_id),
+                old_position=r.old_position,
+                new_position=r.new_position,
             )
             for r in d.resequenced
         ],
@@ -452,7 +480,7 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
         eta_changes=[
             pb.EtaChange(
                 job_id=c.job_id,
-                technician_id=c.technician_id,
+                technician_id=person_of(c.technician_id),
                 old_start=timestamp(epoch, c.old_start),
                 new_start=timestamp(epoch, c.new_start),
                 change=duration(c.new_start - c.old_start),
@@ -460,7 +488,7 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
             for c in d.eta_changes
         ],
         newly_assigned=[
-            pb.Assignment(job_id=a.job_id, technician_id=a.technician_id, start=timestamp(epoch, a.start))
+            pb.Assignment(job_id=a.job_id, technician_id=person_of(a.technician_id), start=timestamp(epoch, a.start))
             for a in d.newly_assigned
         ],
         broken_promises=list(d.broken_promises),
@@ -501,7 +529,8 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
         time_zone=plan.time_zone,
         routes=[
             pb.Route(
-                technician_id=r.technician_id,
+                technician_id=person_of(r.technician_id),
+                shift_id=shift_of(r.technician_id),
                 start=timestamp(e, r.start),
                 end=timestamp(e, r.end),
                 travel_duration=duration(r.travel_duration),
@@ -544,7 +573,8 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
             travel_unreachable_pairs=plan.stats.travel_unreachable_pairs,
             technicians=[
                 pb.TechnicianStats(
-                    technician_id=r.technician_id,
+                    technician_id=person_of(r.technician_id),
+                    shift_id=shift_of(r.technician_id),
                     work=duration(r.work),
                     drive=duration(r.travel_duration),
                     overtime=duration(r.overtime),
@@ -573,7 +603,7 @@ def plan_from_proto(msg: pb.Plan, epoch: int) -> tuple[Plan, list[FieldViolation
         path = f"plan.routes[{i}]"
         routes.append(
             Route(
-                technician_id=r.technician_id,
+                technician_id=vehicle_id(r.technician_id, r.shift_id) if r.shift_id else r.technician_id,
                 start=parser.moment(r, "start", path),
                 end=parser.moment(r, "end", path),
                 visits=tuple(
@@ -640,7 +670,7 @@ def eta_to_proto(e: EtaEvent) -> pb.EtaUpdate:
         version=e.version,
         kind=_ETA_KIND_TO_PB[e.kind],
         job_id=e.job_id,
-        technician_id=e.technician_id,
+        technician_id=person_of(e.technician_id),
         eta=at(e.eta),
         window_start=at(e.window_start),
         window_end=at(e.window_end),

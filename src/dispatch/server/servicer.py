@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import grpc
 
 from dispatch import logs
-from dispatch.domain import Replan
+from dispatch.domain import Replan, person_of
 from dispatch.errors import FieldViolation, NotConfiguredError, OverloadedError, ProblemError
 from dispatch.notify.replies import ReplyStream
 from dispatch.reopt.replan import ReplanResult
@@ -146,7 +146,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         return pb.ValidateResponse(
             feasible=not violations,
             violations=[
-                pb.Violation(code=v.code, message=v.message, technician_id=v.technician_id, job_id=v.job_id)
+                pb.Violation(code=v.code, message=v.message, technician_id=person_of(v.technician_id), job_id=v.job_id)
                 for v in violations
             ],
         )
@@ -171,7 +171,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
                     after = event_id
                     if request.plan_id and event.plan_id != request.plan_id:
                         continue
-                    if request.technician_id and event.technician_id != request.technician_id:
+                    if request.technician_id and person_of(event.technician_id) != request.technician_id:
                         continue
                     yield eta_to_proto(event)
 

@@ -28,12 +28,28 @@ td, th { border-bottom: 1px solid #eee; padding: 3px 10px 3px 0; text-align: lef
 """
 
 
-def render(view: DayView) -> str:
+def render(view: DayView | list[DayView]) -> str:
+    """One page: the day, or (a plan of several days) one section per day, each with its map and
+    timeline, under a list of the days."""
+    views = view if isinstance(view, list) else [view]
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(view.title)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>{escape(view.title)}</h1>",
+        f"<title>{escape(views[0].title)}</title><style>{STYLE}</style></head><body>",
+    ]
+    if len(views) > 1:
+        parts.append(
+            "<p>Days: " + " · ".join(f'<a href="#day{k}">{escape(v.title)}</a>' for k, v in enumerate(views)) + "</p>"
+        )
+    for k, v in enumerate(views):
+        parts += _day(v, k)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _day(view: DayView, k: int) -> list[str]:
+    parts = [
+        f'<h1 id="day{k}">{escape(view.title)}</h1>',
         f'<p class="summary">{escape(view.summary)} · times in {escape(view.tz.key)}</p>',
     ]
     if view.moves:
@@ -49,8 +65,7 @@ def render(view: DayView) -> str:
     parts.append(_legend())
     parts.append(_timeline(view))
     parts.append(_unassigned(view))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return parts
 
 
 # ---------------------------------------------------------------------------- map

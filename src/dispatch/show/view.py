@@ -6,11 +6,12 @@ their own ``epoch``; the view's times are Unix seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from dispatch.domain import Job, Location, Plan, Priority, Problem
+from dispatch.domain import Job, Location, Plan, Priority, Problem, person_of
 
 #: A visit starting this close to the end of its window (s) is drawn as tight.
 TIGHT = 15 * 60
@@ -94,8 +95,47 @@ class DayView:
         return datetime.fromtimestamp(t, UTC).astimezone(self.tz).strftime("%H:%M")
 
 
-def day_view(
+def day_views(
     plan: Plan, problem: Problem | None = None, *, tz: ZoneInfo | None = None, before: Plan | None = None
+) -> list[DayView]:
+    """One ``day_view`` per local day the plan's routes start on (a plan of several days: one per
+    shift day, each with that day's technicians; the jobs left unassigned go with the first)."""
+    tz = tz or ZoneInfo("UTC")
+    days = sorted({_local_day(plan.epoch + r.start, tz) for r in plan.routes})
+    if len(days) <= 1:
+        return [day_view(plan, problem, tz=tz, before=before)]
+    views = []
+    for k, day in enumerate(days):
+        routes = tuple(r for r in plan.routes if _local_day(plan.epoch + r.start, tz) == day)
+        ids = {r.technician_id for r in routes}
+        part = dataclasses.replace(plan, routes=routes, unassigned=plan.unassigned if k == 0 else ())
+        crew = (
+            dataclasses.replace(
+                problem,
+                technicians=tuple(
+                    t
+                    for t in problem.technicians
+                    if t.id in ids or _local_day(problem.epoch + max(t.shift.start, 0), tz) == day
+                ),
+            )
+            if problem is not None
+            else None
+        )
+        views.append(day_view(part, crew, tz=tz, before=before, day=day))
+    return views
+
+
+def _local_day(unix: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(unix, UTC).astimezone(tz).strftime("%a %d %b %Y")
+
+
+def day_view(
+    plan: Plan,
+    problem: Problem | None = None,
+    *,
+    tz: ZoneInfo | None = None,
+    before: Plan | None = None,
+    day: str | None = None,
 ) -> DayView:
     """What to draw for ``plan``; ``problem`` adds places, windows, names and priorities, ``before``
     an earlier version of the plan whose changes are highlighted. Clock times are in ``tz`` (UTC)."""
@@ -144,7 +184,7 @@ def day_view(
             blocks.append(Block("drive", home_at - route.return_travel_duration, home_at))
         lanes.append(
             Lane(
-                technician_id=route.technician_id,
+                technician_id=person_of(route.technician_id),
                 name=(tech.name if tech and tech.name else route.technician_id),
                 colour=PALETTE[k % len(PALETTE)],
                 home=_point(tech.start_location) if tech else None,
@@ -176,7 +216,7 @@ def day_view(
         t1 = max([t1, *(origin + t.latest_return for t in problem.technicians)])
     t1 = max(t1, t0 + 3600)
     s = plan.stats
-    day = datetime.fromtimestamp(epoch, UTC).astimezone(tz).strftime("%a %d %b %Y")
+    day = day or _local_day(epoch, tz)
     title = f"Plan {plan.plan_id} v{plan.version} — {day}"
     summary = (
         f"{len(plan.assigned_job_ids)} jobs assigned, {len(plan.unassigned)} unassigned; "

@@ -9,6 +9,7 @@ dropped only for more urgent work or when no feasible plan keeps it; then the lo
   goes unless that breaks a promise or drops work;
 - in re-plans, ``reassign_penalty`` for a committed job given to another technician, and
   ``promise_weight`` per second its service starts outside the promised window;
+- ``reassign_penalty`` for a job served by none of its ``preferred_technician_ids``;
 
 and, per route (a technician with no visit costs nothing):
 
@@ -29,9 +30,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dispatch.domain import Balance, Plan, Priority, Problem, Technician
+from dispatch.domain import Balance, Plan, Priority, Problem, Technician, may_serve
 from dispatch.solver.schedule import Timing
 from dispatch.solver.screen import Screening
 
@@ -43,6 +44,19 @@ WORK_TIME_SCALE = 28_800
 JOB_COUNT_SCALE = 300
 #: The most an overtime second may weigh against a second of driving.
 MAX_OVERTIME_RATE = 1_000.0
+
+
+def preferences(problem: Problem) -> dict[int, frozenset[int]]:
+    """Job index -> the technician indices (each shift of a technician named) it prefers."""
+    out = {}
+    for j, job in enumerate(problem.jobs):
+        if job.preferred_technician_ids:
+            out[j] = frozenset(
+                v
+                for v, t in enumerate(problem.technicians)
+                if any(may_serve(p, t.id) for p in job.preferred_technician_ids)
+            )
+    return out
 
 
 def overtime_rate(tech: Technician, travel_cost_per_hour: float) -> float:
@@ -67,6 +81,7 @@ class Objective:
     overtime_rate: tuple[float, ...] = ()  # per technician index: cost per second past shift_end
     balance: Balance = Balance.NONE
     balance_weight: float = 0.0
+    preferred: dict[int, frozenset[int]] = field(default_factory=dict)  # job index -> technician indices
 
     @classmethod
     def of(cls, problem: Problem, screening: Screening) -> Objective:
@@ -93,6 +108,7 @@ class Objective:
             overtime_rate=tuple(overtime_rate(t, options.travel_cost_per_hour) for t in problem.technicians),
             balance=options.balance if options.balance_weight > 0 else Balance.NONE,
             balance_weight=options.balance_weight,
+            preferred=preferences(problem),
         )
 
     @property
@@ -107,6 +123,9 @@ class Objective:
             cost += self.emergency_weight * max(0, start - self.earliest[j])
         owner = self.owner.get(j)
         if owner is not None and owner != v:
+            cost += self.reassign_penalty
+        liked = self.preferred.get(j)
+        if liked is not None and v not in liked:
             cost += self.reassign_penalty
         w = self.window.get(j)
         if w is not None:
@@ -192,6 +211,8 @@ def drop_penalties(problem: Problem, screening: Screening, max_arc: int, *, stab
     options = problem.options
     horizon = screening.horizon
     extra = options.reassign_penalty + options.promise_weight * horizon if stable else 0
+    if any(job.preferred_technician_ids for job in problem.jobs):
+        extra += options.reassign_penalty
     if counts.get(Priority.EMERGENCY):
         extra += options.emergency_weight * horizon
     # A job served can lengthen a day into overtime, and (balance) make its working day dearer.

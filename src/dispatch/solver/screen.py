@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.domain import Break, Job, Problem, Technician, Unassigned, UnassignedReason
+from dispatch.domain import Break, Job, Problem, Technician, Unassigned, UnassignedReason, may_serve
 from dispatch.matrix import DayMatrix
 from dispatch.matrix.base import UNREACHABLE
 
@@ -106,7 +106,7 @@ def screen(problem: Problem, matrix: DayMatrix) -> Screening:
         if qualified is None:  # technicians qualified for one combination of needs, asked once
             candidates = everyone
             if job.pinned_technician_id:
-                candidates = [v for v in everyone if techs[v].id == job.pinned_technician_id]
+                candidates = [v for v in everyone if may_serve(job.pinned_technician_id, techs[v].id)]
             qualified = qualified_for[key] = [v for v in candidates if _qualified(techs[v], job)]
         vehicles, reason = _eligible(problem, job, qualified, stock, reachable[j], cut_off[j])
         eligible.append(vehicles)
@@ -219,13 +219,14 @@ def _cut_off(problem: Problem, matrix: DayMatrix) -> np.ndarray:
 
 def _qualification_detail(problem: Problem, job: Job) -> str:
     if job.pinned_technician_id:
-        if job.pinned_technician_id not in problem.technician_index:
+        pinned = [t for t in problem.technicians if may_serve(job.pinned_technician_id, t.id)]
+        if not pinned:
             # a re-plan without them: unavailable from before now, or their shift is over
             return (
                 f"pinned to technician {job.pinned_technician_id!r}, who is not working for the rest of the day: "
                 "pin it to another technician, or send it without the pin"
             )
-        tech = problem.technician(job.pinned_technician_id)
+        tech = pinned[0]
         missing = (job.required_skills - tech.skills) | (job.required_tools - tech.tools)
         return f"pinned technician {tech.id!r} lacks {', '.join(sorted(missing))}"
     needs = sorted(job.required_skills | job.required_tools)

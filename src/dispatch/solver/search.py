@@ -157,8 +157,8 @@ def run(
 
 def textbook(problem: Problem, screening: Screening, seconds: float) -> bool:
     """Whether the day goes to PyVRP: it can express the day exactly (no breaks to take, no
-    commitments, no emergency to bring forward, no overtime or balance: its objective has no such
-    costs), the budget is
+    commitments, no emergency to bring forward, no overtime, balance or preferred technicians: its
+    objective has no such costs), the budget is
     worth its set-up, and its dense matrices stay small enough."""
     emergency = problem.options.emergency_weight > 0 and any(j.priority is Priority.EMERGENCY for j in problem.jobs)
     return (
@@ -167,6 +167,7 @@ def textbook(problem: Problem, screening: Screening, seconds: float) -> bool:
         and not problem.commitments
         and not emergency
         and not Objective.of(problem, screening).priced_days
+        and not any(j.preferred_technician_ids for j in problem.jobs)
         and fits(problem, screening)
     )
 

@@ -93,8 +93,8 @@ def vroom_routes(
         tech = problem.technicians[v]
         lo, hi, breaks = _working_hours(problem, v)  # type: ignore[misc]
         latest, most = caps.get(v, (None, None))
-        if latest is not None:
-            hi = max(lo, min(hi, latest))
+        if latest is not None:  # never before the breaks still to take can end (VROOM: "inconsistent breaks")
+            hi = max(lo, min(hi, max([latest, *(z + length for _, z, length in breaks)])))
         data.add_vehicle(
             vroom.Vehicle(
                 id=v,

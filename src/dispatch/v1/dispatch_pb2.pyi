@@ -156,7 +156,7 @@ class Break(_message.Message):
     def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Technician(_message.Message):
-    __slots__ = ("id", "name", "phone", "start_location", "end_location", "shift", "breaks", "skills", "tools", "parts", "overtime")
+    __slots__ = ("id", "name", "phone", "start_location", "end_location", "shift", "breaks", "skills", "tools", "parts", "overtime", "shifts")
     class PartsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +175,7 @@ class Technician(_message.Message):
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
     OVERTIME_FIELD_NUMBER: _ClassVar[int]
+    SHIFTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     phone: str
@@ -186,7 +187,31 @@ class Technician(_message.Message):
     tools: _containers.RepeatedScalarFieldContainer[str]
     parts: _containers.ScalarMap[str, int]
     overtime: Overtime
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., phone: _Optional[str] = ..., start_location: _Optional[_Union[Location, _Mapping]] = ..., end_location: _Optional[_Union[Location, _Mapping]] = ..., shift: _Optional[_Union[TimeWindow, _Mapping]] = ..., breaks: _Optional[_Iterable[_Union[Break, _Mapping]]] = ..., skills: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[str]] = ..., parts: _Optional[_Mapping[str, int]] = ..., overtime: _Optional[_Union[Overtime, _Mapping]] = ...) -> None: ...
+    shifts: _containers.RepeatedCompositeFieldContainer[Shift]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., phone: _Optional[str] = ..., start_location: _Optional[_Union[Location, _Mapping]] = ..., end_location: _Optional[_Union[Location, _Mapping]] = ..., shift: _Optional[_Union[TimeWindow, _Mapping]] = ..., breaks: _Optional[_Iterable[_Union[Break, _Mapping]]] = ..., skills: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[str]] = ..., parts: _Optional[_Mapping[str, int]] = ..., overtime: _Optional[_Union[Overtime, _Mapping]] = ..., shifts: _Optional[_Iterable[_Union[Shift, _Mapping]]] = ...) -> None: ...
+
+class Shift(_message.Message):
+    __slots__ = ("id", "window", "start_location", "end_location", "breaks", "parts")
+    class PartsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    START_LOCATION_FIELD_NUMBER: _ClassVar[int]
+    END_LOCATION_FIELD_NUMBER: _ClassVar[int]
+    BREAKS_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    window: TimeWindow
+    start_location: Location
+    end_location: Location
+    breaks: _containers.RepeatedCompositeFieldContainer[Break]
+    parts: _containers.ScalarMap[str, int]
+    def __init__(self, id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ..., start_location: _Optional[_Union[Location, _Mapping]] = ..., end_location: _Optional[_Union[Location, _Mapping]] = ..., breaks: _Optional[_Iterable[_Union[Break, _Mapping]]] = ..., parts: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Overtime(_message.Message):
     __slots__ = ("max_extra", "cost_per_hour")
@@ -205,7 +230,7 @@ class Customer(_message.Message):
     def __init__(self, name: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "location", "service_duration", "time_windows", "required_skills", "required_tools", "required_parts", "priority", "pinned_technician_id", "customer", "service_type", "respond_within")
+    __slots__ = ("id", "location", "service_duration", "time_windows", "required_skills", "required_tools", "required_parts", "priority", "pinned_technician_id", "customer", "service_type", "respond_within", "earliest_day", "latest_day", "preferred_technician_ids")
     class RequiredPartsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +250,9 @@ class Job(_message.Message):
     CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     SERVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     RESPOND_WITHIN_FIELD_NUMBER: _ClassVar[int]
+    EARLIEST_DAY_FIELD_NUMBER: _ClassVar[int]
+    LATEST_DAY_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_TECHNICIAN_IDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     location: Location
     service_duration: _duration_pb2.Duration
@@ -237,7 +265,10 @@ class Job(_message.Message):
     customer: Customer
     service_type: str
     respond_within: _duration_pb2.Duration
-    def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    earliest_day: str
+    latest_day: str
+    preferred_technician_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., earliest_day: _Optional[str] = ..., latest_day: _Optional[str] = ..., preferred_technician_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
     __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic", "emergency_weight", "change_scope", "balance", "balance_weight", "travel_cost_per_hour")
@@ -324,7 +355,7 @@ class ScheduledBreak(_message.Message):
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("technician_id", "start", "end", "travel_duration", "distance_meters", "visits", "breaks", "return_travel_duration", "return_distance_meters", "return_travel_source")
+    __slots__ = ("technician_id", "start", "end", "travel_duration", "distance_meters", "visits", "breaks", "return_travel_duration", "return_distance_meters", "return_travel_source", "shift_id")
     TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
@@ -335,6 +366,7 @@ class Route(_message.Message):
     RETURN_TRAVEL_DURATION_FIELD_NUMBER: _ClassVar[int]
     RETURN_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
     RETURN_TRAVEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
     technician_id: str
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
@@ -345,7 +377,8 @@ class Route(_message.Message):
     return_travel_duration: _duration_pb2.Duration
     return_distance_meters: int
     return_travel_source: str
-    def __init__(self, technician_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., distance_meters: _Optional[int] = ..., visits: _Optional[_Iterable[_Union[Visit, _Mapping]]] = ..., breaks: _Optional[_Iterable[_Union[ScheduledBreak, _Mapping]]] = ..., return_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_distance_meters: _Optional[int] = ..., return_travel_source: _Optional[str] = ...) -> None: ...
+    shift_id: str
+    def __init__(self, technician_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., distance_meters: _Optional[int] = ..., visits: _Optional[_Iterable[_Union[Visit, _Mapping]]] = ..., breaks: _Optional[_Iterable[_Union[ScheduledBreak, _Mapping]]] = ..., return_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_distance_meters: _Optional[int] = ..., return_travel_source: _Optional[str] = ..., shift_id: _Optional[str] = ...) -> None: ...
 
 class Unassigned(_message.Message):
     __slots__ = ("job_id", "reason", "detail")
@@ -398,18 +431,20 @@ class PlanStats(_message.Message):
     def __init__(self, total_travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_distance_meters: _Optional[int] = ..., objective: _Optional[int] = ..., solver_status: _Optional[str] = ..., solve_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs_assigned: _Optional[int] = ..., jobs_unassigned: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., travel_source: _Optional[str] = ..., travel_requests: _Optional[int] = ..., travel_estimated_pairs: _Optional[int] = ..., travel_unreachable_pairs: _Optional[int] = ..., technicians: _Optional[_Iterable[_Union[TechnicianStats, _Mapping]]] = ..., work_time_spread: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., work_time_stddev: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., job_count_spread: _Optional[int] = ..., job_count_stddev: _Optional[float] = ..., total_overtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class TechnicianStats(_message.Message):
-    __slots__ = ("technician_id", "work", "drive", "overtime", "jobs")
+    __slots__ = ("technician_id", "work", "drive", "overtime", "jobs", "shift_id")
     TECHNICIAN_ID_FIELD_NUMBER: _ClassVar[int]
     WORK_FIELD_NUMBER: _ClassVar[int]
     DRIVE_FIELD_NUMBER: _ClassVar[int]
     OVERTIME_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
     technician_id: str
     work: _duration_pb2.Duration
     drive: _duration_pb2.Duration
     overtime: _duration_pb2.Duration
     jobs: int
-    def __init__(self, technician_id: _Optional[str] = ..., work: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., drive: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., overtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs: _Optional[int] = ...) -> None: ...
+    shift_id: str
+    def __init__(self, technician_id: _Optional[str] = ..., work: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., drive: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., overtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., jobs: _Optional[int] = ..., shift_id: _Optional[str] = ...) -> None: ...
 
 class Plan(_message.Message):
     __slots__ = ("plan_id", "version", "routes", "unassigned", "stats", "start_time", "time_zone")
