@@ -2,8 +2,10 @@
 
 Balance: the example day (``dispatch demo``'s, 8 x 60) and a generated 25 x 250 day, each solved
 with balance NONE, WORK_TIME (weights 1 and 3) and JOB_COUNT: served jobs, total driving, and the
-spread of the working days (departure to return: max - min, standard deviation) and of the visit
-counts. Overtime: a generated day with more work than the shifts hold (8 x 90) and a light one
+spread of the working days (departure to return: max - min over everyone, the widest max - min
+inside one trade, the gap between the trades' mean days, standard deviation) and of the visit
+counts. Work moves only between technicians of a trade: the gap between the trades' means is what
+no balancing can close (short of making a trade wait). Overtime: a generated day with more work than the shifts hold (8 x 90) and a light one
 (8 x 40), solved without overtime and with every technician allowed 1 h 30 past the shift end at
 90 an hour (driving 60): jobs served, overtime used.
 
@@ -52,7 +54,15 @@ def run(problem: Problem, seconds: float) -> dict[str, Any]:
     plan = solve(problem, matrix, time_limit=seconds)
     violations = check_plan(problem, matrix, plan)
     load = workload(plan.routes)
+    trades: dict[str, list[int]] = {}
+    techs = problem.technician_index
+    for r in plan.routes:
+        if r.visits:
+            trades.setdefault(_trade(problem.technicians[techs[r.technician_id]].skills), []).append(r.work)
+    means = [sum(w) / len(w) for w in trades.values()]
     return {
+        "within": max(max(w) - min(w) for w in trades.values()),
+        "between": max(means) - min(means),
         "served": len(plan.assigned_job_ids),
         "jobs": len(problem.jobs),
         "drive": plan.stats.total_travel_duration,
@@ -63,6 +73,11 @@ def run(problem: Problem, seconds: float) -> dict[str, Any]:
         "late": sum(1 for r in plan.routes if r.overtime),
         "violations": len(violations),
     }
+
+
+def _trade(skills: frozenset[str]) -> str:
+    """The generated crews' trade: the base skill each holds (hvac, plumbing, electrical)."""
+    return next((s for s in ("hvac", "plumbing", "electrical") if s in skills), "other")
 
 
 def balance_rows(name: str, problem: Problem, seconds: float) -> list[str]:
@@ -81,7 +96,8 @@ def balance_rows(name: str, problem: Problem, seconds: float) -> list[str]:
         label = balance.value if balance is Balance.NONE else f"{balance.value} x{weight:g}"
         rows.append(
             f"| {name} | {label} | {r['served']}/{r['jobs']} | {_hm(r['drive'])} ({more:+.1f} %) | "
-            f"{_hm(r['spread'])} | {_hm(r['stddev'])} | {r['count_spread']} | {r['violations']} |"
+            f"{_hm(r['spread'])} | {_hm(r['within'])} | {_hm(r['between'])} | {_hm(r['stddev'])} | "
+            f"{r['count_spread']} | {r['violations']} |"
         )
         print(rows[-1], flush=True)
     return rows
@@ -112,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {platform.machine()}, {platform.processor() or platform.platform()}; search {args.seconds:g} s "
         f"(25 x 250: {3 * args.seconds:g} s)",
         "",
-        "| day | balance | served | driving | work spread (max - min) | work stddev | visits spread | checker |",
-        "|---|---|---|---|---|---|---|---|",
+        "| day | balance | served | driving | work spread (max - min) | within a trade (widest) | "
+        "between trades' means | work stddev | visits spread | checker |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     print("\n".join(lines), flush=True)
     lines += balance_rows("example 8 x 60", _problem(json.loads(EXAMPLE.read_text())), args.seconds)

@@ -234,6 +234,7 @@ class Search:
         """Routes to re-solve, the unserved jobs to offer them, and how (see ``vroom_routes``)."""
         late = self._late_emergencies()
         unserved = self.unserved()
+        balancing = False
         busy = [v for v, r in self.routes.items() if r]
         fresh = (
             [j for v in busy for j in self.routes[v] if j not in self.objective.owner] if self.objective.stable else []
@@ -255,8 +256,16 @@ class Search:
         if seed is not None:
             techs = self._nearest(self.screening.eligible[seed], [self.matrix.job_point(seed)], self._size())
             owner = next((v for v in busy if seed in self.routes[v]), None)
+        elif balancing := self._balancing():
+            # One of the longest days of a part of the day with one of its shortest (an idle technician
+            # of the part included), and whoever is nearest the long one: re-solved with capped days.
+            owner = self._longest_day(busy)
+            part = self.components[self.component_of[owner]][0]
+            short = self.rng.choice(sorted((v for v in part if v != owner), key=self._load)[:2] or [owner])
+            techs = list(dict.fromkeys([owner, short, *self._nearest(part, self._points(owner), self._size())]))
+            techs = techs[: max(2, self._size())]
         else:
-            owner = self._longest_day(busy) if self._balancing() else self.rng.choice(busy)
+            owner = self.rng.choice(busy)
             techs = self._nearest(self.components[self.component_of[owner]][0], self._points(owner), self._size())
         if owner is not None and owner not in techs:
             techs[-1] = owner
@@ -286,7 +295,8 @@ class Search:
                     window = self.objective.window.get(j)
                     if window is not None and j not in within:
                         within[j] = window
-        caps = self._caps(techs, extra) if self.objective.priced_days and self.rng.random() < 0.5 else {}
+        capped = self.objective.priced_days and (balancing or self.rng.random() < 0.5)
+        caps = self._caps(techs, extra) if capped else {}
         return _Hood(techs, extra, within, allowed, "held" if held else "free", caps)
 
     def _relocate(self, v: int) -> None:
@@ -338,8 +348,12 @@ class Search:
         return timing.end - timing.depart
 
     def _longest_day(self, busy: list[int]) -> int:
-        """One of the three longest days, at random."""
-        return self.rng.choice(sorted(busy, key=self._load, reverse=True)[:3])
+        """One of the two longest days of a random part of the day (technicians who share jobs: work
+        moves only between them)."""
+        part = self.rng.choice(sorted({self.component_of[v] for v in busy}))
+        return self.rng.choice(
+            sorted((v for v in busy if self.component_of[v] == part), key=self._load, reverse=True)[:2]
+        )
 
     def _caps(self, techs: list[int], extra: list[int]) -> dict[int, tuple[int | None, int | None]]:
         """Days VROOM is asked to keep to in a neighbourhood: back by the shift end (no overtime),
