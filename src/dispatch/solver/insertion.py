@@ -31,6 +31,21 @@ Routes = dict[int, list[int]]
 ALWAYS_TRIED = 500
 
 
+class _Costs(dict[int, int]):
+    """The cost of each route of ``routes``, worked out when first asked for: an insertion looks at
+    the routes of the job's qualified technicians only (SuggestSlots tries one job against 25 routes
+    twenty times a request; costing every route each time was nine tenths of its time)."""
+
+    def __init__(self, insertion: Insertion, routes: Routes) -> None:
+        super().__init__()
+        self.insertion = insertion
+        self.routes = routes
+
+    def __missing__(self, v: int) -> int:
+        cost = self[v] = self.insertion.cost(v, self.routes[v]) or 0
+        return cost
+
+
 class Insertion:
     """Insertions into routes of ``problem`` (job indices per technician index)."""
 
@@ -63,7 +78,7 @@ class Insertion:
         ``ALWAYS_TRIED``, is placed whole; never the quick re-plan's); return the jobs
         left over that were tried against the routes as they stand at the end (the rest of the
         pool was not reached in time)."""
-        costs = {v: self.cost(v, r) or 0 for v, r in routes.items()}
+        costs = _Costs(self, routes)
         pending = sorted(set(pool), key=self._urgency)
         if whole_if_small and len(pending) * max(len(routes), 1) <= ALWAYS_TRIED:
             deadline = None
