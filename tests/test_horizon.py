@@ -11,6 +11,10 @@ import pytest
 from google.protobuf import json_format
 
 from dispatch.examples.generate import TZ, generate_week
+from dispatch.horizon import expand
+from dispatch.server.convert import plan_from_proto, problem_from_proto
+from dispatch.show import day_views
+from dispatch.show import html as page
 from dispatch.v1 import dispatch_pb2 as pb
 from tests.support.console_requests import to_proto
 from tests.support.status import field_violations
@@ -196,3 +200,16 @@ def test_slots_are_offered_on_later_days_of_the_horizon(stub):
     reply = stub.SuggestSlots(ask, timeout=60)
     assert reply.options
     assert {local(o.window.start).date() for o in reply.options} == {DAYS[2]}
+
+
+def test_show_draws_one_timeline_per_day(stub):
+    day = week("week-show", jobs=12, flexible=0.0)
+    plan = stub.Solve(to_proto(day), timeout=60).plan
+    problem = expand(problem_from_proto(to_proto(day))[0])
+    drawn, _ = plan_from_proto(plan, problem.epoch)
+    views = day_views(drawn, problem, tz=TZ)
+    assert len(views) == len({r.shift_id for r in plan.routes}) == 3
+    text = page.render(views)
+    assert text.count('<h1 id="day') == 3
+    for view in views:
+        assert {lane.technician_id for lane in view.lanes} <= {t["id"] for t in day["technicians"]}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from dispatch.domain import Job, Location, Plan, Priority, Problem, person_of
+from dispatch.domain import Job, Location, Plan, Priority, Problem, person_of, shift_of
 
 #: A visit starting this close to the end of its window (s) is drawn as tight.
 TIGHT = 15 * 60
@@ -102,7 +102,7 @@ def day_views(
     shift day, each with that day's technicians; the jobs left unassigned go with the first)."""
     tz = tz or ZoneInfo("UTC")
     days = sorted({_local_day(plan.epoch + r.start, tz) for r in plan.routes})
-    if len(days) <= 1:
+    if len(days) <= 1 or not any(shift_of(r.technician_id) for r in plan.routes):  # one day (a night shift too)
         return [day_view(plan, problem, tz=tz, before=before)]
     views = []
     for k, day in enumerate(days):
