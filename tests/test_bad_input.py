@@ -177,12 +177,64 @@ def mutate(day: dict[str, Any], kind: str, i: int, pick: int) -> None:
         job["location"] = {} if pick % 2 else {"address": "x" * (1 + pick % 5000)}
     elif kind == "time_zone":
         day["time_zone"] = BAD_ZONES[pick % len(BAD_ZONES)]
+    elif kind == "overtime":
+        tech["overtime"] = [
+            {"max_extra": BAD_DURATIONS[pick % len(BAD_DURATIONS)]},
+            {"max_extra": "3600s", "cost_per_hour": BAD_NUMBERS[pick % len(BAD_NUMBERS)]},
+            {"max_extra": "7200s", "cost_per_hour": 90},
+        ][pick % 3]
+    elif kind == "balance":
+        options = day.setdefault("options", {})
+        options["balance"] = ["WORK_TIME", "JOB_COUNT", "NONE", 7, -1][pick % 5]
+        options["balance_weight"] = [*BAD_NUMBERS, 1.0, 100.0][pick % (len(BAD_NUMBERS) + 2)]
+        if pick % 3 == 0:
+            options["travel_cost_per_hour"] = BAD_NUMBERS[pick % len(BAD_NUMBERS)]
+    elif kind == "shifts":
+        mutate_shifts(tech, pick)
+    elif kind == "days":
+        job["earliest_day"], job["latest_day"] = BAD_DAYS[pick % len(BAD_DAYS)], BAD_DAYS[(pick // 8) % len(BAD_DAYS)]
+    elif kind == "preferred":
+        job["preferred_technician_ids"] = [*BAD_IDS, "mike", "rosa"][pick % 3 :][: 1 + pick % 4]
+
+
+#: Local dates a console may send for earliest_day/latest_day: good ones, far ones, not dates.
+BAD_DAYS = ["2026-03-02", "2026-03-03", "", "9999-12-31", "0001-01-01", "2026-02-30", "x" * 1000, "2026-3-2"]
+
+
+def mutate_shifts(tech: dict[str, Any], pick: int) -> None:
+    """``tech`` working several days: well (today and tomorrow) or badly (both shift and shifts,
+    overlapping, unnamed, duplicated, reversed, too many)."""
+    one = {"id": "today", "window": copy.deepcopy(tech["shift"]), "breaks": copy.deepcopy(tech.get("breaks", []))}
+    later = copy.deepcopy(one)
+    later["id"] = "tomorrow"
+    for field in ("start", "end"):
+        later["window"][field] = (
+            later["window"][field].replace("2026-03-02", "2026-03-03").replace("2026-03-03T0", "2026-03-04T0")
+        )
+    shifts = [one, later]
+    variant = pick % 7
+    if variant == 1:
+        later["window"] = copy.deepcopy(one["window"])  # overlapping
+    elif variant == 2:
+        later["id"] = "" if pick % 2 else "today"  # unnamed or duplicated
+    elif variant == 3:
+        later["window"] = {"start": later["window"]["end"], "end": later["window"]["start"]}  # reversed
+    elif variant == 4:
+        shifts = [{**copy.deepcopy(one), "id": f"s{k}"} for k in range(15 + pick % 100)]  # too many (and overlapping)
+    elif variant == 5:
+        later["start_location"] = {"lat": BAD_NUMBERS[pick % len(BAD_NUMBERS)], "lng": 0.0}
+        later["parts"] = {"filter_16x25": -1 if pick % 2 else 2}
+    tech["shifts"] = shifts
+    if variant != 6:  # 6: shift and breaks left beside shifts (refused)
+        tech.pop("shift", None)
+        tech.pop("breaks", None)
 
 
 KINDS = [
     "coordinate", "job_id", "duplicate_id", "tech_id", "window", "many_windows", "shift", "break",
     "service_duration", "respond_within", "priority", "travel_model", "time_limit", "emergency_weight", "parts",
     "skills", "pin", "matrix", "empty", "start_time", "plan_id", "phone", "location_missing", "time_zone",
+    "overtime", "balance", "shifts", "days", "preferred",
 ]  # fmt: skip
 
 MUTATIONS = st.lists(
@@ -195,6 +247,8 @@ def request_of(mutations: list[tuple[str, int, int]]) -> pb.SolveRequest | None:
     for kind, i, pick in mutations:
         if (kind in ("window", "shift", "break") and not day["jobs"]) or not day["technicians"] or not day["jobs"]:
             continue
+        if kind in ("shift", "break", "shifts") and "shift" not in _tech(day, i):
+            continue  # this technician already works in shifts
         mutate(day, kind, i, pick)
     try:
         return json_format.ParseDict(day, pb.SolveRequest())
