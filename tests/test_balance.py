@@ -7,6 +7,7 @@ import dataclasses
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
 from dispatch.check import check_plan
 from dispatch.domain import Balance, Overtime, Problem, workload
@@ -147,3 +148,28 @@ def test_bad_balance_and_overtime_are_refused_by_field(stub, change, field):
         stub.Solve(to_proto(day), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in field_violations(err.value)
+
+
+def test_a_replan_keeps_overtime_and_balance(stub):
+    """A re-plan of a day with overtime and balance keeps both: the new job is served within the
+    overtime allowed, the plan checks, and its stats carry every technician's day."""
+    day = small_day(jobs=8)
+    day["plan_id"] = "balance-replan"
+    day["options"] = {"balance": "JOB_COUNT", "balance_weight": 2.0, "time_limit": "1s"}
+    for person in day["technicians"]:
+        person["overtime"] = {"max_extra": "3600s", "cost_per_hour": 90}
+    plan = stub.Solve(to_proto(day), timeout=30).plan
+    like = dict(day["jobs"][0], id="late-call")
+    request = pb.ReoptimizeRequest(plan_id="balance-replan", expected_version=plan.version)
+    request.time.CopyFrom(plan.start_time)
+    request.events.add().new_job.CopyFrom(json_format.ParseDict(like, pb.Job()))
+    after = stub.Reoptimize(request, timeout=30).plan
+    assert "late-call" in {v.job_id for r in after.routes for v in r.visits}
+    assert {t.technician_id for t in after.stats.technicians} == {r.technician_id for r in after.routes if r.visits}
+    shifts = {t["id"]: t["shift"]["end"] for t in day["technicians"]}
+    for r in after.routes:
+        end = json_format.Parse(f'"{shifts[r.technician_id]}"', type(r.end)())
+        assert r.end.seconds <= end.seconds + 3600
+    day["jobs"].append(like)
+    check = stub.Validate(pb.ValidateRequest(request=to_proto(day), plan=after), timeout=30)
+    assert check.feasible, [v.message for v in check.violations]
