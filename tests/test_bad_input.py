@@ -193,6 +193,9 @@ def mutate(day: dict[str, Any], kind: str, i: int, pick: int) -> None:
         mutate_shifts(tech, pick)
     elif kind == "days":
         job["earliest_day"], job["latest_day"] = BAD_DAYS[pick % len(BAD_DAYS)], BAD_DAYS[(pick // 8) % len(BAD_DAYS)]
+    elif kind == "crew":
+        job["technicians_required"] = [0, 1, 2, 3, 4, -1, 2**31 - 1][pick % 7]
+        job["required_skills_any_member"] = [[], ["hvac"], ["nobody_has_this"], [""], ["x" * 5000]][(pick // 7) % 5]
     elif kind == "preferred":
         job["preferred_technician_ids"] = [*BAD_IDS, "mike", "rosa"][pick % 3 :][: 1 + pick % 4]
 
@@ -234,7 +237,7 @@ KINDS = [
     "coordinate", "job_id", "duplicate_id", "tech_id", "window", "many_windows", "shift", "break",
     "service_duration", "respond_within", "priority", "travel_model", "time_limit", "emergency_weight", "parts",
     "skills", "pin", "matrix", "empty", "start_time", "plan_id", "phone", "location_missing", "time_zone",
-    "overtime", "balance", "shifts", "days", "preferred",
+    "overtime", "balance", "shifts", "days", "preferred", "crew",
 ]  # fmt: skip
 
 MUTATIONS = st.lists(

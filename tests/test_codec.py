@@ -319,6 +319,8 @@ ADDED_SINCE = {
     "earliest_day",  # Job: several days (issue 21)
     "latest_day",
     "preferred_technician_ids",
+    "technicians_required",  # Job: crews (issue 21)
+    "required_skills_any_member",
 }
 
 

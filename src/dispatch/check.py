@@ -33,6 +33,8 @@ Rules (``code``: meaning):
   that could take its place is dropped, and so on up. A job the search says it had no time
   to try (``TIME_LIMIT_REACHED``) is not held to it.
 - ``TOTALS``: the plan's totals are the sums of its routes.
+- ``CREW``: a job for several technicians is served by all of them (different technicians) or by
+  none, and their services start together (within ``CREW_SLACK`` seconds) unless one has begun.
 """
 
 from __future__ import annotations
@@ -53,10 +55,17 @@ from dispatch.domain import (
     Technician,
     TimeWindow,
     UnassignedReason,
+    VisitStatus,
+    group_of,
+    is_member,
     may_serve,
+    person_of,
     with_warnings,
 )
 from dispatch.matrix import DayMatrix
+
+#: How far apart (s) the technicians of one job may start it.
+CREW_SLACK = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,7 +142,28 @@ class _Checker:
             self.check_route(route)
         self.check_unassigned()
         self.check_totals()
+        self.check_crews()
         return self.found
+
+    def check_crews(self) -> None:
+        crews: dict[str, list[str]] = {}
+        for job in self.problem.jobs:
+            if is_member(job.id):
+                crews.setdefault(group_of(job.id), []).append(job.id)
+        served = {v.job_id: (r.technician_id, v) for r in self.plan.routes for v in r.visits}
+        for gid, ids in crews.items():
+            visits = [served[j] for j in ids if j in served]
+            if not visits:
+                continue
+            if len(visits) < len(ids):
+                self.add("CREW", f"needs {len(ids)} technicians, {len(visits)} assigned", job_id=gid)
+                continue
+            if len({person_of(t) for t, _ in visits}) < len(visits):
+                self.add("CREW", "one technician holds two of its places", job_id=gid)
+            starts = [v.start for _, v in visits]
+            planned = all(v.status is VisitStatus.PLANNED for _, v in visits)
+            if planned and max(starts) - min(starts) > CREW_SLACK:
+                self.add("CREW", f"its technicians start {(max(starts) - min(starts)) // 60} min apart", job_id=gid)
 
     # ------------------------------------------------------------------ coverage
 
@@ -310,6 +340,8 @@ class _Checker:
                 self.add("REASON", f"reason is {u.reason.value} but {qualified[0].id!r} is qualified", job_id=job.id)
             if u.reason is UnassignedReason.PARTS_UNAVAILABLE and stocked:
                 self.add("REASON", f"reason is {u.reason.value} but {stocked[0].id!r} carries the parts", job_id=job.id)
+            if is_member(job.id):
+                continue  # a job for several technicians goes in whole or not at all: the rules below are a visit's
             if u.reason is not UnassignedReason.TIME_LIMIT_REACHED:
                 self.check_inversion(job, k)
             if job.priority is Priority.EMERGENCY:
@@ -374,8 +406,8 @@ class _Checker:
             if job.pinned_technician_id and not may_serve(job.pinned_technician_id, tech.id):
                 continue
             for pos, other in enumerate(order):
-                if self.problem.jobs[other].priority >= job.priority:
-                    continue
+                if self.problem.jobs[other].priority >= job.priority or is_member(self.problem.jobs[other].id):
+                    continue  # (a crew's visit goes with its crew: its place is not one visit's)
                 swapped = [*order[:pos], k, *order[pos + 1 :]]
                 if route_fits(self.problem, self.matrix, v, swapped):
                     self.add(

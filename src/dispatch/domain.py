@@ -199,6 +199,20 @@ def shift_of(technician_id: str) -> str:
     return technician_id.partition(SHIFT_SEPARATOR)[2]
 
 
+def member_id(job_id: str, member: int) -> str:
+    """The id the planner knows one technician's part of a job for several by."""
+    return f"{job_id}{SHIFT_SEPARATOR}{member}"
+
+
+def group_of(job_id: str) -> str:
+    """The job of a planner job id (``member_id``; a job for one technician: itself)."""
+    return job_id.partition(SHIFT_SEPARATOR)[0]
+
+
+def is_member(job_id: str) -> bool:
+    return SHIFT_SEPARATOR in job_id
+
+
 def may_serve(pinned_or_preferred: str, technician_id: str) -> bool:
     """Whether a pin (or preference) naming a technician covers planner id ``technician_id``: the
     technician's own id covers each of their shifts."""
@@ -256,6 +270,9 @@ class Job:
     latest_day: str = ""
     #: Soft: these technicians, if it costs no more than ``SolveOptions.reassign_penalty``.
     preferred_technician_ids: frozenset[str] = frozenset()
+    #: A job for several technicians together; the planner sees one job per member (``dispatch.horizon``).
+    technicians_required: int = 1
+    required_skills_any_member: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,7 +45,7 @@ from dispatch.errors import (
     VersionConflictError,
 )
 from dispatch.eta import EtaEvent, EtaKind, eta_events
-from dispatch.horizon import expand
+from dispatch.horizon import expand, with_members
 from dispatch.matrix import DayMatrix, ExplicitProvider, GreatCircleProvider, MatrixProvider, day_matrix
 from dispatch.matrix.cached_provider import CachedProvider
 from dispatch.matrix.geocode import place
@@ -371,6 +371,7 @@ class PlanningService:
         by = Budget.start(0.0, deadline, self.settings.deadline_margin).answer_by()
         validate(problem, limits=self.settings.limits, travel_models=self.travel_models, violations=shape)
         problem = expand(dataclasses.replace(problem, time_zone=problem.time_zone or self.time_zone))
+        plan = with_members(problem, plan)
         with self.admission.reserve(self.cost(problem)):
             problem, matrix = self._travel(problem, deadline=by)
             return check_plan(problem, matrix.departing(departures(problem, matrix, plan)), plan)

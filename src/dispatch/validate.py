@@ -28,7 +28,7 @@ from dispatch.domain import (
     person_of,
 )
 from dispatch.errors import FieldViolation, ProblemError
-from dispatch.horizon import MAX_HORIZON_DAYS, MAX_SHIFTS, local_day
+from dispatch.horizon import MAX_CREW, MAX_HORIZON_DAYS, MAX_SHIFTS, local_day
 
 DAY = 86_400
 #: The largest weight of a second of service time against a second of travel (promise_weight,
@@ -346,6 +346,9 @@ class _Checker:
                 self.bad(f"{path}.{name}", "too far from start_time")
         if days[0][1] and days[1][1] and days[1][1] < days[0][1]:
             self.bad(f"{path}.latest_day", "before earliest_day")
+        if not 1 <= job.technicians_required <= MAX_CREW:
+            self.bad(f"{path}.technicians_required", f"must be between 1 and {MAX_CREW}")
+        self.names(job.required_skills_any_member, f"{path}.required_skills_any_member")
         if len(job.preferred_technician_ids) > self.limits.max_technicians:
             self.bad(f"{path}.preferred_technician_ids", f"at most {self.limits.max_technicians}")
         for tid in sorted(job.preferred_technician_ids)[: self.limits.max_technicians]:

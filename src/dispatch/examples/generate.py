@@ -107,13 +107,16 @@ def generate(
     emergencies: int | None = None,
     two_windows: float = 0.1,
     tight_parts: bool = False,
+    crews: float = 0.0,
 ) -> dict[str, Any]:
     """A day as a ``SolveRequest`` dict: ``technicians`` split over the trades, ``jobs`` jobs.
 
     ``emergencies`` jobs (default about 3 %, at least 2 when there are 20 or more) must be
     reached within the hour; about 1 in 30 is a follow-up pinned to a technician. A morning
     booking offers a second window in the late afternoon with probability ``two_windows``;
-    ``tight_parts`` halves every van's stock (at least one of each part carried).
+    ``tight_parts`` halves every van's stock (at least one of each part carried). A ``crews`` share of
+    the jobs (never an emergency or a pinned follow-up) needs two technicians together: every one of
+    them of the trade, the job's certifications held by at least one (``required_skills_any_member``).
     """
     rng = random.Random(seed)
     crew = [_technician(rng, k, day) for k in range(technicians)]
@@ -134,6 +137,14 @@ def generate(
         if owners and job.get("priority") != "EMERGENCY":
             job["pinned_technician_id"] = rng.choice(owners)["id"]
             job["service_type"] += " (follow-up)"
+    pairs = random.Random(seed + 2)  # its own draws: the day without crews is the same day
+    for job in out:
+        if job.get("priority") == "EMERGENCY" or job.get("pinned_technician_id") or pairs.random() >= crews:
+            continue
+        job["technicians_required"] = 2
+        job["required_skills_any_member"] = job["required_skills"][1:]
+        job["required_skills"] = job["required_skills"][:1]
+        job["service_type"] += " (two-person)"
     return {
         "plan_id": f"denver-{day.isoformat()}-{technicians}x{jobs}",
         "start_time": stamp(at(day, 7.5)),
@@ -284,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emergencies", type=int, help="number of emergencies (default: about 3 %% of the jobs)")
     parser.add_argument("--two-windows", type=float, default=0.1, help="share of morning bookings with a second window")
     parser.add_argument("--tight-parts", action="store_true", help="halve every van's stock")
+    parser.add_argument("--crews", type=float, default=0.0, help="share of jobs that need two technicians together")
     parser.add_argument("--time-limit", help="options.time_limit, e.g. 30s")
     parser.add_argument("--out", type=Path, help="write here (default: stdout)")
     args = parser.parse_args(argv)
@@ -295,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         emergencies=args.emergencies,
         two_windows=args.two_windows,
         tight_parts=args.tight_parts,
+        crews=args.crews,
     )
     if args.time_limit:
         request["options"]["time_limit"] = args.time_limit

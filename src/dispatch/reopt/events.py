@@ -37,10 +37,12 @@ from dispatch.domain import (
     Unassign,
     VisitFact,
     evolve,
+    group_of,
+    is_member,
     person_of,
 )
 from dispatch.errors import FieldViolation, ProblemError
-from dispatch.horizon import vehicles, with_days
+from dispatch.horizon import members, vehicles, with_days
 from dispatch.validate import DEFAULT_LIMITS, EventChecker, Limits
 
 #: How far in the future (s) a progress report's time may lie (clocks of phones and servers differ).
@@ -136,6 +138,16 @@ class _Day:
     # ------------------------------------------------------------------ one event
 
     def apply(self, path: str, event: Event) -> None:
+        job_id = getattr(event, "job_id", "")
+        crew = self.crew(job_id) if job_id and job_id not in self.jobs else []
+        if crew and isinstance(event, (CancelJob, Delay, Unassign, Release)):
+            for member in crew:  # a job several technicians do: each of them
+                self.apply(path, dataclasses.replace(event, job_id=member))
+            return
+        if crew and isinstance(event, TechnicianProgress):
+            event = dataclasses.replace(event, job_id=self.member_for(event.technician_id, crew))
+        elif crew and isinstance(event, Assign):
+            event = dataclasses.replace(event, job_id=crew[0])
         if isinstance(event, NewJob):
             self.new_job(f"{path}.new_job", event.job)
         elif isinstance(event, CancelJob):
@@ -158,6 +170,20 @@ class _Day:
             self.lock_route(f"{path}.lock_route", event)
         else:  # pragma: no cover (the converter only builds the types above)
             self.bad(path, f"unknown event {type(event).__name__}")
+
+    def crew(self, job_id: str) -> list[str]:
+        """The planner jobs of a job for several technicians (``member_id``), open or not."""
+        return sorted(j for j in {*self.jobs, *self.facts, *self.cancelled} if is_member(j) and group_of(j) == job_id)
+
+    def member_for(self, technician_id: str, crew: list[str]) -> str:
+        """The member a technician reports on: theirs already, else one nobody has reported on."""
+        tech = self.techs.get(technician_id) or self.shift_at(technician_id)
+        mine = tech.id if tech is not None else technician_id
+        for job_id in crew:
+            fact = self.facts.get(job_id)
+            if fact is not None and fact.technician_id == mine:
+                return job_id
+        return next((j for j in crew if j not in self.facts and j in self.jobs), crew[0])
 
     def open_job(self, path: str, job_id: str) -> Job | None:
         """The job ``job_id`` if it is in the day and not done (else a violation at ``path``)."""
@@ -192,7 +218,7 @@ class _Day:
     def new_job(self, path: str, job: Job) -> None:
         before = len(self.check.violations)
         self.check.job(path, job, set(self.techs) | {person_of(t) for t in self.techs})
-        if job.id in self.jobs or job.id in self.cancelled:
+        if job.id in self.jobs or job.id in self.cancelled or self.crew(job.id):
             self.bad(f"{path}.id", f"a job {job.id[:40]!r} is already in the plan")
         if len(self.jobs) >= self.check.limits.max_jobs:
             self.bad(path, f"the plan would exceed {self.check.limits.max_jobs} jobs")
@@ -201,7 +227,8 @@ class _Day:
             if dated is None:
                 self.bad(f"{path}.time_windows", "no time window falls between earliest_day and latest_day")
             else:
-                self.jobs[job.id] = dated
+                for member in members(dated):  # one per technician it needs
+                    self.jobs[member.id] = member
 
     def cancel_job(self, path: str, job_id: str) -> None:
         job = self.open_job(f"{path}.job_id", job_id)

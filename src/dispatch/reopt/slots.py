@@ -37,6 +37,7 @@ from dispatch.reopt.suggest import (
     TechnicianOption,
     as_job_field,
     baseline,
+    one_technician,
     options_for,
 )
 
@@ -91,7 +92,7 @@ def suggest_slots(
 ) -> SlotSuggestions:
     """The slots that fit ``ask``'s job into its stored plan, best first (see the module docstring)."""
     began = time.monotonic()
-    bad = [*(shape or []), *_limits(ask)]
+    bad = [*(shape or []), *_limits(ask), *one_technician(ask.job)]
     probe = Replan(
         plan_id=ask.plan_id, time=ask.time, events=(NewJob(job=ask.job),), expected_version=ask.expected_version
     )

@@ -92,6 +92,17 @@ class Suggestions:
     time_zone: str = ""
 
 
+def one_technician(job: Job) -> list[FieldViolation]:
+    """Suggestions are for a job one technician does (a crew's places are chosen together by a re-plan)."""
+    if job.technicians_required > 1:
+        return [
+            FieldViolation(
+                "job.technicians_required", "suggestions are for a job of one technician: book a crew with Reoptimize"
+            )
+        ]
+    return []
+
+
 def suggest(
     host: Host, ask: SuggestRequest, shape: list[FieldViolation] | None = None, *, deadline: float | None = None
 ) -> Suggestions:
@@ -105,6 +116,7 @@ def suggest(
     bad = list(shape or [])
     if not 0 <= ask.max_options <= MAX_OPTIONS:
         bad.append(FieldViolation("max_options", f"must be between 0 and {MAX_OPTIONS}"))
+    bad += one_technician(ask.job)
     try:
         options, day, state = day_after(host, as_replan, record, None)
     except ProblemError as exc:  # bad options or a bad job: said with the rest of the request's faults
@@ -212,6 +224,7 @@ def options_for(ready: Prepared, job_id: str, base: Baseline | None = None) -> t
             continue
         insertion.eligible[j] = {v}
         trial = {w: list(r) for w, r in (repaired if redo else routes).items()}
+        insertion.unpin()  # each technician is tried from the same routes: no crew start of the last one held
         insertion.fill(trial, [j, *rest] if redo else [j])
         if j not in trial[v]:
             out.append(
@@ -264,6 +277,7 @@ def options_for(ready: Prepared, job_id: str, base: Baseline | None = None) -> t
             )
         )
     insertion.eligible[j] = eligible
+    insertion.unpin()
     return _noted(rank(out, urgent))
 
 

@@ -7,6 +7,7 @@ meaning. Timestamps become integer seconds from the plan epoch (``start_time``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Iterable
@@ -52,6 +53,8 @@ from dispatch.domain import (
     UnassignedReason,
     Visit,
     VisitStatus,
+    group_of,
+    is_member,
     known_zone,
     person_of,
     shift_of,
@@ -191,6 +194,8 @@ class _Parser:
             earliest_day=j.earliest_day,
             latest_day=j.latest_day,
             preferred_technician_ids=frozenset(j.preferred_technician_ids),
+            technicians_required=j.technicians_required or 1,
+            required_skills_any_member=frozenset(j.required_skills_any_member),
         )
 
 
@@ -459,7 +464,7 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
         to_version=d.to_version,
         reassigned=[
             pb.Reassignment(
-                job_id=r.job_id,
+                job_id=group_of(r.job_id),
                 from_technician_id=person_of(r.from_technician_id),
                 to_technician_id=person_of(r.to_technician_id),
             )
@@ -467,7 +472,7 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
         ],
         resequenced=[
             pb.Resequence(
-                job_id=r.job_id,
+                job_id=group_of(r.job_id),
                 technician_id=person_of(r.technician_id),
                 old_position=r.old_position,
                 new_position=r.new_position,
@@ -475,11 +480,12 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
             for r in d.resequenced
         ],
         newly_unassigned=[
-            pb.Unassigned(job_id=u.job_id, reason=_REASON_TO_PB[u.reason], detail=u.detail) for u in d.newly_unassigned
+            pb.Unassigned(job_id=group_of(u.job_id), reason=_REASON_TO_PB[u.reason], detail=u.detail)
+            for u in d.newly_unassigned
         ],
         eta_changes=[
             pb.EtaChange(
-                job_id=c.job_id,
+                job_id=group_of(c.job_id),
                 technician_id=person_of(c.technician_id),
                 old_start=timestamp(epoch, c.old_start),
                 new_start=timestamp(epoch, c.new_start),
@@ -488,7 +494,9 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
             for c in d.eta_changes
         ],
         newly_assigned=[
-            pb.Assignment(job_id=a.job_id, technician_id=person_of(a.technician_id), start=timestamp(epoch, a.start))
+            pb.Assignment(
+                job_id=group_of(a.job_id), technician_id=person_of(a.technician_id), start=timestamp(epoch, a.start)
+            )
             for a in d.newly_assigned
         ],
         broken_promises=list(d.broken_promises),
@@ -519,6 +527,18 @@ def _invoice(parser: _Parser, p: pb.Progress, path: str) -> Invoice | None:
     return Invoice(number=p.invoice.number, total=p.invoice.total, payment_link=p.invoice.payment_link)
 
 
+def _one_per_job(unassigned: Iterable[Unassigned]) -> list[Unassigned]:
+    """Unassigned entries by the console's job ids: a job for several technicians once."""
+    seen: set[str] = set()
+    out = []
+    for u in unassigned:
+        job_id = group_of(u.job_id)
+        if job_id not in seen:
+            seen.add(job_id)
+            out.append(dataclasses.replace(u, job_id=job_id))
+    return out
+
+
 def plan_to_proto(plan: Plan) -> pb.Plan:
     e = plan.epoch
     load = workload(plan.routes)
@@ -540,7 +560,8 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
                 return_travel_source=r.return_travel_source,
                 visits=[
                     pb.Visit(
-                        job_id=v.job_id,
+                        job_id=group_of(v.job_id),
+                        visit_group_id=group_of(v.job_id) if is_member(v.job_id) else "",
                         arrival=timestamp(e, v.arrival),
                         start=timestamp(e, v.start),
                         end=timestamp(e, v.end),
@@ -556,7 +577,8 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
             for r in plan.routes
         ],
         unassigned=[
-            pb.Unassigned(job_id=u.job_id, reason=_REASON_TO_PB[u.reason], detail=u.detail) for u in plan.unassigned
+            pb.Unassigned(job_id=u.job_id, reason=_REASON_TO_PB[u.reason], detail=u.detail)
+            for u in _one_per_job(plan.unassigned)
         ],
         stats=pb.PlanStats(
             total_travel_duration=duration(plan.stats.total_travel_duration),
@@ -564,8 +586,8 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
             objective=plan.stats.objective,
             solver_status=plan.stats.solver_status,
             solve_time=duration(plan.stats.solve_time),
-            jobs_assigned=len(plan.assigned_job_ids),
-            jobs_unassigned=len(plan.unassigned),
+            jobs_assigned=len({group_of(j) for j in plan.assigned_job_ids}),
+            jobs_unassigned=len(_one_per_job(plan.unassigned)),
             warnings=list(plan.stats.warnings),
             travel_source=plan.stats.travel_source,
             travel_requests=plan.stats.travel_requests,
@@ -669,7 +691,7 @@ def eta_to_proto(e: EtaEvent) -> pb.EtaUpdate:
         plan_id=e.plan_id,
         version=e.version,
         kind=_ETA_KIND_TO_PB[e.kind],
-        job_id=e.job_id,
+        job_id=group_of(e.job_id),
         technician_id=person_of(e.technician_id),
         eta=at(e.eta),
         window_start=at(e.window_start),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from dispatch.domain import Plan, PlanStats, Problem, Unassigned, with_routes
+from dispatch.solver.groups import synchronise
 from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import Screening, capacity_exhausted, time_limit_reached
 
@@ -25,12 +26,18 @@ def routes_plan(
     A job that passed screening and is not served is ``CAPACITY_EXHAUSTED`` if it is in ``tried``
     (it was tried against these routes and fits nowhere), else ``TIME_LIMIT_REACHED``.
     """
-    out = []
-    for v, route in sorted(routes.items()):
-        if route:
-            out.append(timer.route(v, route))
+    routes, apart, pinned = synchronise(
+        problem, timer, routes, screening.eligible
+    )  # jobs for several technicians: together
+    try:
+        out = [timer.route(v, route) for v, route in sorted(routes.items()) if route]
+    finally:
+        for j, windows in pinned.items():
+            timer.windows[j] = windows
     served = {j for r in routes.values() for j in r}
-    unassigned = [_left_out(problem, screening, j, tried) for j in range(len(problem.jobs)) if j not in served]
+    unassigned = [
+        apart.get(j) or _left_out(problem, screening, j, tried) for j in range(len(problem.jobs)) if j not in served
+    ]
     stats = PlanStats(objective=objective, solver_status=status, solve_time=solve_time)
     return with_routes(
         Plan(plan_id=problem.plan_id, epoch=problem.epoch), out, unassigned=tuple(unassigned), stats=stats

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from dispatch.domain import Priority, Problem
 from dispatch.matrix import DayMatrix
+from dispatch.solver.groups import synchronise
 from dispatch.solver.objective import Objective
 from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import Screening
@@ -62,6 +63,8 @@ class Insertion:
         self.closed: dict[int, int] = {}
         #: Jobs that keep their place: never displaced for another (a locked or times-only route's).
         self.fixed: set[int] = set()
+        #: Crews' service starts ``fill`` pinned in the timer: job index -> its windows before.
+        self.pinned: dict[int, list[tuple[int, int]]] = {}
         self._earliest: dict[tuple[int, tuple[int, ...]], list[int]] = {}  # earliest service starts
         self._latest: dict[tuple[int, tuple[int, ...]], list[int]] = {}
 
@@ -71,6 +74,33 @@ class Insertion:
         return None if timing is None else self.objective.route_cost(v, route, timing)
 
     def fill(
+        self, routes: Routes, pool: Iterable[int], *, deadline: float | None = None, whole_if_small: bool = False
+    ) -> set[int]:
+        """``_fill``; then, on a day with jobs for several technicians, each crew is started together
+        (``groups.synchronise``) or taken off, and the jobs left over are tried again in the room that
+        made. The crews' starts stay pinned in the timer (the plan is built with them; ``unpin``)."""
+        pool = set(pool)
+        tried = self._fill(routes, pool, deadline=deadline, whole_if_small=whole_if_small)
+        if not self.timer.crew:
+            return tried
+        synced, apart, pinned = synchronise(self.problem, self.timer, routes, self.screening.eligible)
+        for j, windows in pinned.items():
+            self.pinned.setdefault(j, windows)
+        routes.update(synced)
+        served = {j for r in routes.values() for j in r}
+        again = [j for j in tried | (pool - served) if j not in self.timer.crew and j not in served]
+        if apart and again:
+            tried = self._fill(routes, again, deadline=deadline, whole_if_small=whole_if_small)
+        return (tried | set(apart)) - {j for r in routes.values() for j in r}
+
+    def unpin(self) -> None:
+        """Undo the crews' starts ``fill`` pinned in the timer (a caller trying one change after
+        another from the same routes: ``SuggestTechnicians``)."""
+        for j, windows in self.pinned.items():
+            self.timer.windows[j] = windows
+        self.pinned.clear()
+
+    def _fill(
         self, routes: Routes, pool: Iterable[int], *, deadline: float | None = None, whole_if_small: bool = False
     ) -> set[int]:
         """Place the jobs of ``pool`` into ``routes`` (changed in place) until ``deadline``

@@ -199,6 +199,7 @@ class Search:
             scale = min(8.0, max(scale, (time.monotonic() - began) / max(expected, 1e-3)))
             self.stats["parts"] += 1
             for v, route in (routes or {}).items():
+                route = self.timer.apart(route)  # VROOM cannot keep a crew's members on different vans
                 timing = self.timer.timing(v, route)
                 if timing is not None:
                     self._set(v, route, timing)
@@ -409,6 +410,7 @@ class Search:
         if new is None:
             return
         timings = {}
+        new = {v: self.timer.apart(r) for v, r in new.items()}
         for v in techs:
             timing = self.timer.timing(v, new.get(v, []))
             if timing is None:

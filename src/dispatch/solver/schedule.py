@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dispatch.domain import Problem, Route, ScheduledBreak, Visit
+from dispatch.domain import Problem, Route, ScheduledBreak, Visit, group_of, is_member
 from dispatch.matrix import DayMatrix
 from dispatch.solver.screen import pending_breaks, service_windows, shift_bounds
 
@@ -50,6 +50,24 @@ class RouteTimer:
             sorted((b.window.start, b.window.end - b.duration, b.duration) for b in pending_breaks(t))
             for t in problem.technicians
         ]
+        #: Jobs for several technicians: each member's job (``domain.group_of``), so that no route
+        #: holds two members of one (``apart``); empty when the day has none.
+        self.crew = {j: group_of(job.id) for j, job in enumerate(problem.jobs) if is_member(job.id)}
+
+    def apart(self, route: Sequence[int]) -> list[int]:
+        """``route`` with at most one member of each job for several technicians (the first kept)."""
+        if not self.crew:
+            return list(route)
+        seen: set[str] = set()
+        out = []
+        for j in route:
+            gid = self.crew.get(j)
+            if gid is not None:
+                if gid in seen:
+                    continue
+                seen.add(gid)
+            out.append(j)
+        return out
 
     def earliest(self, j: int, t: int) -> int | None:
         """The first service start of job ``j`` at or after ``t`` (``None``: every window has passed)."""
@@ -123,6 +141,8 @@ class RouteTimer:
         bounds = self.bounds[v]
         if bounds is None:
             return None if route else Timing(0, [], [], 0, [], 0)
+        if self.crew and len(self.apart(route)) < len(route):
+            return None  # one technician cannot be two of a job's crew
         lo, hi = bounds
         m, jobs = self.matrix, self.problem.jobs
         tech = self.problem.technicians[v]

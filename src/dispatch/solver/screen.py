@@ -101,7 +101,7 @@ def screen(problem: Problem, matrix: DayMatrix) -> Screening:
             eligible.append([])
             unassigned[j] = Unassigned(job_id=job.id, reason=UnassignedReason.ADDRESS_NOT_FOUND, detail=unplaced)
             continue
-        key = (job.pinned_technician_id, job.required_skills, job.required_tools)
+        key = (job.pinned_technician_id, job.required_skills | job.required_skills_any_member, job.required_tools)
         qualified = qualified_for.get(key)
         if qualified is None:  # technicians qualified for one combination of needs, asked once
             candidates = everyone
@@ -117,7 +117,11 @@ def screen(problem: Problem, matrix: DayMatrix) -> Screening:
 
 
 def _qualified(tech: Technician, job: Job) -> bool:
-    return job.required_skills <= tech.skills and job.required_tools <= tech.tools
+    return (
+        job.required_skills <= tech.skills
+        and job.required_tools <= tech.tools
+        and job.required_skills_any_member <= tech.skills
+    )
 
 
 def _eligible(

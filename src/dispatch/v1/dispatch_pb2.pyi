@@ -230,7 +230,7 @@ class Customer(_message.Message):
     def __init__(self, name: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "location", "service_duration", "time_windows", "required_skills", "required_tools", "required_parts", "priority", "pinned_technician_id", "customer", "service_type", "respond_within", "earliest_day", "latest_day", "preferred_technician_ids")
+    __slots__ = ("id", "location", "service_duration", "time_windows", "required_skills", "required_tools", "required_parts", "priority", "pinned_technician_id", "customer", "service_type", "respond_within", "earliest_day", "latest_day", "preferred_technician_ids", "technicians_required", "required_skills_any_member")
     class RequiredPartsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +253,8 @@ class Job(_message.Message):
     EARLIEST_DAY_FIELD_NUMBER: _ClassVar[int]
     LATEST_DAY_FIELD_NUMBER: _ClassVar[int]
     PREFERRED_TECHNICIAN_IDS_FIELD_NUMBER: _ClassVar[int]
+    TECHNICIANS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_SKILLS_ANY_MEMBER_FIELD_NUMBER: _ClassVar[int]
     id: str
     location: Location
     service_duration: _duration_pb2.Duration
@@ -268,7 +270,9 @@ class Job(_message.Message):
     earliest_day: str
     latest_day: str
     preferred_technician_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., earliest_day: _Optional[str] = ..., latest_day: _Optional[str] = ..., preferred_technician_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    technicians_required: int
+    required_skills_any_member: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., service_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_windows: _Optional[_Iterable[_Union[TimeWindow, _Mapping]]] = ..., required_skills: _Optional[_Iterable[str]] = ..., required_tools: _Optional[_Iterable[str]] = ..., required_parts: _Optional[_Mapping[str, int]] = ..., priority: _Optional[_Union[Priority, str]] = ..., pinned_technician_id: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., service_type: _Optional[str] = ..., respond_within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., earliest_day: _Optional[str] = ..., latest_day: _Optional[str] = ..., preferred_technician_ids: _Optional[_Iterable[str]] = ..., technicians_required: _Optional[int] = ..., required_skills_any_member: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SolveOptions(_message.Message):
     __slots__ = ("time_limit", "travel_model", "reassign_penalty", "promise_weight", "traffic", "emergency_weight", "change_scope", "balance", "balance_weight", "travel_cost_per_hour")
@@ -327,7 +331,7 @@ class SolveRequest(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., technicians: _Optional[_Iterable[_Union[Technician, _Mapping]]] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ..., travel_matrix: _Optional[_Union[TravelMatrix, _Mapping]] = ..., request_id: _Optional[str] = ..., replace: bool = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class Visit(_message.Message):
-    __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters", "status", "travel_source")
+    __slots__ = ("job_id", "arrival", "start", "end", "travel_duration", "travel_distance_meters", "status", "travel_source", "visit_group_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARRIVAL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +340,7 @@ class Visit(_message.Message):
     TRAVEL_DISTANCE_METERS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TRAVEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    VISIT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     arrival: _timestamp_pb2.Timestamp
     start: _timestamp_pb2.Timestamp
@@ -344,7 +349,8 @@ class Visit(_message.Message):
     travel_distance_meters: int
     status: VisitStatus
     travel_source: str
-    def __init__(self, job_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_distance_meters: _Optional[int] = ..., status: _Optional[_Union[VisitStatus, str]] = ..., travel_source: _Optional[str] = ...) -> None: ...
+    visit_group_id: str
+    def __init__(self, job_id: _Optional[str] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., travel_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., travel_distance_meters: _Optional[int] = ..., status: _Optional[_Union[VisitStatus, str]] = ..., travel_source: _Optional[str] = ..., visit_group_id: _Optional[str] = ...) -> None: ...
 
 class ScheduledBreak(_message.Message):
     __slots__ = ("start", "end")
