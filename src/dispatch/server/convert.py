@@ -480,8 +480,8 @@ def diff_to_proto(d: PlanDiff, epoch: int) -> pb.PlanDiff:
             for r in d.resequenced
         ],
         newly_unassigned=[
-            pb.Unassigned(job_id=group_of(u.job_id), reason=_REASON_TO_PB[u.reason], detail=u.detail)
-            for u in d.newly_unassigned
+            pb.Unassigned(job_id=u.job_id, reason=_REASON_TO_PB[u.reason], detail=u.detail)
+            for u in _one_per_job(d.newly_unassigned)
         ],
         eta_changes=[
             pb.EtaChange(
