@@ -19,7 +19,7 @@ from tests.support.status import field_violations
 def crew_day(plan_id: str) -> dict:
     day = generate(technicians=12, jobs=60, seed=5, crews=0.2)
     day["plan_id"] = plan_id
-    day["options"]["time_limit"] = "1s"
+    day["options"]["time_limit"] = "3s"
     return day
 
 

@@ -25,7 +25,7 @@ DAYS = [date(2026, 3, 3) + timedelta(days=k) for k in range(3)]
 def week(plan_id: str, *, technicians: int = 3, jobs: int = 30, flexible: float = 0.3) -> dict:
     day = generate_week(technicians=technicians, jobs=jobs, days=3, seed=4, flexible=flexible)
     day["plan_id"] = plan_id
-    day["options"]["time_limit"] = "1s"
+    day["options"]["time_limit"] = "3s"
     return day
 
 

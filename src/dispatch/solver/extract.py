@@ -26,9 +26,8 @@ def routes_plan(
     A job that passed screening and is not served is ``CAPACITY_EXHAUSTED`` if it is in ``tried``
     (it was tried against these routes and fits nowhere), else ``TIME_LIMIT_REACHED``.
     """
-    routes, apart, pinned = synchronise(
-        problem, timer, routes, screening.eligible
-    )  # jobs for several technicians: together
+    # Jobs for several technicians start together (``groups``): the routes as synchronised.
+    routes, apart, pinned = synchronise(problem, timer, routes, screening.eligible)
     try:
         out = [timer.route(v, route) for v, route in sorted(routes.items()) if route]
     finally:

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dispatch.domain import Problem, Unassigned, UnassignedReason, group_of, is_member, person_of
+from dispatch.domain import Problem, Unassigned, UnassignedReason, person_of
 from dispatch.solver.schedule import RouteTimer
 
 
-def groups(problem: Problem) -> dict[str, list[int]]:
-    """Job indices of each group with more than one member in ``problem``."""
+def groups(timer: RouteTimer) -> dict[str, list[int]]:
+    """Job indices of each group with more than one member in the timer's problem (``RouteTimer.crew``)."""
     out: dict[str, list[int]] = defaultdict(list)
-    for j, job in enumerate(problem.jobs):
-        if is_member(job.id):
-            out[group_of(job.id)].append(j)
+    for j, gid in sorted(timer.crew.items()):
+        out[gid].append(j)
     return {g: js for g, js in out.items() if len(js) > 1}
 
 
@@ -35,14 +34,14 @@ def synchronise(
     serve each job), or taken off (a new dict; lists copied); the
     members taken off with their reason; and the windows of ``timer`` it pinned (job index -> the
     windows before), for the caller to restore once the plan is built."""
-    crews = groups(problem)
+    crews = groups(timer)
     routes = {v: list(r) for v, r in routes.items()}
     dropped: dict[int, Unassigned] = {}
     saved: dict[int, list[tuple[int, int]]] = {}
     if not crews:
         return routes, dropped, saved
     where = {j: v for v, r in routes.items() for j in r}
-    for gid, js in sorted(crews.items()):
+    for _, js in sorted(crews.items()):
         placed = [j for j in js if j in where]
         if not placed:
             continue
@@ -79,7 +78,6 @@ def synchronise(
             continue
         for j in js:
             dropped[j] = Unassigned(job_id=problem.jobs[j].id, reason=UnassignedReason.CAPACITY_EXHAUSTED, detail=why)
-        _ = gid
     return routes, dropped, saved
 
 
@@ -99,7 +97,7 @@ def _place(
     least driving (of ``FIRST_PLACES``), the others at that start on other technicians' routes, each
     where it adds the least; ``False`` (nothing changed) if no such places exist."""
     first, others = js[0], js[1:]
-    for v, pos, start in _places(problem, timer, routes, eligible[first], first)[:FIRST_PLACES]:
+    for v, pos, start in _places(timer, routes, eligible[first], first)[:FIRST_PLACES]:
         before = {j: timer.windows[j] for j in js}
         for j in js:
             timer.windows[j] = [(start, start)]
@@ -110,7 +108,7 @@ def _place(
         for j in others:
             options = [
                 (u, p)
-                for u, p, _ in _places(problem, timer, trial, eligible[j], j)
+                for u, p, _ in _places(timer, trial, eligible[j], j)
                 if person_of(problem.technicians[u].id) not in persons
             ]
             if not options:
@@ -128,9 +126,7 @@ def _place(
     return False
 
 
-def _places(
-    problem: Problem, timer: RouteTimer, routes: dict[int, list[int]], vehicles: list[int], j: int
-) -> list[tuple[int, int, int]]:
+def _places(timer: RouteTimer, routes: dict[int, list[int]], vehicles: list[int], j: int) -> list[tuple[int, int, int]]:
     """``(technician, position, service start)`` where job ``j`` fits into ``routes``, the least added
     driving first."""
     m = timer.matrix
