@@ -3,6 +3,7 @@ redis-server on loopback."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import grpc
@@ -13,6 +14,19 @@ from dispatch.config import Settings
 from dispatch.server.app import DispatchServer
 from dispatch.v1 import dispatch_pb2_grpc
 from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """The root logger as it was before each test: a CLI test's ``logs.configure`` binds a handler
+    to the stderr pytest captured for that test, which is closed once the test ends; a thread of a
+    later test logging through it printed "--- Logging error ---" tracebacks."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

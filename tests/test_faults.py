@@ -155,12 +155,16 @@ def test_google_slow_or_over_its_quota_still_plans_within_the_deadline():
     from dispatch.matrix.google import GoogleSettings  # noqa: PLC0415
 
     google = GoogleSettings(api_key=GOOGLE_KEY, base_url=fake.base_url, retry_timeout=30.0, read_timeout=5.0)
-    srv = DispatchServer(Settings(worker_niceness=0, workers=1, google=google), host="127.0.0.1", port=0)
+    # The answer leaves ``deadline_margin`` before the caller's deadline: 1.5 s (0.5 s by default) so that
+    # a pause of this machine after the search (a slow CI run once took more than 0.5 s) cannot decide
+    # the verdict; the travel deadline is then 2.5 s, and "slow:4" is still past it.
+    settings = Settings(worker_niceness=0, workers=1, google=google, deadline_margin=1.5)
+    srv = DispatchServer(settings, host="127.0.0.1", port=0)
     srv.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
             stub = dispatch_pb2_grpc.DispatchStub(ch)
-            for failure in ("slow:4", "over_query_limit", "500"):  # slow: past the travel deadline (3.5 s)
+            for failure in ("slow:4", "over_query_limit", "500"):  # slow: past the travel deadline (2.5 s)
                 fake.reset()
                 fake.always = failure
                 day = small_day(jobs=6, time_limit="20s")  # more than the deadline allows
