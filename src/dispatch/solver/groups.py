@@ -73,7 +73,7 @@ def synchronise(
         for j in placed:
             routes[where[j]].remove(j)
             del where[j]
-        if _place(problem, timer, routes, eligible, js, saved):
+        if place(problem, timer, routes, eligible, js, saved):
             where.update({j: v for v, r in routes.items() for j in r if j in js})
             continue
         for j in js:
@@ -85,7 +85,7 @@ def synchronise(
 FIRST_PLACES = 12
 
 
-def _place(
+def place(
     problem: Problem,
     timer: RouteTimer,
     routes: dict[int, list[int]],

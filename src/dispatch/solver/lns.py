@@ -20,6 +20,12 @@ routes at a time for as long as the budget lasts.
 3. In a re-plan (the problem has commitments), every other neighbourhood is re-solved with
    its committed jobs held to their technician and promised window, so VROOM proposes
    changes the stability costs can accept.
+4. **Crews** (jobs for several technicians, ``groups``): VROOM cannot start two visits together,
+   so before it builds the day each crew is given a start where it fits on routes holding only
+   crews, its members pinned there (VROOM's ``within``); after the build, and every tenth of the
+   search, served crews are synchronised and re-pinned and unserved ones placed together. A
+   neighbourhood's result that serves part of a crew is refused, and a crew's members are never
+   offered one at a time.
 
 Routes are always timed by ``RouteTimer`` and costed by the objective here, never taken on
 VROOM's word.
@@ -38,6 +44,7 @@ import numpy as np
 
 from dispatch.domain import Balance, Priority, Problem
 from dispatch.matrix import DayMatrix
+from dispatch.solver.groups import groups, place, synchronise
 from dispatch.solver.insertion import Insertion
 from dispatch.solver.objective import Objective
 from dispatch.solver.schedule import RouteTimer, Timing
@@ -60,6 +67,12 @@ NEIGHBOURHOOD_JOBS = 60
 RELOCATE_SHARE = 0.3
 #: Seconds VROOM may search one neighbourhood.
 NEIGHBOURHOOD_TIMEOUT = 1.0
+#: Days with crews: the share of the search's time between two rounds of ``Search.crews`` (crews
+#: re-synchronised, the unserved ones placed together), and the fewest seconds between them.
+CREW_ROUND_SHARE = 0.1
+CREW_ROUND_MIN = 0.5
+#: Share of the construction budget for choosing the crews' starts before VROOM builds the day.
+CREWS_FIRST_SHARE = 0.25
 #: A neighbourhood seen before is solved with its drive costs up to this share higher at random.
 NOISE = 0.15
 #: An emergency served this many seconds after its earliest possible start is worth a
@@ -132,6 +145,15 @@ class Search:
         self.modes = {"held": [0, 0], "free": [0, 0]}
         self.stats = {"parts": 0, "neighbourhoods": 0, "improved": 0}
         self._insertion: Insertion | None = None
+        #: Jobs for several technicians (``groups``): each crew's members, and each member's windows
+        #: before ``crews`` pinned a served crew's members to one start (the timer's windows, and
+        #: VROOM's ``within`` in every neighbourhood), so that re-solving keeps them together.
+        self.crew_members = groups(timer)
+        self.crew_of = {j: gid for gid, js in self.crew_members.items() for j in js}
+        self._unpinned = {j: list(timer.windows[j]) for j in self.crew_of}
+        self.pins: dict[int, int] = {}
+        #: Members of the crews the last ``crews`` round could not place (tried against the routes).
+        self.crews_left: set[int] = set()
 
     # ------------------------------------------------------------------ state
 
@@ -160,6 +182,67 @@ class Search:
             if timing is not None:
                 self._set(v, route, timing)
 
+    def crews(self, until: float | None = None) -> None:
+        """Every crew served started together (``groups.synchronise``: at its latest member's start, or
+        placed anew together, or taken off), then each crew no member of which is served placed
+        together where it fits (``groups.place``) until ``until`` (``time.monotonic()``); the served
+        crews' starts pinned. VROOM places a crew's members as independent jobs: without this they
+        end the search apart and are dropped at the finish, their room taken by others."""
+        if not self.crew_members:
+            return
+        for j, windows in self._unpinned.items():  # a crew may start earlier now than where it was pinned
+            self.timer.windows[j] = windows
+        routes, _, _ = synchronise(self.problem, self.timer, self.routes, self.screening.eligible)
+        served = {j for r in routes.values() for j in r}
+        self.crews_left = set()
+        for js in self._crew_order():
+            if served.intersection(js):
+                continue
+            if (until is not None and time.monotonic() > until) or not place(
+                self.problem, self.timer, routes, self.screening.eligible, js, {}
+            ):
+                self.crews_left.update(js)
+        self.pins = {j: w[0][0] for j, w0 in self._unpinned.items() if (w := self.timer.windows[j]) != w0}
+        touched = {v for v, r in self.routes.items() if self.crew_of.keys() & set(r)}
+        touched |= {v for v, r in routes.items() if r != self.routes.get(v)}
+        for v in touched:
+            route = routes.get(v, [])
+            timing = self.timer.timing(v, route)
+            if timing is None:  # synchronise and place keep every route timed: never expected
+                log.warning("search: technician %d's route has no timing after the crews' round", v)
+                continue
+            self._set(v, route, timing)
+
+    def _crew_order(self) -> list[list[int]]:
+        """The crews' members, the most urgent crew first."""
+        return sorted(self.crew_members.values(), key=lambda js: (-int(self.objective.priority[js[0]]), js[0]))
+
+    def _crews_first(self, until: float) -> dict[int, tuple[int, int]]:
+        """Each crew's start, chosen before VROOM builds the day (VROOM cannot start two visits
+        together): the crews placed together one after the other, the most urgent first, on routes
+        that hold only crews (``groups.place``) until ``until``; their members pinned to those starts,
+        which are VROOM's ``within``. VROOM fits the other jobs around them (or leaves a crew out:
+        ``crews`` then places it again where the day has room)."""
+        if not self.crew_members:
+            return {}
+        routes: dict[int, list[int]] = {v: [] for v in range(len(self.problem.technicians))}
+        for js in self._crew_order():
+            if time.monotonic() > until:
+                break
+            place(self.problem, self.timer, routes, self.screening.eligible, js, {})
+        self.pins = {j: w[0][0] for j, w0 in self._unpinned.items() if (w := self.timer.windows[j]) != w0}
+        return {j: (t, t) for j, t in self.pins.items()}
+
+    def _whole(self, techs: Sequence[int], new: dict[int, list[int]]) -> bool:
+        """Whether ``new`` routes for ``techs`` leave every crew whole: all of its members served or none."""
+        if not self.crew_members:
+            return True
+        chosen = set(techs)
+        served = {j for v, r in self.routes.items() if v not in chosen for j in r if j in self.crew_of}
+        served |= {j for r in new.values() for j in r if j in self.crew_of}
+        gids = {self.crew_of[j] for j in served}
+        return all(all(j in served for j in self.crew_members[g]) for g in gids)
+
     # ------------------------------------------------------------------ parts
 
     def construct(self, deadline: float) -> None:
@@ -171,6 +254,7 @@ class Search:
         )
         left = sum(len(p.jobs) for p in parts)
         scale = 1.0  # VROOM's measured time over the estimate, as parts are built
+        within = self._crews_first(time.monotonic() + CREWS_FIRST_SHARE * max(0.0, deadline - time.monotonic()))
         for k, part in enumerate(parts):
             began = time.monotonic()
             share = max(0.0, deadline - began) * len(part.jobs) / max(left, 1)
@@ -190,6 +274,7 @@ class Search:
                 part.jobs,
                 exploration=exploration,
                 timeout=timeout,
+                within=within,
             )
             # VROOM searches until its timeout once its first local optima are reached: time past both
             # says the estimate is low for this day.
@@ -214,11 +299,16 @@ class Search:
         """Re-solve neighbourhoods until ``deadline`` (a neighbourhood is started only while the
         time one took on average is left)."""
         spent, tries = 0.0, 0
+        every = max(CREW_ROUND_MIN, CREW_ROUND_SHARE * (deadline - time.monotonic()))
+        crews_at = time.monotonic() + every
         while True:
             now = time.monotonic()
             average = spent / tries if tries else 0.05
             if now + average > deadline:
                 break
+            if self.crew_members and now >= crews_at:
+                self.crews(until=now + CREW_ROUND_SHARE * max(0.0, deadline - now))
+                crews_at = time.monotonic() + every
             busy = [v for v, r in self.routes.items() if r]
             if busy and self.objective.priced_days and self.rng.random() < RELOCATE_SHARE:
                 self._relocate(self._longest_day(busy) if self.rng.random() < 0.5 else self.rng.choice(busy))
@@ -234,7 +324,7 @@ class Search:
     def _neighbourhood(self) -> _Hood | None:
         """Routes to re-solve, the unserved jobs to offer them, and how (see ``vroom_routes``)."""
         late = self._late_emergencies()
-        unserved = self.unserved()
+        unserved = [j for j in self.unserved() if j not in self.crew_of]  # crews are placed together (crews)
         balancing = False
         busy = [v for v, r in self.routes.items() if r]
         fresh = (
@@ -296,6 +386,11 @@ class Search:
                     window = self.objective.window.get(j)
                     if window is not None and j not in within:
                         within[j] = window
+        for v in techs:
+            for j in self.routes[v]:
+                if j in self.pins:  # a crew's member keeps the start its crew shares
+                    lo, hi = within.get(j, (self.pins[j], self.pins[j]))
+                    within[j] = (max(lo, self.pins[j]), min(hi, self.pins[j]))
         capped = self.objective.priced_days and (balancing or self.rng.random() < 0.5)
         caps = self._caps(techs, extra) if capped else {}
         return _Hood(techs, extra, within, allowed, "held" if held else "free", caps)
@@ -417,6 +512,8 @@ class Search:
                 log.debug("search: VROOM's route for technician %d has no timing here", v)
                 return
             timings[v] = timing
+        if not self._whole(techs, new):
+            return
         old = self.objective.key(old_jobs, sum(self.costs[v] for v in techs))
         cost = sum(self.objective.route_cost(v, new.get(v, []), timings[v]) for v in techs)
         better = self.objective.key([j for v in techs for j in new.get(v, [])], cost)

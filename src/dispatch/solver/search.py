@@ -32,7 +32,7 @@ from dispatch.domain import Plan, Priority, Problem
 from dispatch.matrix import DayMatrix
 from dispatch.solver.extract import routes_plan
 from dispatch.solver.insertion import Insertion
-from dispatch.solver.lns import CONSTRUCTION_SHARE, Search
+from dispatch.solver.lns import CONSTRUCTION_SHARE, CREW_ROUND_SHARE, Search
 from dispatch.solver.model import Model, build
 from dispatch.solver.objective import Objective, drop_penalties
 from dispatch.solver.schedule import RouteTimer, Timing
@@ -101,6 +101,7 @@ def run(
     size = len(screening.eligible) * len(problem.technicians)
     finish_by = deadline - min(FINISH_MAX, max(FINISH_MIN, FINISH_COST * size))
     routes, status = None, "VROOM_LNS"
+    crews_left: set[int] = set()  # members of crews the search tried to place together, in vain
     if start is None and textbook(problem, screening, deadline - time.monotonic()):
         routes, status = _textbook(problem, matrix, screening, deadline=finish_by)
     # The search's own routes are loaded into OR-Tools' model when that fits the budget's share.
@@ -117,14 +118,16 @@ def run(
             status = "VROOM_LNS_FROM_START"
         else:
             search.construct(began + CONSTRUCTION_SHARE * (finish_by - began))
+        search.crews(until=time.monotonic() + CREW_ROUND_SHARE * max(0.0, finish_by - time.monotonic()))
         search.improve(finish_by)
         log.info("search: %s", search.stats)
-        routes = search.routes
+        routes, crews_left = search.routes, search.crews_left
     routes = {v: routes.get(v, []) for v in range(len(problem.technicians))}
     insertion = Insertion(problem, matrix, screening, objective, timer)
     served = {j for r in routes.values() for j in r}
     left = [j for j in range(len(problem.jobs)) if screening.eligible[j] and j not in served]
     tried = insertion.fill(routes, left, deadline=deadline - (check_time if check else 0.0), whole_if_small=True)
+    tried |= crews_left - {j for r in routes.values() for j in r}  # the routes only filled up since
     timings = {v: timer.timing(v, r) for v, r in routes.items() if r}
     cost = sum(objective.route_cost(v, r, t) for v, r in routes.items() if r and (t := timings[v]) is not None)
     if on_progress is not None:
