@@ -144,3 +144,60 @@ def test_suggestions_are_for_one_technician(stub):
             call(ask, timeout=60)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "job.technicians_required" in field_violations(err.value)
+
+
+def test_the_search_keeps_every_crew_whole_and_together_while_it_searches():
+    """``lns.Search``'s crews, step by step (in process): starts chosen before VROOM builds the day,
+    every crew served whole and together after each round, and a neighbourhood's result that serves
+    part of a crew refused. What the search finds in its time may vary; these hold whatever it finds."""
+    import time  # noqa: PLC0415
+
+    from dispatch.bootstrap import bootstrap  # noqa: PLC0415
+    from dispatch.config import Settings  # noqa: PLC0415
+    from dispatch.server.convert import problem_from_proto  # noqa: PLC0415
+    from dispatch.solver.lns import Search  # noqa: PLC0415
+    from dispatch.solver.objective import Objective  # noqa: PLC0415
+    from dispatch.solver.schedule import RouteTimer  # noqa: PLC0415
+    from dispatch.solver.screen import screen  # noqa: PLC0415
+
+    problem, bad = problem_from_proto(to_proto(crew_day("crews-search")))
+    assert not bad
+    problem, matrix = bootstrap(Settings(), pool=False).prepare(problem)
+    screening = screen(problem, matrix.for_solver())
+    objective = Objective.of(problem, screening)
+    timer = RouteTimer(problem, matrix.for_solver(), screening.horizon)
+    search = Search(problem, matrix.for_solver(), screening, objective, timer)
+    assert len(search.crew_members) >= 8
+
+    def starts(j: int) -> int | None:
+        for v, route in search.routes.items():
+            if j in route:
+                timing = timer.timing(v, route)
+                assert timing is not None
+                return timing.starts[route.index(j)]
+        return None
+
+    def whole_and_together() -> int:
+        staffed = 0
+        for js in search.crew_members.values():
+            at = {starts(j) for j in js}
+            assert at == {None} or (None not in at and len(at) == 1), at  # all served at one start, or none
+            staffed += None not in at
+        return staffed
+
+    search.construct(time.monotonic() + 2.0)
+    assert search.pins, "crews were given their starts before the build"
+    search.crews()
+    staffed = whole_and_together()
+    assert staffed >= 1
+    assert all(search.pins[j] == starts(j) for j in search.pins), "the served crews' starts are pinned"
+    left = [js for js in search.crew_members.values() if starts(js[0]) is None]
+    assert set(search.crews_left) == {j for js in left for j in js}, "every crew left out was tried"
+    # a neighbourhood's result serving one member of a served crew is refused
+    js = next(js for js in search.crew_members.values() if starts(js[0]) is not None)
+    v = next(v for v, r in search.routes.items() if js[0] in r)
+    assert search._whole([v], {v: list(search.routes[v])})
+    assert not search._whole([v], {v: [j for j in search.routes[v] if j != js[0]]})
+    search.improve(time.monotonic() + 1.5)
+    search.crews()
+    whole_and_together()
