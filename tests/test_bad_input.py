@@ -40,7 +40,7 @@ from tests.support.status import details, field_violations
 # a library registers a throwaway Random with Hypothesis on import: its warning says nothing about this test
 pytestmark = [pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")]
 
-BASE = small_day(jobs=6, time_limit="0.2s")
+BASE = small_day(jobs=6, time_limit="0.05s")
 BASE["replace"] = True  # every request replays on the same plan ids: plan them anew
 
 

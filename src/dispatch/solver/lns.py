@@ -67,6 +67,12 @@ NEIGHBOURHOOD_JOBS = 60
 RELOCATE_SHARE = 0.3
 #: Seconds VROOM may search one neighbourhood.
 NEIGHBOURHOOD_TIMEOUT = 1.0
+#: The search stops before its deadline once this many moves in a row, per technician who can work
+#: (at least ``STALL_MIN``), found nothing better: a small day is settled long before a default
+#: time limit (two technicians and six jobs: in a tenth of a second, not 10 s); a large one rarely
+#: stalls that long.
+STALL_PER_TECHNICIAN = 20
+STALL_MIN = 50
 #: Days with crews: the share of the search's time between two rounds of ``Search.crews`` (crews
 #: re-synchronised, the unserved ones placed together), and the fewest seconds between them.
 CREW_ROUND_SHARE = 0.1
@@ -297,15 +303,23 @@ class Search:
 
     def improve(self, deadline: float) -> None:
         """Re-solve neighbourhoods until ``deadline`` (a neighbourhood is started only while the
-        time one took on average is left)."""
-        spent, tries = 0.0, 0
+        time one took on average is left), or until the search has stalled (``STALL_PER_TECHNICIAN``)."""
+        spent, tries, stalled = 0.0, 0, 0
         every = max(CREW_ROUND_MIN, CREW_ROUND_SHARE * (deadline - time.monotonic()))
         crews_at = time.monotonic() + every
+        stall = STALL_PER_TECHNICIAN * max(1, sum(1 for v in self.routes if self.timer.bounds[v] is not None))
+        stall = max(STALL_MIN, stall)
         while True:
             now = time.monotonic()
             average = spent / tries if tries else 0.05
             if now + average > deadline:
                 break
+            if stalled >= stall:
+                log.info(
+                    "search: %d moves in a row found nothing better: stopped %.1f s early", stalled, deadline - now
+                )
+                break
+            before = self.objective.key(self.served(), self.cost())
             if self.crew_members and now >= crews_at:
                 self.crews(until=now + CREW_ROUND_SHARE * max(0.0, deadline - now))
                 crews_at = time.monotonic() + every
@@ -319,6 +333,7 @@ class Search:
                 self._resolve(hood, timeout=min(NEIGHBOURHOOD_TIMEOUT, max(0.0, deadline - now - average)))
             spent += time.monotonic() - now
             tries += 1
+            stalled = stalled + 1 if self.objective.key(self.served(), self.cost()) >= before else 0
         log.debug("search: %s, re-plan modes %s", self.stats, self.modes)
 
     def _neighbourhood(self) -> _Hood | None:
