@@ -31,6 +31,7 @@ from dispatch.solver.schedule import RouteTimer
 from dispatch.solver.screen import horizon, screen
 from dispatch.solver.search import model_refuses
 from dispatch.v1 import dispatch_pb2 as pb
+from tests.support.console_requests import small_day
 from tests.support.factories import (
     HOUR,
     MIN,
@@ -84,6 +85,17 @@ def assert_reasons_true(p: Problem, m: DayMatrix, plan: Plan) -> None:
 
 
 # ---------------------------------------------------------------------------- anytime
+
+
+def test_a_small_day_is_settled_long_before_a_long_time_limit():
+    """Two technicians, six jobs, ten minutes allowed: the search stops once it stops finding
+    better plans (``lns.STALL_MIN`` moves in a row), not at the limit."""
+    day, shape = problem_from_proto(json_format.ParseDict(small_day(jobs=6, time_limit="600s"), pb.SolveRequest()))
+    problem, matrix = bootstrap(pool=False).prepare(day, shape)
+    plan = solve(problem, matrix)
+    assert_feasible(problem, matrix, plan)
+    assert len(plan.assigned_job_ids) == 6
+    assert plan.stats.solve_time < 300, "stopped by the time limit, not by the stall"
 
 
 def test_a_tiny_budget_on_a_big_day_returns_a_checked_plan_not_an_empty_one():
