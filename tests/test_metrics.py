@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dispatch.metrics import MetricsServer
 from dispatch.v1 import dispatch_pb2 as pb
-from tests.support.console_requests import burst_pipe, small_day, to_proto
+from tests.support.console_requests import burst_pipe, busy_day, small_day, to_proto
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,9 @@ def test_rpcs_solves_and_replans_are_counted_by_method_and_code(stub, endpoint):
     assert grew("dispatch_rpc_requests_total", method="GetPlan", code="NOT_FOUND") == 1
     assert grew("dispatch_rpc_requests_total", method="Reoptimize", code="OK") == 1
     assert grew("dispatch_rpc_duration_seconds_count", method="Solve") == 2
-    assert grew("dispatch_rpc_duration_seconds_sum", method="Solve") > 0.5  # a 1 s search
+    assert (
+        grew("dispatch_rpc_duration_seconds_sum", method="Solve") >= plan.stats.solve_time.ToTimedelta().total_seconds()
+    )
     assert grew("dispatch_solve_duration_seconds_count", outcome="ok") == 1
     assert grew("dispatch_solve_duration_seconds_count", outcome="ProblemError") == 1
     assert grew("dispatch_replan_duration_seconds_count", answer="quick") == 1
@@ -83,7 +85,7 @@ def test_rpcs_solves_and_replans_are_counted_by_method_and_code(stub, endpoint):
 def test_the_pool_is_seen_busy_and_a_killed_worker_is_a_restart(stub, endpoint, server):
     before = scrape(endpoint)
     assert value(before, "dispatch_solver_workers") == server.settings.workers
-    day = small_day(jobs=8, time_limit="20s")
+    day = busy_day(time_limit="20s")
     failure: list[BaseException] = []
 
     def solve() -> None:

@@ -51,3 +51,21 @@ def test_a_call_whose_caller_left_while_it_waited_leaves_the_worker_alone(pool):
     assert pool.restarts_by_reason == restarts
     plan = pool.solve(SearchCall(problem=p, matrix=matrix_for(p), time_limit=0.3))  # the worker still serves
     assert sorted(plan.assigned_job_ids) == ["x", "y"]
+
+
+def test_a_worker_killed_while_idle_is_replaced_and_the_next_call_is_served(pool):
+    """The OOM killer or an operator kills an idle worker: the next call is not sent to the dead
+    one (it failed INTERNAL) but waits for its replacement."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    (worker,) = list(pool._idle.queue)
+    pid = worker.pid
+    os.kill(pid, signal.SIGKILL)
+    worker.process.join(30)  # dead before the call comes
+    assert not worker.process.is_alive()
+    p = problem([tech("a")], [job("x", x=3), job("y", x=5)], time_limit=0.3)
+    plan = pool.solve(SearchCall(problem=p, matrix=matrix_for(p), time_limit=0.3))
+    assert sorted(plan.assigned_job_ids) == ["x", "y"]
+    assert pool.restarts_by_reason.get("died_idle") == 1
+    assert pool.pids() and pool.pids()[0] != pid

@@ -21,6 +21,18 @@ def _at(dlat: float, dlng: float) -> dict[str, float]:
     return {"lat": DENVER[0] + dlat, "lng": DENVER[1] + dlng}
 
 
+def busy_day(*, time_limit: str, plan_id: str = "busy-day") -> dict[str, Any]:
+    """A day whose search takes its whole time limit, for tests that need a solver worker busy: a
+    search stops early once it stalls (``lns.STALL_PER_TECHNICIAN``), which 40 technicians and 400
+    jobs do not do in seconds (800 moves in a row found nothing better)."""
+    from dispatch.examples.generate import generate  # noqa: PLC0415
+
+    day = generate(technicians=40, jobs=400, seed=3)
+    day["plan_id"] = plan_id
+    day["options"]["time_limit"] = time_limit
+    return day
+
+
 def small_day(*, jobs: int = 8, time_limit: str = "1s") -> dict[str, Any]:
     """Two technicians (HVAC, plumbing) from homes across town, ``jobs`` jobs with 3-hour windows."""
     technicians = [

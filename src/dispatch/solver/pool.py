@@ -135,7 +135,8 @@ class SolverPool:
         self._busy: dict[int, int | None] = {}  # worker number -> pid
         self._closed = False
         self._numbers = iter(range(1, 1 << 62))
-        #: Workers killed and replaced, by why: "deadline", "cancelled" (the caller went away), "crashed".
+        #: Workers killed and replaced, by why: "deadline", "cancelled" (the caller went away), "crashed",
+        #: "died_idle" (found dead when a request came for it).
         self.restarts_by_reason: dict[str, int] = {}
         self.started = threading.Event()
 
@@ -266,14 +267,23 @@ class SolverPool:
             self._check_room()
             self._waiting += 1
         try:
-            wait = None if latest is None else max(0.0, latest - time.monotonic())
-            try:
-                return self._idle.get(timeout=wait)
-            except queue.Empty:
-                raise OverloadedError(
-                    f"all {self.size} solver workers stayed busy: none was free in time for the request's "
-                    "deadline (try again, or another replica)"
-                ) from None
+            while True:
+                wait = None if latest is None else max(0.0, latest - time.monotonic())
+                try:
+                    worker = self._idle.get(timeout=wait)
+                except queue.Empty:
+                    raise OverloadedError(
+                        f"all {self.size} solver workers stayed busy: none was free in time for the request's "
+                        "deadline (try again, or another replica)"
+                    ) from None
+                if worker.process.is_alive():
+                    return worker
+                # killed while idle (the OOM killer, an operator): replaced, and the request waits for
+                # the next free worker instead of failing on a dead one
+                log.warning(
+                    "solver worker %s died while idle (exit code %s): replaced", worker.pid, worker.process.exitcode
+                )
+                self._replace(worker, "died_idle")
         finally:
             with self._lock:
                 self._waiting -= 1
