@@ -201,3 +201,23 @@ def test_the_search_keeps_every_crew_whole_and_together_while_it_searches():
     search.improve(time.monotonic() + 1.5)
     search.crews()
     whole_and_together()
+
+
+def test_a_day_without_breaks_or_emergencies_with_crews_goes_to_the_search_that_knows_crews(stub):
+    """PyVRP takes days it expresses exactly (no breaks, no emergencies...); it has no visits that
+    start together, so a day with crews goes to the search that keeps them whole."""
+    day = crew_day("crews-textbook")
+    for tech in day["technicians"]:
+        tech.pop("breaks", None)
+    for job in day["jobs"]:
+        if job.get("priority") == "EMERGENCY":
+            job["priority"] = "HIGH"
+    wanted = [j for j in day["jobs"] if j.get("technicians_required") == 2]
+    plan = stub.Solve(to_proto(day), timeout=60).plan
+    assert plan.stats.solver_status.startswith("VROOM_LNS"), plan.stats.solver_status
+    crews = crews_of(plan)
+    assert len(crews) >= len(wanted) // 2
+    for visits in crews.values():
+        assert len({v.start.seconds for _, v in visits}) == 1
+    check = stub.Validate(pb.ValidateRequest(request=to_proto(day), plan=plan), timeout=60)
+    assert check.feasible, [v.message for v in check.violations]

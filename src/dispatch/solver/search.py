@@ -28,7 +28,7 @@ import numpy as np
 from google.protobuf.duration_pb2 import Duration
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from dispatch.domain import Plan, Priority, Problem
+from dispatch.domain import Plan, Priority, Problem, is_member
 from dispatch.matrix import DayMatrix
 from dispatch.solver.extract import routes_plan
 from dispatch.solver.insertion import Insertion
@@ -161,7 +161,7 @@ def run(
 def textbook(problem: Problem, screening: Screening, seconds: float) -> bool:
     """Whether the day goes to PyVRP: it can express the day exactly (no breaks to take, no
     commitments, no emergency to bring forward, no overtime, balance or preferred technicians: its
-    objective has no such costs), the budget is
+    objective has no such costs; no jobs for several technicians together), the budget is
     worth its set-up, and its dense matrices stay small enough."""
     emergency = problem.options.emergency_weight > 0 and any(j.priority is Priority.EMERGENCY for j in problem.jobs)
     return (
@@ -171,6 +171,7 @@ def textbook(problem: Problem, screening: Screening, seconds: float) -> bool:
         and not emergency
         and not Objective.of(problem, screening).priced_days
         and not any(j.preferred_technician_ids for j in problem.jobs)
+        and not any(is_member(j.id) for j in problem.jobs)
         and fits(problem, screening)
     )
 
