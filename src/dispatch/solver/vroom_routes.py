@@ -149,16 +149,21 @@ def vroom_routes(
 
 
 def _working_hours(problem: Problem, v: int) -> tuple[int, int, list[tuple[int, int, int]]] | None:
-    """Shift bounds and the breaks still to take as ``(earliest start, latest start, length)``;
-    ``None`` for a technician who cannot work (shift over, or a break that fits nowhere)."""
+    """Shift bounds and the breaks still to take as ``(earliest start, latest start, length)``, in
+    order; ``None`` for a technician who cannot work (shift over, or a break that fits nowhere: the
+    breaks taken one after the other from the earliest departure, VROOM's own check, which refuses
+    the whole solve with "Inconsistent breaks" otherwise -- seen in a re-plan, a technician free only
+    after their lunch's latest start)."""
     tech = problem.technicians[v]
     bounds = shift_bounds(tech)
     if bounds is None:
         return None
-    breaks = []
-    for b in pending_breaks(tech):
-        a, z = max(b.window.start, 0), b.window.end - b.duration
-        if a > z:
+    breaks = sorted((max(b.window.start, 0), b.window.end - b.duration, b.duration) for b in pending_breaks(tech))
+    ready = bounds[0]
+    for a, z, length in breaks:
+        if max(a, ready) > z:
             return None
-        breaks.append((a, z, b.duration))
+        ready = max(a, ready) + length
+    if ready > bounds[1]:
+        return None
     return bounds[0], bounds[1], breaks
