@@ -35,7 +35,7 @@ from dispatch.bootstrap import bootstrap
 from dispatch.check import check_plan
 from dispatch.config import Settings
 from dispatch.domain import Plan, person_of, shift_of
-from dispatch.examples.generate import DAY, TZ, at, generate_week
+from dispatch.examples.generate import DAY, at, generate_week
 from dispatch.server.convert import problem_from_proto, replan_from_proto
 from dispatch.solver.screen import screen
 from dispatch.v1 import dispatch_pb2 as pb
@@ -133,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
         f"unchanged; visits moved after now, by day: {dict(sorted(moved.items())) or 'none'}; the new job: {where}.",
     ]
     print(out[-1], flush=True)
-    _ = TZ
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(out) + "\n")

@@ -208,7 +208,7 @@ class Search:
                 self.problem, self.timer, routes, self.screening.eligible, js, {}
             ):
                 self.crews_left.update(js)
-        self.pins = {j: w[0][0] for j, w0 in self._unpinned.items() if (w := self.timer.windows[j]) != w0}
+        self._read_pins()
         touched = {v for v, r in self.routes.items() if self.crew_of.keys() & set(r)}
         touched |= {v for v, r in routes.items() if r != self.routes.get(v)}
         for v in touched:
@@ -218,6 +218,10 @@ class Search:
                 log.warning("search: technician %d's route has no timing after the crews' round", v)
                 continue
             self._set(v, route, timing)
+
+    def _read_pins(self) -> None:
+        """``pins`` from the timer: the members whose windows ``groups`` narrowed to their crew's start."""
+        self.pins = {j: w[0][0] for j, w0 in self._unpinned.items() if (w := self.timer.windows[j]) != w0}
 
     def _crew_order(self) -> list[list[int]]:
         """The crews' members, the most urgent crew first."""
@@ -236,7 +240,7 @@ class Search:
             if time.monotonic() > until:
                 break
             place(self.problem, self.timer, routes, self.screening.eligible, js, {})
-        self.pins = {j: w[0][0] for j, w0 in self._unpinned.items() if (w := self.timer.windows[j]) != w0}
+        self._read_pins()
         return {j: (t, t) for j, t in self.pins.items()}
 
     def _whole(self, techs: Sequence[int], new: dict[int, list[int]]) -> bool:
